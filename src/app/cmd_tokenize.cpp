@@ -1,0 +1,13 @@
+#include "app/commands.h"
+#include "core/result.h"
+
+namespace qforge {
+
+// Placeholder until the command lands (see the open issues); refuses cleanly.
+void add_tokenize_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("tokenize", "(not available yet)");
+  cmd->allow_extras();
+  cmd->callback([] { throw CliError{"tokenize: not available yet", 2}; });
+}
+
+}  // namespace qforge

@@ -1,0 +1,48 @@
+// Shared helpers for the GoogleTest suites.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace qforge::test {
+
+// Root of the repository, tests/data, and ../shared (may not exist: tests that need it skip).
+std::string source_dir();
+std::string data_dir();
+std::string shared_dir();
+bool have_shared();
+// Path of a file in ../shared; the calling test should GTEST_SKIP when it is missing.
+std::string shared_path(const std::string& rel);
+std::string qforge_binary();
+
+// A fresh temporary directory removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs the qforge binary with the given argument string (shell-quoted by the caller).
+CommandResult run_qforge(const std::string& args);
+// Runs an arbitrary shell command.
+CommandResult run_shell(const std::string& cmd);
+
+std::string read_all(const std::string& path);
+
+}  // namespace qforge::test
+
+#define QF_REQUIRE_SHARED(rel)                                                   \
+  do {                                                                           \
+    if (!std::filesystem::exists(::qforge::test::shared_path(rel)))              \
+      GTEST_SKIP() << "needs ../shared/" << (rel) << " (not present)";           \
+  } while (0)
