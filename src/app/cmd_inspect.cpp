@@ -1,13 +1,122 @@
+// qforge inspect FILE [--json]: what a GGUF holds — architecture, hyper-parameters, tokenizer,
+// every tensor, totals, bits per weight, file type.
+#include <cstdio>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli_util.h"
 #include "app/commands.h"
-#include "core/result.h"
+#include "formats/file_type.h"
+#include "formats/gguf.h"
+#include "formats/tensor_manifest.h"
 
 namespace qforge {
+namespace {
 
-// Placeholder until the command lands (see the open issues); refuses cleanly.
+nlohmann::json kv_json(const GgufValue& v) {
+  if (const GgufArray* a = v.as_array()) {
+    return {{"array", std::string(gguf_type_name(a->elem_type))}, {"length", a->items.size()}};
+  }
+  if (const std::string* s = v.as_string()) return *s;
+  switch (v.type()) {
+    case GgufType::BOOL: return *v.as_bool();
+    case GgufType::F32: case GgufType::F64: return *v.as_float();
+    case GgufType::I8: case GgufType::I16: case GgufType::I32: case GgufType::I64:
+      return *v.as_int();
+    default: return *v.as_uint();
+  }
+}
+
+void run_inspect(const std::string& path, bool json, bool all_kvs) {
+  check_input(path);
+  GgufFile f = unwrap(GgufFile::open(path));
+  const std::string arch = f.architecture();
+  uint64_t n_params = 0, tensor_bytes = 0;
+  std::map<std::string, uint64_t> per_type;
+  for (const auto& t : f.tensors()) {
+    n_params += t.n_elements();
+    tensor_bytes += t.size;
+    per_type[std::string(type_name(t.type))] += t.size;
+  }
+  double bpw = n_params ? 8.0 * tensor_bytes / n_params : 0.0;
+  std::string ftype = "unknown";
+  if (const GgufValue* v = f.find("general.file_type"))
+    if (auto id = v->as_uint()) ftype = std::string(file_type_name(*id).value_or("unknown"));
+  const GgufValue* tokens = f.find("tokenizer.ggml.tokens");
+  size_t n_vocab = tokens && tokens->as_array() ? tokens->as_array()->items.size() : 0;
+
+  if (json) {
+    nlohmann::json j;
+    j["file"] = path;
+    j["gguf_version"] = f.version();
+    j["file_bytes"] = f.file_size();
+    j["tensor_bytes"] = tensor_bytes;
+    j["n_tensors"] = f.tensors().size();
+    j["n_params"] = n_params;
+    j["bits_per_weight"] = bpw;
+    j["architecture"] = arch;
+    j["file_type"] = ftype;
+    j["alignment"] = f.alignment();
+    nlohmann::json kv = nlohmann::json::object();
+    for (const auto& [k, v] : f.kvs()) kv[k] = kv_json(v);
+    j["kv"] = kv;
+    j["tokenizer"] = {{"model", f.get_string_or("tokenizer.ggml.model", "")},
+                      {"pre", f.get_string_or("tokenizer.ggml.pre", "")},
+                      {"n_vocab", n_vocab}};
+    nlohmann::json ts = nlohmann::json::array();
+    for (const auto& t : f.tensors())
+      ts.push_back({{"name", t.name},
+                    {"dims", t.dims},
+                    {"type", std::string(type_name(t.type))},
+                    {"bytes", t.size},
+                    {"offset", f.data_offset() + t.offset}});
+    j["tensors"] = ts;
+    std::printf("%s\n", j.dump(1).c_str());
+    return;
+  }
+  std::printf("file:          %s\n", path.c_str());
+  std::printf("gguf version:  %u, alignment %u\n", f.version(), f.alignment());
+  std::printf("architecture:  %s\n", arch.empty() ? "(none)" : arch.c_str());
+  std::printf("file type:     %s\n", ftype.c_str());
+  std::printf("size:          %llu bytes (%llu tensor data), %zu tensors, %.3f M params, %.3f bits/weight\n",
+              static_cast<unsigned long long>(f.file_size()),
+              static_cast<unsigned long long>(tensor_bytes), f.tensors().size(), n_params / 1e6, bpw);
+  if (!f.get_string_or("tokenizer.ggml.model", "").empty())
+    std::printf("tokenizer:     %s (pre %s), %zu tokens\n",
+                f.get_string_or("tokenizer.ggml.model", "").c_str(),
+                f.get_string_or("tokenizer.ggml.pre", "-").c_str(), n_vocab);
+  std::printf("metadata:\n");
+  for (const auto& [k, v] : f.kvs()) {
+    bool hyper = !arch.empty() && k.rfind(arch + ".", 0) == 0;
+    if (all_kvs || hyper || k.rfind("general.", 0) == 0 || k.rfind("tokenizer.ggml.", 0) == 0 ||
+        k.rfind("quantize.", 0) == 0)
+      std::printf("  %-44s %s\n", k.c_str(), v.to_display().c_str());
+  }
+  std::printf("tensors:\n");
+  for (const auto& t : f.tensors()) {
+    std::string dims;
+    for (size_t i = 0; i < t.dims.size(); ++i) dims += (i ? " x " : "") + std::to_string(t.dims[i]);
+    std::printf("  %-32s %-8s %-18s %10llu bytes\n", t.name.c_str(),
+                std::string(type_name(t.type)).c_str(), dims.c_str(),
+                static_cast<unsigned long long>(t.size));
+  }
+  std::printf("bytes by type:\n");
+  for (const auto& [ty, b] : per_type)
+    std::printf("  %-8s %12llu\n", ty.c_str(), static_cast<unsigned long long>(b));
+}
+
+}  // namespace
+
 void add_inspect_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("inspect", "(not available yet)");
-  cmd->allow_extras();
-  cmd->callback([] { throw CliError{"inspect: not available yet", 2}; });
+  auto* cmd = app.add_subcommand("inspect", "Show a GGUF file's metadata, tensors and size");
+  auto path = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto all = std::make_shared<bool>(false);
+  cmd->add_option("FILE", *path, "GGUF file")->required();
+  cmd->add_flag("--json", *json, "Print a JSON report on stdout");
+  cmd->add_flag("--all", *all, "Show every metadata key (human output)");
+  cmd->callback([=] { run_inspect(*path, *json, *all); });
 }
 
 }  // namespace qforge
