@@ -1,0 +1,331 @@
+#include "engine/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define QF_ENGINE_AVX2 1
+#endif
+
+#include "kernels/matmul.h"
+
+namespace qforge {
+namespace {
+
+// --- small f32 vector helpers for the fast path (the build baseline has AVX2+FMA) -----------
+
+#ifdef QF_ENGINE_AVX2
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  int64_t i = 0;
+  float s = 0;
+#ifdef QF_ENGINE_AVX2
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8)
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  s = hsum(_mm256_add_ps(acc0, acc1));
+#endif
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y += a * x
+inline void axpy(float a, const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+#ifdef QF_ENGINE_AVX2
+  const __m256 va = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+inline void add_inplace(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+std::vector<double> rope_inv_freq(const ModelParams& p) {
+  std::vector<double> f(static_cast<size_t>(p.n_rot / 2));
+  for (size_t i = 0; i < f.size(); ++i)
+    f[i] = std::pow(static_cast<double>(p.rope_freq_base), -2.0 * static_cast<double>(i) / p.n_rot);
+  return f;
+}
+
+}  // namespace
+
+void rms_norm_row(const float* x, const float* w, int64_t n, float eps, float* y) {
+  const float ms = dot(x, x, n) / static_cast<float>(n);
+  const float scale = 1.0f / std::sqrt(ms + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+void rope_row(float* head, int64_t n_rot, const double* inv_freq, int64_t pos, RopeType type) {
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const double theta = static_cast<double>(pos) * inv_freq[i];
+    const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+    const int64_t a = type == RopeType::Normal ? 2 * i : i;
+    const int64_t b = type == RopeType::Normal ? 2 * i + 1 : i + half;
+    const float x0 = head[a], x1 = head[b];
+    head[a] = x0 * c - x1 * s;
+    head[b] = x0 * s + x1 * c;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Fast path
+
+Context::Context(const Model& model, int64_t n_ctx, ThreadPool& pool, int64_t n_batch)
+    : model_(model),
+      pool_(pool),
+      n_batch_(std::max<int64_t>(1, std::min(n_batch, n_ctx))),
+      n_vocab_(model.params().n_vocab),
+      kv_(model.params(), n_ctx),
+      inv_freq_(rope_inv_freq(model.params())) {
+  const ModelParams& p = model.params();
+  const auto nb = static_cast<size_t>(n_batch_);
+  x_.resize(nb * p.n_embd);
+  xn_.resize(nb * std::max(p.n_embd, p.n_ff));
+  q_.resize(nb * p.n_embd);
+  k_.resize(nb * p.n_embd_kv());
+  v_.resize(nb * p.n_embd_kv());
+  attn_.resize(nb * p.n_embd);
+  gate_.resize(nb * p.n_ff);
+  up_.resize(nb * p.n_ff);
+  scores_.resize(static_cast<size_t>(pool.size()));
+  for (auto& s : scores_) s.resize(static_cast<size_t>(n_ctx));
+}
+
+Status Context::decode(std::span<const int32_t> tokens, int64_t n_outputs) {
+  const auto n = static_cast<int64_t>(tokens.size());
+  if (n_outputs < 0 || n_outputs > n)
+    return make_error("decode: ", n_outputs, " outputs requested for ", n, " tokens");
+  if (n > kv_.capacity() - kv_.size())
+    return make_error("decode: ", n, " tokens do not fit in the context (", kv_.size(), " of ",
+                      kv_.capacity(), " positions used)");
+  for (int32_t t : tokens)
+    if (t < 0 || t >= n_vocab_)
+      return make_error("decode: token id ", t, " is outside the vocabulary (", n_vocab_, ")");
+  logits_.resize(static_cast<size_t>(n_outputs * n_vocab_));
+  logits_rows_ = n_outputs;
+  const int64_t out_begin = n - n_outputs;  // index of the first token whose logits are wanted
+  for (int64_t b = 0; b < n; b += n_batch_) {
+    const int64_t m = std::min(n_batch_, n - b);
+    // Within this micro-batch, outputs start at local index max(0, out_begin - b).
+    const int64_t local_from = std::clamp<int64_t>(out_begin - b, 0, m);
+    float* dst = logits_.data() + std::max<int64_t>(0, b - out_begin) * n_vocab_;
+    run_ubatch(tokens.data() + b, m, local_from, dst);
+  }
+  return ok_status();
+}
+
+void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
+  const ModelParams& p = model_.params();
+  const int64_t hd = p.head_dim, group = p.n_head / p.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  pool_.parallel_for(p.n_head * n, 4, [&](int64_t begin, int64_t end, int tid) {
+    float* sc = scores_[static_cast<size_t>(tid)].data();
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t h = item / n, t = item % n, g = h / group;
+      const int64_t n_kv = pos0 + t + 1;  // causal: positions 0..pos0+t
+      const float* qh = q_.data() + t * p.n_embd + h * hd;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        sc[j] = dot(qh, kv_.key(layer, g, j), hd) * scale;
+        mx = std::max(mx, sc[j]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        sc[j] = std::exp(sc[j] - mx);
+        sum += sc[j];
+      }
+      const float inv = 1.0f / sum;
+      float* out = attn_.data() + t * p.n_embd + h * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t j = 0; j < n_kv; ++j) axpy(sc[j] * inv, kv_.value(layer, g, j), out, hd);
+    }
+  });
+}
+
+void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, float* out_logits) {
+  const ModelParams& p = model_.params();
+  const int64_t E = p.n_embd, KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
+  const int64_t pos0 = kv_.size();
+  auto mm = [&](const WeightView& w, const float* x, int64_t rows_in, float* y) {
+    matmul(*w.codec, w.data, w.rows, w.cols, x, rows_in, y, pool_);
+  };
+  auto norm_rows = [&](const float* x, const std::vector<float>& w, int64_t from, int64_t to,
+                       float* y) {
+    pool_.parallel_for(to - from, 16, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = from + b; t < from + e; ++t)
+        rms_norm_row(x + t * E, w.data(), E, p.norm_eps, y + (t - from) * E);
+    });
+  };
+
+  for (int64_t t = 0; t < n; ++t) model_.embed(tokens[t], x_.data() + t * E);
+
+  for (int64_t l = 0; l < p.n_layer; ++l) {
+    const LayerWeights& L = model_.layers()[static_cast<size_t>(l)];
+    norm_rows(x_.data(), L.attn_norm, 0, n, xn_.data());
+    mm(L.wq, xn_.data(), n, q_.data());
+    mm(L.wk, xn_.data(), n, k_.data());
+    mm(L.wv, xn_.data(), n, v_.data());
+    // Biases, RoPE, and the new keys/values into the cache.
+    pool_.parallel_for(n, 8, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) {
+        float* q = q_.data() + t * E;
+        float* k = k_.data() + t * KV;
+        float* v = v_.data() + t * KV;
+        if (!L.bq.empty()) add_inplace(q, L.bq.data(), E);
+        if (!L.bk.empty()) add_inplace(k, L.bk.data(), KV);
+        if (!L.bv.empty()) add_inplace(v, L.bv.data(), KV);
+        for (int64_t h = 0; h < p.n_head; ++h)
+          rope_row(q + h * hd, p.n_rot, inv_freq_.data(), pos0 + t, p.rope_type);
+        for (int64_t h = 0; h < p.n_head_kv; ++h) {
+          rope_row(k + h * hd, p.n_rot, inv_freq_.data(), pos0 + t, p.rope_type);
+          std::memcpy(kv_.key(l, h, pos0 + t), k + h * hd, sizeof(float) * hd);
+          std::memcpy(kv_.value(l, h, pos0 + t), v + h * hd, sizeof(float) * hd);
+        }
+      }
+    });
+    attention(l, n, pos0);
+    mm(L.wo, attn_.data(), n, xn_.data());
+    add_inplace(x_.data(), xn_.data(), n * E);
+
+    norm_rows(x_.data(), L.ffn_norm, 0, n, xn_.data());
+    mm(L.ffn_gate, xn_.data(), n, gate_.data());
+    mm(L.ffn_up, xn_.data(), n, up_.data());
+    pool_.parallel_for(n, 8, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b * F; i < e * F; ++i) {
+        const float g = gate_[i];
+        gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+      }
+    });
+    mm(L.ffn_down, gate_.data(), n, xn_.data());
+    add_inplace(x_.data(), xn_.data(), n * E);
+  }
+  kv_.set_size(pos0 + n);
+
+  if (out_from < n) {
+    norm_rows(x_.data(), model_.output_norm(), out_from, n, xn_.data());
+    mm(model_.output(), xn_.data(), n - out_from, out_logits);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Scalar reference path
+
+namespace {
+
+void ref_matmul(const WeightView& w, const std::vector<float>& x, int64_t n,
+                std::vector<float>& y) {
+  y.assign(static_cast<size_t>(n * w.rows), 0.0f);
+  matmul_reference(w.type, w.data, w.rows, w.cols, x.data(), n, y.data());
+}
+
+void ref_rms_norm(const float* x, const std::vector<float>& w, int64_t n, float eps, float* y) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+  const double scale = 1.0 / std::sqrt(ss / n + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i] * scale * w[i]);
+}
+
+void ref_rope(float* head, int64_t n_rot, double base, int64_t pos, RopeType type) {
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const double theta = pos * std::pow(base, -2.0 * i / n_rot);
+    const int64_t a = type == RopeType::Normal ? 2 * i : i;
+    const int64_t b = type == RopeType::Normal ? 2 * i + 1 : i + half;
+    const double x0 = head[a], x1 = head[b];
+    head[a] = static_cast<float>(x0 * std::cos(theta) - x1 * std::sin(theta));
+    head[b] = static_cast<float>(x0 * std::sin(theta) + x1 * std::cos(theta));
+  }
+}
+
+}  // namespace
+
+Result<std::vector<float>> forward_reference(const Model& model, std::span<const int32_t> tokens) {
+  const ModelParams& p = model.params();
+  const auto n = static_cast<int64_t>(tokens.size());
+  const int64_t E = p.n_embd, KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
+  const int64_t group = p.n_head / p.n_head_kv;
+  for (int32_t t : tokens)
+    if (t < 0 || t >= p.n_vocab)
+      return make_error("forward_reference: token id ", t, " is outside the vocabulary");
+  const Codec& emb = reference_codecs()[static_cast<size_t>(model.token_embd().type)];
+  std::vector<float> x(static_cast<size_t>(n * E)), xn(x.size()), q, k, v, o, g, u, d;
+  for (int64_t t = 0; t < n; ++t)
+    emb.dequantize(model.token_embd().data + tokens[t] * model.token_embd().row_bytes,
+                   x.data() + t * E, E);
+  for (const LayerWeights& L : model.layers()) {
+    for (int64_t t = 0; t < n; ++t)
+      ref_rms_norm(x.data() + t * E, L.attn_norm, E, p.norm_eps, xn.data() + t * E);
+    ref_matmul(L.wq, xn, n, q);
+    ref_matmul(L.wk, xn, n, k);
+    ref_matmul(L.wv, xn, n, v);
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t i = 0; i < E && !L.bq.empty(); ++i) q[t * E + i] += L.bq[i];
+      for (int64_t i = 0; i < KV && !L.bk.empty(); ++i) k[t * KV + i] += L.bk[i];
+      for (int64_t i = 0; i < KV && !L.bv.empty(); ++i) v[t * KV + i] += L.bv[i];
+      for (int64_t h = 0; h < p.n_head; ++h)
+        ref_rope(&q[t * E + h * hd], p.n_rot, p.rope_freq_base, t, p.rope_type);
+      for (int64_t h = 0; h < p.n_head_kv; ++h)
+        ref_rope(&k[t * KV + h * hd], p.n_rot, p.rope_freq_base, t, p.rope_type);
+    }
+    std::vector<float> att(static_cast<size_t>(n * E));
+    std::vector<double> w(static_cast<size_t>(n));
+    for (int64_t h = 0; h < p.n_head; ++h) {
+      const int64_t kvh = h / group;
+      for (int64_t t = 0; t < n; ++t) {
+        double mx = -INFINITY;
+        for (int64_t j = 0; j <= t; ++j) {
+          double s = 0;
+          for (int64_t i = 0; i < hd; ++i)
+            s += double(q[t * E + h * hd + i]) * k[j * KV + kvh * hd + i];
+          w[j] = s / std::sqrt(static_cast<double>(hd));
+          mx = std::max(mx, w[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j <= t; ++j) sum += (w[j] = std::exp(w[j] - mx));
+        for (int64_t i = 0; i < hd; ++i) {
+          double acc = 0;
+          for (int64_t j = 0; j <= t; ++j) acc += w[j] * v[j * KV + kvh * hd + i];
+          att[t * E + h * hd + i] = static_cast<float>(acc / sum);
+        }
+      }
+    }
+    ref_matmul(L.wo, att, n, o);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    for (int64_t t = 0; t < n; ++t)
+      ref_rms_norm(x.data() + t * E, L.ffn_norm, E, p.norm_eps, xn.data() + t * E);
+    ref_matmul(L.ffn_gate, xn, n, g);
+    ref_matmul(L.ffn_up, xn, n, u);
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double gi = g[i];
+      g[i] = static_cast<float>(gi / (1.0 + std::exp(-gi)) * u[i]);
+    }
+    (void)F;
+    ref_matmul(L.ffn_down, g, n, d);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += d[i];
+  }
+  for (int64_t t = 0; t < n; ++t)
+    ref_rms_norm(x.data() + t * E, model.output_norm(), E, p.norm_eps, xn.data() + t * E);
+  std::vector<float> logits;
+  ref_matmul(model.output(), xn, n, logits);
+  return logits;
+}
+
+}  // namespace qforge

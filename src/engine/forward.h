@@ -1,0 +1,72 @@
+// The forward pass of a llama-family model on the CPU.
+//
+// Context is the fast path: batched prompt processing (tokens are split into micro-batches of
+// at most n_batch and every weight matrix is multiplied once per micro-batch through
+// kernels/matmul), a KV cache for incremental decoding, attention parallelised over
+// (head, token) pairs, activations in f32, buffers allocated once.
+//
+// forward_reference() is the oracle: the same model computed token by token with plain scalar
+// loops, double accumulators and matmul_reference. Tests compare the fast path against it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/result.h"
+#include "core/thread_pool.h"
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+
+namespace qforge {
+
+class Context {
+ public:
+  // A context of n_ctx positions over `model` (which must outlive it), multiplying at most
+  // n_batch tokens at a time, running on `pool`. Contract: n_ctx > 0, n_batch > 0.
+  Context(const Model& model, int64_t n_ctx, ThreadPool& pool, int64_t n_batch = 512);
+
+  // Appends `tokens` at positions n_past()..n_past()+n-1 and computes the logits of the last
+  // n_outputs of them (0 <= n_outputs <= n). Errors (nothing is changed): a token id outside
+  // the vocabulary, or more positions than the context holds.
+  Status decode(std::span<const int32_t> tokens, int64_t n_outputs = 1);
+  // Logits of the last decode(): n_outputs rows of n_vocab, row-major.
+  std::span<const float> logits() const { return logits_; }
+  const float* logits_row(int64_t i) const { return logits_.data() + i * n_vocab_; }
+
+  int64_t n_past() const { return kv_.size(); }
+  int64_t n_ctx() const { return kv_.capacity(); }
+  int64_t n_vocab() const { return n_vocab_; }
+  // Forgets the sequence (the next decode starts at position 0).
+  void clear() { kv_.clear(); }
+  const KvCache& kv_cache() const { return kv_; }
+  const Model& model() const { return model_; }
+
+ private:
+  void run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, float* out_logits);
+  void attention(int64_t layer, int64_t n, int64_t pos0);
+
+  const Model& model_;
+  ThreadPool& pool_;
+  int64_t n_batch_, n_vocab_;
+  KvCache kv_;
+  std::vector<double> inv_freq_;  // RoPE frequency of each rotated pair
+  // Per-micro-batch activations (n_batch rows each).
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;
+  std::vector<std::vector<float>> scores_;  // per pool thread: n_ctx attention weights
+  std::vector<float> logits_;
+  int64_t logits_rows_ = 0;
+};
+
+// Scalar reference forward pass over a whole sequence starting at position 0: all logits,
+// tokens.size() rows of n_vocab. Slow (for tests on small models and short sequences).
+// Error on a token id outside the vocabulary.
+Result<std::vector<float>> forward_reference(const Model& model, std::span<const int32_t> tokens);
+
+// The individual ops, exposed for tests. All operate on one row.
+// y = x / sqrt(mean(x^2) + eps) * w
+void rms_norm_row(const float* x, const float* w, int64_t n, float eps, float* y);
+// Rotates one head vector in place for position `pos` (inv_freq has n_rot/2 entries).
+void rope_row(float* head, int64_t n_rot, const double* inv_freq, int64_t pos, RopeType type);
+
+}  // namespace qforge

@@ -1,0 +1,16 @@
+#include "engine/kv_cache.h"
+
+namespace qforge {
+
+KvCache::KvCache(const ModelParams& p, int64_t n_ctx)
+    : n_ctx_(n_ctx), n_head_kv_(p.n_head_kv), head_dim_(p.head_dim) {
+  const size_t n = static_cast<size_t>(p.n_layer * p.n_head_kv * n_ctx * p.head_dim);
+  k_.assign(n, 0.0f);
+  v_.assign(n, 0.0f);
+}
+
+uint64_t KvCache::bytes_for(const ModelParams& p, int64_t n_ctx) {
+  return 2ull * sizeof(float) * static_cast<uint64_t>(p.n_layer * p.n_head_kv * n_ctx * p.head_dim);
+}
+
+}  // namespace qforge
