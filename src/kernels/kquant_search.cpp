@@ -1,0 +1,584 @@
+#include "kernels/kquant_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/fp16.h"
+
+namespace qforge::kq {
+
+int nearest_int(float f) {
+  // Adding 1.5*2^23 leaves round-to-nearest-even(f) in the low mantissa bits.
+  const float biased = f + 12582912.f;
+  int32_t bits;
+  std::memcpy(&bits, &biased, sizeof bits);
+  return (bits & 0x007fffff) - 0x00400000;
+}
+
+namespace {
+
+constexpr float kGroupEps = 1e-15f;  // groups whose largest magnitude is below this are zero
+
+// The ggml helpers compare with C's MAX/MIN macros; these keep the same operand order (which
+// matters only for NaN, but costs nothing).
+template <typename T>
+inline T max_of(T a, T b) {
+  return a > b ? a : b;
+}
+template <typename T>
+inline T min_of(T a, T b) {
+  return a < b ? a : b;
+}
+
+}  // namespace
+
+// ---- ggml-compatible searches: float expressions keep ggml's evaluation order ---------------
+
+float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const float* qw) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupEps) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    return 0.f;
+  }
+  auto weight = [&](int i) { return qw ? qw[i] : x[i] * x[i]; };
+  float iscale = static_cast<float>(-nmax) / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = max_of(-nmax, min_of(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l + nmax);
+    const float w = weight(i);
+    const float fl = static_cast<float>(l);
+    sumlx += w * x[i] * fl;
+    suml2 += w * fl * fl;
+  }
+  float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
+    sumlx = suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * x[i]);
+      l = max_of(-nmax, min_of(nmax - 1, l));
+      const float w = weight(i);
+      const float fl = static_cast<float>(l);
+      sumlx += w * x[i] * fl;
+      suml2 += w * fl * fl;
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) {
+        const int l = nearest_int(iscale * x[i]);
+        L[i] = static_cast<int8_t>(nmax + max_of(-nmax, min_of(nmax - 1, l)));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupEps) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    return 0.f;
+  }
+  const float iscale = static_cast<float>(-nmax) / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = max_of(-nmax, min_of(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    const float fl = static_cast<float>(l);
+    sumlx += w * x[i] * fl;
+    suml2 += w * fl * fl;
+  }
+  for (int pass = 0; pass < 5; ++pass) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      const float li = static_cast<float>(L[i]);
+      float slx = sumlx - w * x[i] * li;
+      if (slx > 0) {
+        float sl2 = suml2 - w * li * li;
+        int new_l = nearest_int(x[i] * sl2 / slx);
+        new_l = max_of(-nmax, min_of(nmax - 1, new_l));
+        if (new_l != L[i]) {
+          const float fl = static_cast<float>(new_l);
+          slx += w * x[i] * fl;
+          sl2 += w * fl * fl;
+          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<int8_t>(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+namespace {
+
+// Shared body of the two affine searches; `guarded` selects the rounding of the scan.
+float affine_search_impl(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                         float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                         bool use_mad, bool guarded) {
+  auto weight = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
+  float min = x[0], max = x[0];
+  float sum_w = weight(0);
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    const float w = weight(i);
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;
+  if (guarded ? max <= min : max == min) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    *min_out = -min;
+    return 0.f;
+  }
+  const float fnmax = static_cast<float>(nmax);
+  float iscale = fnmax / (max - min);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - min));
+    L[i] = static_cast<uint8_t>(max_of(0, min_of(nmax, l)));
+    float diff = scale * static_cast<float>(L[i]) + min - x[i];
+    diff = use_mad ? std::fabs(diff) : diff * diff;
+    best_error += weight(i) * diff;
+  }
+  if (nstep < 1) {
+    *min_out = -min;
+    return scale;
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * static_cast<float>(is) + fnmax) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      int l;
+      if (guarded) {
+        // min may sit at or near max here, so v can be huge or NaN: clamp before rounding.
+        const float v = iscale * (x[i] - min);
+        l = v > 0 ? nearest_int(min_of(v, fnmax)) : 0;
+      } else {
+        l = nearest_int(iscale * (x[i] - min));
+        l = max_of(0, min_of(nmax, l));
+      }
+      Laux[i] = static_cast<uint8_t>(l);
+      const float w = weight(i);
+      const float fl = static_cast<float>(l);
+      sum_l += w * fl;
+      sum_l2 += w * fl * fl;
+      sum_xl += w * fl * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float cur_error = 0;
+      for (int i = 0; i < n; ++i) {
+        float diff = this_scale * static_cast<float>(Laux[i]) + this_min - x[i];
+        diff = use_mad ? std::fabs(diff) : diff * diff;
+        cur_error += weight(i) * diff;
+      }
+      if (cur_error < best_error) {
+        std::memcpy(L, Laux, static_cast<size_t>(n));
+        best_error = cur_error;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *min_out = -min;
+  return scale;
+}
+
+}  // namespace
+
+float ggml_affine_search(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                         float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                         bool use_mad) {
+  return affine_search_impl(n, nmax, x, weights, L, min_out, Laux, rmin, rdelta, nstep, use_mad,
+                            false);
+}
+
+float ggml_affine_search_guarded(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                                 float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                                 bool use_mad) {
+  return affine_search_impl(n, nmax, x, weights, L, min_out, Laux, rmin, rdelta, nstep, use_mad,
+                            true);
+}
+
+float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const float* qw) {
+  float max = 0;
+  for (int i = 0; i < n; ++i) max = max_of(max, x[i]);
+  if (max < kGroupEps) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    return 0.f;
+  }
+  const float fnmax = static_cast<float>(nmax);
+  float iscale = fnmax / max;
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(nearest_int(iscale * x[i]));
+  const float scale = 1 / iscale;
+  float best_mse = 0;
+  for (int i = 0; i < n; ++i) {
+    const float diff = x[i] - scale * static_cast<float>(L[i]);
+    best_mse += qw[i] * diff * diff;
+  }
+  for (int is = -4; is <= 4; ++is) {
+    if (is == 0) continue;
+    const float iscale_is = (0.1f * static_cast<float>(is) + fnmax) / max;
+    const float scale_is = 1 / iscale_is;
+    float mse = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = min_of(nmax, nearest_int(iscale_is * x[i]));
+      const float diff = x[i] - scale_is * static_cast<float>(l);
+      mse += qw[i] * diff * diff;
+    }
+    if (mse < best_mse) {
+      best_mse = mse;
+      iscale = iscale_is;
+    }
+  }
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = min_of(nmax, nearest_int(iscale * x[i]));
+    L[i] = static_cast<uint8_t>(l);
+    const float w = qw[i];
+    const float fl = static_cast<float>(l);
+    sumlx += w * x[i] * fl;
+    suml2 += w * fl * fl;
+  }
+  for (int pass = 0; pass < 5; ++pass) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = qw[i];
+      const float li = static_cast<float>(L[i]);
+      float slx = sumlx - w * x[i] * li;
+      float sl2 = suml2 - w * li * li;
+      if (slx > 0 && sl2 > 0) {
+        const int new_l = min_of(nmax, nearest_int(x[i] * sl2 / slx));
+        if (new_l != L[i]) {
+          const float fl = static_cast<float>(new_l);
+          slx += w * x[i] * fl;
+          sl2 += w * fl * fl;
+          if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<uint8_t>(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+// ---- refiners ---------------------------------------------------------------------------------
+
+namespace {
+
+inline bool finite_half(uint16_t h) {
+  return (h & 0x7c00u) != 0x7c00u;
+}
+
+// Rounds v to the nearest integer in [lo, hi]; NaN goes to lo.
+inline int round_clamped(float v, int lo, int hi) {
+  if (!(v > static_cast<float>(lo))) return lo;
+  if (v >= static_cast<float>(hi)) return hi;
+  return nearest_int(v);
+}
+
+inline double wt(const float* w, int i) {
+  return w ? static_cast<double>(w[i]) : 1.0;
+}
+
+// Quantizes one affine sub-block for given dl = d*ls, ml = dmin*lm (as the decoder computes
+// them), writing the quants to q; returns its weighted squared error.
+double affine_sub(const float* x, const float* w, int len, int qmax, float dl, float ml,
+                  uint8_t* q) {
+  double e = 0;
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  for (int i = 0; i < len; ++i) {
+    const int l = dl != 0 ? round_clamped((x[i] + ml) * inv, 0, qmax) : 0;
+    q[i] = static_cast<uint8_t>(l);
+    const float y = dl * static_cast<float>(l) - ml;
+    const double diff = static_cast<double>(y) - static_cast<double>(x[i]);
+    e += wt(w, i) * diff * diff;
+  }
+  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+}
+
+double sym_sub(const float* x, const float* w, int len, int qmin, int qmax, float dl, int8_t* q) {
+  double e = 0;
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  for (int i = 0; i < len; ++i) {
+    const int l = dl != 0 ? round_clamped(x[i] * inv, qmin, qmax) : 0;
+    q[i] = static_cast<int8_t>(l);
+    const float y = dl * static_cast<float>(l);
+    const double diff = static_cast<double>(y) - static_cast<double>(x[i]);
+    e += wt(w, i) * diff * diff;
+  }
+  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+}
+
+// fp16 candidates around a real value: the nearest half and its two neighbours (finite only).
+int half_candidates(double v, uint16_t out[3]) {
+  if (std::isnan(v)) return 0;
+  v = std::clamp(v, -65504.0, 65504.0);  // the largest finite halves
+  const uint16_t h = f32_to_fp16(static_cast<float>(v));
+  int n = 0;
+  if (finite_half(h)) out[n++] = h;
+  // Neighbours by magnitude; for h == +0 / -0 step to the smallest subnormals of both signs.
+  const uint16_t mag = h & 0x7fffu, sign = h & 0x8000u;
+  if (mag == 0) {
+    out[n++] = 0x0001u;
+    out[n++] = 0x8001u;
+    return n;
+  }
+  if (finite_half(static_cast<uint16_t>(h + 1))) out[n++] = static_cast<uint16_t>(h + 1);
+  out[n++] = mag == 1 ? static_cast<uint16_t>(0) : static_cast<uint16_t>(sign | (mag - 1));
+  return n;
+}
+
+}  // namespace
+
+double affine_error(const AffineSpec& sp, const AffineBlock& b, const float* x, const float* w) {
+  const float d = fp16_to_f32(b.d), dmin = fp16_to_f32(b.dmin);
+  double e = 0;
+  for (int j = 0; j < sp.n_sub; ++j) {
+    const float dl = d * static_cast<float>(b.ls[j]);
+    const float ml = dmin * static_cast<float>(b.lm[j]);
+    for (int i = 0; i < sp.sub_len; ++i) {
+      const int k = j * sp.sub_len + i;
+      const float y = dl * static_cast<float>(b.q[k]) - ml;
+      const double diff = static_cast<double>(y) - static_cast<double>(x[k]);
+      e += wt(w, k) * diff * diff;
+    }
+  }
+  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+}
+
+double sym_error(const SymSpec& sp, const SymBlock& b, const float* x, const float* w) {
+  const float d = fp16_to_f32(b.d);
+  double e = 0;
+  for (int j = 0; j < sp.n_sub; ++j) {
+    const float dl = d * static_cast<float>(b.s[j]);
+    for (int i = 0; i < sp.sub_len; ++i) {
+      const int k = j * sp.sub_len + i;
+      const float y = dl * static_cast<float>(b.q[k]);
+      const double diff = static_cast<double>(y) - static_cast<double>(x[k]);
+      e += wt(w, k) * diff * diff;
+    }
+  }
+  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+}
+
+void refine_affine(const AffineSpec& sp, const float* x, const float* w, AffineBlock& b) {
+  const double e_start = affine_error(sp, b, x, w);
+  if (e_start == 0) return;
+  AffineBlock cur = b;
+  const int L = sp.sub_len;
+  double sub_err[16];
+  uint8_t qtmp[256];
+
+  // Re-round every quant against the current scales (never worse than the stored ones, up to
+  // rounding of the division; the final comparison below keeps whichever is better).
+  auto requant_all = [&](AffineBlock& blk, double* errs) {
+    const float d = fp16_to_f32(blk.d), dmin = fp16_to_f32(blk.dmin);
+    double tot = 0;
+    for (int j = 0; j < sp.n_sub; ++j) {
+      const float dl = d * static_cast<float>(blk.ls[j]);
+      const float ml = dmin * static_cast<float>(blk.lm[j]);
+      const double e =
+          affine_sub(x + j * L, w ? w + j * L : nullptr, L, sp.qmax, dl, ml, blk.q + j * L);
+      if (errs) errs[j] = e;
+      tot += e;
+    }
+    return std::isnan(tot) ? std::numeric_limits<double>::infinity() : tot;
+  };
+  double e_cur = requant_all(cur, sub_err);
+
+  for (int iter = 0; iter < sp.iters; ++iter) {
+    bool changed = false;
+    // (1) Integer scale/min of each sub-block, in a window around the current ones.
+    const float d = fp16_to_f32(cur.d), dmin = fp16_to_f32(cur.dmin);
+    for (int j = 0; j < sp.n_sub; ++j) {
+      const float* xj = x + j * L;
+      const float* wj = w ? w + j * L : nullptr;
+      const int ls0 = cur.ls[j], lm0 = cur.lm[j];
+      for (int ls = std::max(0, ls0 - sp.window); ls <= std::min(sp.smax, ls0 + sp.window); ++ls) {
+        for (int lm = std::max(0, lm0 - sp.window); lm <= std::min(sp.smax, lm0 + sp.window);
+             ++lm) {
+          if (ls == ls0 && lm == lm0) continue;
+          const double e = affine_sub(xj, wj, L, sp.qmax, d * static_cast<float>(ls),
+                                      dmin * static_cast<float>(lm), qtmp);
+          if (e < sub_err[j]) {
+            sub_err[j] = e;
+            cur.ls[j] = static_cast<uint8_t>(ls);
+            cur.lm[j] = static_cast<uint8_t>(lm);
+            std::memcpy(cur.q + j * L, qtmp, static_cast<size_t>(L));
+            changed = true;
+          }
+        }
+      }
+    }
+    e_cur = 0;
+    for (int j = 0; j < sp.n_sub; ++j) e_cur += sub_err[j];
+
+    // (2) Least-squares refit of (d, dmin) for the fixed integers: x ~ d*a - m*c with
+    // a = ls*q, c = lm; then the fp16 roundings around the optimum.
+    double saa = 0, sac = 0, scc = 0, sxa = 0, sxc = 0;
+    for (int j = 0; j < sp.n_sub; ++j) {
+      for (int i = 0; i < L; ++i) {
+        const int k = j * L + i;
+        const double ww = wt(w, k);
+        const double a = static_cast<double>(cur.ls[j]) * cur.q[k];
+        const double c = cur.lm[j];
+        saa += ww * a * a;
+        sac += ww * a * c;
+        scc += ww * c * c;
+        sxa += ww * x[k] * a;
+        sxc += ww * x[k] * c;
+      }
+    }
+    // Normal equations: d*saa - m*sac = sxa ; d*sac - m*scc = sxc.
+    double dstar = fp16_to_f32(cur.d), mstar = fp16_to_f32(cur.dmin);
+    const double det = saa * scc - sac * sac;
+    if (det > 1e-12 * saa * scc && det > 0) {
+      dstar = (sxa * scc - sac * sxc) / det;
+      mstar = (sxa * sac - saa * sxc) / det;
+    } else if (saa > 0) {
+      dstar = (sxa + mstar * sac) / saa;
+    }
+    uint16_t dc[3], mc[3];
+    const int nd = half_candidates(dstar, dc), nm = half_candidates(mstar, mc);
+    AffineBlock trial = cur;
+    double trial_err[16];
+    for (int a = 0; a < nd; ++a) {
+      for (int c = 0; c < nm; ++c) {
+        if (dc[a] == cur.d && mc[c] == cur.dmin) continue;
+        trial.d = dc[a];
+        trial.dmin = mc[c];
+        const double e = requant_all(trial, trial_err);
+        if (e < e_cur) {
+          e_cur = e;
+          cur = trial;
+          std::memcpy(sub_err, trial_err, sizeof sub_err);
+          changed = true;
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  if (affine_error(sp, cur, x, w) < e_start) b = cur;
+}
+
+void refine_sym(const SymSpec& sp, const float* x, const float* w, SymBlock& b) {
+  const double e_start = sym_error(sp, b, x, w);
+  if (e_start == 0) return;
+  SymBlock cur = b;
+  const int L = sp.sub_len;
+  double sub_err[16];
+  int8_t qtmp[256];
+
+  auto requant_all = [&](SymBlock& blk, double* errs) {
+    const float d = fp16_to_f32(blk.d);
+    double tot = 0;
+    for (int j = 0; j < sp.n_sub; ++j) {
+      const double e = sym_sub(x + j * L, w ? w + j * L : nullptr, L, sp.qmin, sp.qmax,
+                               d * static_cast<float>(blk.s[j]), blk.q + j * L);
+      if (errs) errs[j] = e;
+      tot += e;
+    }
+    return std::isnan(tot) ? std::numeric_limits<double>::infinity() : tot;
+  };
+  double e_cur = requant_all(cur, sub_err);
+
+  for (int iter = 0; iter < sp.iters; ++iter) {
+    bool changed = false;
+    const float d = fp16_to_f32(cur.d);
+    for (int j = 0; j < sp.n_sub; ++j) {
+      const float* xj = x + j * L;
+      const float* wj = w ? w + j * L : nullptr;
+      const int s0 = cur.s[j];
+      for (int s = std::max(sp.smin, s0 - sp.window); s <= std::min(sp.smax, s0 + sp.window); ++s) {
+        if (s == s0) continue;
+        const double e = sym_sub(xj, wj, L, sp.qmin, sp.qmax, d * static_cast<float>(s), qtmp);
+        if (e < sub_err[j]) {
+          sub_err[j] = e;
+          cur.s[j] = s;
+          std::memcpy(cur.q + j * L, qtmp, static_cast<size_t>(L));
+          changed = true;
+        }
+      }
+    }
+    e_cur = 0;
+    for (int j = 0; j < sp.n_sub; ++j) e_cur += sub_err[j];
+
+    // Least-squares refit of d for the fixed integer products p = s*q.
+    double spp = 0, sxp = 0;
+    for (int j = 0; j < sp.n_sub; ++j) {
+      for (int i = 0; i < L; ++i) {
+        const int k = j * L + i;
+        const double p = static_cast<double>(cur.s[j]) * cur.q[k];
+        spp += wt(w, k) * p * p;
+        sxp += wt(w, k) * x[k] * p;
+      }
+    }
+    if (spp > 0) {
+      uint16_t dc[3];
+      const int nd = half_candidates(sxp / spp, dc);
+      SymBlock trial = cur;
+      double trial_err[16];
+      for (int a = 0; a < nd; ++a) {
+        if (dc[a] == cur.d) continue;
+        trial.d = dc[a];
+        const double e = requant_all(trial, trial_err);
+        if (e < e_cur) {
+          e_cur = e;
+          cur = trial;
+          std::memcpy(sub_err, trial_err, sizeof sub_err);
+          changed = true;
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  if (sym_error(sp, cur, x, w) < e_start) b = cur;
+}
+
+}  // namespace qforge::kq
