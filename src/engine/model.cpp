@@ -49,16 +49,15 @@ struct Loader {
     const GgufTensorInfo* t = tensor(name);
     if (!t) return make_error(f.path(), ": missing tensor '", name, "'");
     QF_CHECK(check_shape(*t, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}));
+    // The codec is checked once the whole structure is known to be valid (see from_gguf), so
+    // that a missing or misshapen tensor is reported first.
     const Codec* c = find_codec(t->type);
-    if (!c || !c->dequantize)
-      return make_error(f.path(), ": tensor '", name, "' has type ", type_name(t->type),
-                        ", which qforge cannot compute with");
     auto rs = row_size(t->type, static_cast<uint64_t>(cols));
     if (!rs) return make_error(f.path(), ": tensor '", name, "': ", rs.error().message);
     WeightView w;
     w.data = f.tensor_data(*t).data();
     w.type = t->type;
-    w.codec = c;
+    w.codec = c && c->dequantize ? c : nullptr;
     w.rows = rows;
     w.cols = cols;
     w.row_bytes = *rs;
@@ -191,6 +190,25 @@ Result<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file) {
     QF_TRY(l.ffn_up, L.matrix(b + "ffn_up.weight", p.n_embd, p.n_ff));
     QF_TRY(l.ffn_down, L.matrix(b + "ffn_down.weight", p.n_ff, p.n_embd));
   }
+  // Every weight must have a codec to compute with.
+  std::vector<std::pair<const WeightView*, std::string>> views = {
+      {&m.tok_embd_, "token_embd.weight"}, {&m.output_, "output.weight"}};
+  for (int64_t i = 0; i < p.n_layer; ++i) {
+    const LayerWeights& l = m.layers_[static_cast<size_t>(i)];
+    const std::string b = "blk." + std::to_string(i) + ".";
+    for (auto [v, n] : {std::pair{&l.wq, "attn_q"},
+                        {&l.wk, "attn_k"},
+                        {&l.wv, "attn_v"},
+                        {&l.wo, "attn_output"},
+                        {&l.ffn_gate, "ffn_gate"},
+                        {&l.ffn_up, "ffn_up"},
+                        {&l.ffn_down, "ffn_down"}})
+      views.emplace_back(v, b + n + ".weight");
+  }
+  for (const auto& [v, name] : views)
+    if (!v->codec)
+      return make_error(f.path(), ": tensor '", name, "' has type ", type_name(v->type),
+                        ", which qforge cannot compute with");
   return m;
 }
 
