@@ -20,11 +20,18 @@ nlohmann::json kv_json(const GgufValue& v) {
   }
   if (const std::string* s = v.as_string()) return *s;
   switch (v.type()) {
-    case GgufType::BOOL: return *v.as_bool();
-    case GgufType::F32: case GgufType::F64: return *v.as_float();
-    case GgufType::I8: case GgufType::I16: case GgufType::I32: case GgufType::I64:
+    case GgufType::BOOL:
+      return *v.as_bool();
+    case GgufType::F32:
+    case GgufType::F64:
+      return *v.as_float();
+    case GgufType::I8:
+    case GgufType::I16:
+    case GgufType::I32:
+    case GgufType::I64:
       return *v.as_int();
-    default: return *v.as_uint();
+    default:
+      return *v.as_uint();
   }
 }
 
@@ -72,16 +79,18 @@ void run_inspect(const std::string& path, bool json, bool all_kvs) {
                     {"bytes", t.size},
                     {"offset", f.data_offset() + t.offset}});
     j["tensors"] = ts;
-    std::printf("%s\n", j.dump(1).c_str());
+    std::printf("%s\n", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return;
   }
   std::printf("file:          %s\n", path.c_str());
   std::printf("gguf version:  %u, alignment %u\n", f.version(), f.alignment());
   std::printf("architecture:  %s\n", arch.empty() ? "(none)" : arch.c_str());
   std::printf("file type:     %s\n", ftype.c_str());
-  std::printf("size:          %llu bytes (%llu tensor data), %zu tensors, %.3f M params, %.3f bits/weight\n",
-              static_cast<unsigned long long>(f.file_size()),
-              static_cast<unsigned long long>(tensor_bytes), f.tensors().size(), n_params / 1e6, bpw);
+  std::printf(
+      "size:          %llu bytes (%llu tensor data), %zu tensors, %.3f M params, %.3f "
+      "bits/weight\n",
+      static_cast<unsigned long long>(f.file_size()), static_cast<unsigned long long>(tensor_bytes),
+      f.tensors().size(), n_params / 1e6, bpw);
   if (!f.get_string_or("tokenizer.ggml.model", "").empty())
     std::printf("tokenizer:     %s (pre %s), %zu tokens\n",
                 f.get_string_or("tokenizer.ggml.model", "").c_str(),

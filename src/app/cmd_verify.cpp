@@ -1,8 +1,9 @@
 // qforge verify FILE [--manifest M | --write-manifest M]: sidecar SHA-256, structure (the GGUF
 // parses, every tensor inside the file), and optionally per-tensor hashes.
 // qforge checksum FILE...: writes sha256sum-compatible sidecars for existing files.
+#include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,51 +20,90 @@ namespace {
 
 struct VerifyArgs {
   std::string file, manifest, write_manifest;
+  bool write_manifest_flag = false;
   bool no_sidecar = false, json = false, force = false;
 };
 
-void run_verify(const VerifyArgs& a) {
+// Runs every check and reports all failures on one line, the most specific first (a tensor
+// named by the manifest, then the structure, then the whole-file checksum), so that a flipped
+// byte is both detected (sidecar) and pinned to its tensor (manifest).
+void run_verify(VerifyArgs a) {
   check_input(a.file);
+  // --write-manifest without a path writes to --manifest (or FILE.tensors.json).
+  if (a.write_manifest_flag && a.write_manifest.empty())
+    a.write_manifest = a.manifest.empty() ? a.file + ".tensors.json" : a.manifest;
+  if (!a.write_manifest.empty() && a.write_manifest == a.manifest) a.manifest.clear();
   nlohmann::json report = {{"file", a.file}};
-  // 1. checksum sidecar
+  std::vector<std::string> failures;
+
   if (!a.no_sidecar) {
-    unwrap(verify_sidecar(a.file));
-    report["sha256"] = unwrap(read_sidecar(a.file));
+    Status st = verify_sidecar(a.file);
+    if (st.ok())
+      report["sha256"] = unwrap(read_sidecar(a.file));
+    else
+      failures.push_back(st.error().message);
   }
-  // 2. structure: a GGUF that parses (the reader checks every tensor lies inside the file)
-  GgufFile f = unwrap(GgufFile::open(a.file));
-  report["tensors"] = f.tensors().size();
-  // 3. per-tensor manifest
-  if (!a.manifest.empty()) {
-    check_input(a.manifest);
-    std::string text = unwrap(read_file_text(a.manifest));
-    nlohmann::json m = nlohmann::json::parse(text, nullptr, false);
-    if (m.is_discarded()) throw CliError{a.manifest + ": not valid JSON", 1};
-    auto mism = check_tensor_manifest(f, m);
-    if (!mism.ok()) throw CliError{a.manifest + ": " + mism.error().message, 1};
-    if (!mism->empty()) {
-      const auto& first = mism->front();
-      std::string where = first.tensor.empty() ? "" : "tensor '" + first.tensor + "': ";
-      std::string more = mism->size() > 1 ? " (and " + std::to_string(mism->size() - 1) + " more)" : "";
-      throw CliError{a.file + ": " + where + first.reason + more, 1};
+  Result<GgufFile> f = GgufFile::open(a.file);
+  if (!f.ok()) {
+    // Structure errors come first (they name the section); the sidecar result follows.
+    failures.insert(failures.begin(), f.error().message);
+  } else {
+    report["tensors"] = f->tensors().size();
+    if (!a.manifest.empty()) {
+      check_input(a.manifest);
+      std::string text = unwrap(read_file_text(a.manifest));
+      nlohmann::json m = nlohmann::json::parse(text, nullptr, false);
+      if (m.is_discarded()) throw CliError{a.manifest + ": not valid JSON", 1};
+      auto mism = check_tensor_manifest(*f, m);
+      if (!mism.ok()) throw CliError{a.manifest + ": " + mism.error().message, 1};
+      if (!mism->empty()) {
+        // Tensor-level findings first: they say where the damage is.
+        std::stable_partition(mism->begin(), mism->end(),
+                              [](const ManifestMismatch& x) { return !x.tensor.empty(); });
+        const auto& first = mism->front();
+        std::string where = first.tensor.empty() ? "" : "tensor '" + first.tensor + "': ";
+        std::string more =
+            mism->size() > 1 ? " (and " + std::to_string(mism->size() - 1) + " more)" : "";
+        failures.insert(failures.begin(), a.file + ": " + where + first.reason + more +
+                                              " (manifest " + a.manifest + ")");
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& x : *mism) list.push_back({{"tensor", x.tensor}, {"reason", x.reason}});
+        report["manifest_mismatches"] = list;
+      }
+      report["manifest"] = a.manifest;
     }
-    report["manifest"] = a.manifest;
+  }
+  if (!failures.empty()) {
+    std::string msg;
+    for (const auto& x : failures) msg += (msg.empty() ? "" : "; ") + x;
+    if (a.json) {
+      report["ok"] = false;
+      report["error"] = msg;
+      std::printf("%s\n",
+                  report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    }
+    throw CliError{msg, 1};
   }
   if (!a.write_manifest.empty()) {
     AtomicFileOptions opt;
     opt.overwrite = a.force;
     AtomicFile out = unwrap(AtomicFile::create(a.write_manifest, opt));
-    std::string text = make_tensor_manifest(f).dump(1) + "\n";
+    std::string text =
+        make_tensor_manifest(*f).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) +
+        "\n";
     unwrap(out.write(text.data(), text.size()));
     unwrap(out.commit());
     report["manifest_written"] = a.write_manifest;
   }
   report["ok"] = true;
   if (a.json)
-    std::printf("%s\n", report.dump().c_str());
+    std::printf("%s\n",
+                report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   else
-    std::printf("%s: OK (%zu tensors%s%s)\n", a.file.c_str(), f.tensors().size(),
-                a.no_sidecar ? "" : ", checksum matches", a.manifest.empty() ? "" : ", manifest matches");
+    std::printf(
+        "%s: OK (%zu tensors%s%s%s)\n", a.file.c_str(), f->tensors().size(),
+        a.no_sidecar ? "" : ", checksum matches", a.manifest.empty() ? "" : ", manifest matches",
+        a.write_manifest.empty() ? "" : (", manifest written to " + a.write_manifest).c_str());
 }
 
 void run_checksum(const std::vector<std::string>& files, bool json) {
@@ -75,24 +115,32 @@ void run_checksum(const std::vector<std::string>& files, bool json) {
     out.push_back({{"file", path}, {"sha256", hex}, {"sidecar", sidecar_path(path)}});
     if (!json) std::printf("%s  %s\n", hex.c_str(), path.c_str());
   }
-  if (json) std::printf("%s\n", out.dump().c_str());
+  if (json)
+    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
 }  // namespace
 
 void add_verify_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "verify", "Check a file against its .sha256 sidecar, its GGUF structure and (optionally) a "
-                "per-tensor manifest; exit 0 when intact, 1 otherwise");
+      "verify",
+      "Check a file against its .sha256 sidecar, its GGUF structure and (optionally) a "
+      "per-tensor manifest; exit 0 when intact, 1 otherwise");
   auto a = std::make_shared<VerifyArgs>();
   cmd->add_option("FILE", a->file, "GGUF file")->required();
   cmd->add_option("--manifest", a->manifest,
                   "Check every tensor's dims/type/size/SHA-256 against this JSON manifest");
-  cmd->add_option("--write-manifest", a->write_manifest, "Write the file's per-tensor manifest");
+  cmd->add_option("--write-manifest", a->write_manifest,
+                  "Write the file's per-tensor manifest (JSON) to this path; without a path, to "
+                  "the --manifest path or FILE.tensors.json")
+      ->expected(0, 1);
   cmd->add_flag("--no-sidecar", a->no_sidecar, "Do not require a .sha256 sidecar");
   cmd->add_flag("--json", a->json, "Print a JSON result on stdout");
   cmd->add_flag("--force", a->force, "Overwrite an existing manifest");
-  cmd->callback([a] { run_verify(*a); });
+  cmd->callback([a, cmd] {
+    a->write_manifest_flag = cmd->count("--write-manifest") > 0;
+    run_verify(*a);
+  });
 
   auto* ck = app.add_subcommand("checksum", "Write sha256sum-compatible NAME.sha256 sidecars");
   auto files = std::make_shared<std::vector<std::string>>();

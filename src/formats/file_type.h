@@ -1,5 +1,6 @@
 // llama.cpp's file types (general.file_type, enum llama_ftype): the "mix" a model was
-// quantized with. Display names follow llama-quantize ("Q4_K_M").
+// quantized with. Display names follow llama-quantize ("Q4_K_M"). Ids as of llama.cpp c392e5094:
+// 0..3, 7..32, 36, 37 (4..6 and 33..35 were removed upstream and are unknown here).
 #pragma once
 
 #include <cstdint>

@@ -63,44 +63,76 @@ std::vector<Case> corpus() {
   Built ok = build_valid();
   // Truncated at every section boundary (and inside each).
   for (size_t cut : {size_t(0), size_t(3), size_t(4), size_t(8), size_t(16), size_t(24),
-                     ok.kv_start + 5, ok.tensors_start, ok.tensors_start + 10,
-                     ok.data_start - 1, ok.data_start, ok.data_start + 64})
+                     ok.kv_start + 5, ok.tensors_start, ok.tensors_start + 10, ok.data_start - 1,
+                     ok.data_start, ok.data_start + 64})
     cs.push_back({"truncated_at_" + std::to_string(cut),
                   std::vector<uint8_t>(ok.bytes.begin(), ok.bytes.begin() + cut), ""});
-  { auto b = ok.bytes; b[0] = 'X'; cs.push_back({"bad_magic", b, "bad magic"}); }
-  { auto b = ok.bytes; poke<uint32_t>(b, 4, 1); cs.push_back({"version_1", b, "version 1"}); }
-  { auto b = ok.bytes; poke<uint32_t>(b, 4, 99); cs.push_back({"version_99", b, "version 99"}); }
-  { auto b = ok.bytes; poke<int64_t>(b, 8, int64_t{1} << 62); cs.push_back({"n_tensors_2e62", b, "tensor count"}); }
-  { auto b = ok.bytes; poke<int64_t>(b, 16, int64_t{1} << 62); cs.push_back({"n_kv_2e62", b, "key/value count"}); }
-  { auto b = ok.bytes; poke<uint64_t>(b, 24, uint64_t{1} << 40); cs.push_back({"string_len_past_eof", b, "past end of file"}); }
   {
-    Built t = build_valid({{"a.weight", {8, 2}, Type::F32, 0, 64}, {"b.weight", {32, 1}, Type::Q8_0, 4096, 34}});
+    auto b = ok.bytes;
+    b[0] = 'X';
+    cs.push_back({"bad_magic", b, "bad magic"});
+  }
+  {
+    auto b = ok.bytes;
+    poke<uint32_t>(b, 4, 1);
+    cs.push_back({"version_1", b, "version 1"});
+  }
+  {
+    auto b = ok.bytes;
+    poke<uint32_t>(b, 4, 99);
+    cs.push_back({"version_99", b, "version 99"});
+  }
+  {
+    auto b = ok.bytes;
+    poke<int64_t>(b, 8, int64_t{1} << 62);
+    cs.push_back({"n_tensors_2e62", b, "tensor count"});
+  }
+  {
+    auto b = ok.bytes;
+    poke<int64_t>(b, 16, int64_t{1} << 62);
+    cs.push_back({"n_kv_2e62", b, "key/value count"});
+  }
+  {
+    auto b = ok.bytes;
+    poke<uint64_t>(b, 24, uint64_t{1} << 40);
+    cs.push_back({"string_len_past_eof", b, "past end of file"});
+  }
+  {
+    Built t = build_valid(
+        {{"a.weight", {8, 2}, Type::F32, 0, 64}, {"b.weight", {32, 1}, Type::Q8_0, 4096, 34}});
     t.bytes.resize(t.data_start + 128);  // the file ends long before offset 4096
     cs.push_back({"tensor_offset_past_eof", t.bytes, "past end of file"});
   }
   {
-    Built t = build_valid({{"a.weight", {8, 2}, Type::F32, 0, 64}, {"b.weight", {32, 1}, Type::Q8_0, 48, 34}});
+    Built t = build_valid(
+        {{"a.weight", {8, 2}, Type::F32, 0, 64}, {"b.weight", {32, 1}, Type::Q8_0, 48, 34}});
     cs.push_back({"misaligned_offset", t.bytes, "alignment"});
   }
   {
-    Built t = build_valid({{"a.weight", {8, 2}, Type::F32, 0, 64}, {"b.weight", {32, 1}, Type::Q8_0, 32, 34}});
+    Built t = build_valid(
+        {{"a.weight", {8, 2}, Type::F32, 0, 64}, {"b.weight", {32, 1}, Type::Q8_0, 32, 34}});
     cs.push_back({"overlapping_offsets", t.bytes, "overlaps"});
   }
   {
-    Built t = build_valid({{"a.weight", {8, 2}, Type::F32, 0, 64}, {"a.weight", {32, 1}, Type::Q8_0, 64, 34}});
+    Built t = build_valid(
+        {{"a.weight", {8, 2}, Type::F32, 0, 64}, {"a.weight", {32, 1}, Type::Q8_0, 64, 34}});
     cs.push_back({"duplicate_tensor_names", t.bytes, "duplicate"});
   }
   {
-    Built t = build_valid({{"a.weight", {8, 2}, Type::F32, 0, 64}, {"b.weight", {30, 1}, Type::Q8_0, 64, 34}});
+    Built t = build_valid(
+        {{"a.weight", {8, 2}, Type::F32, 0, 64}, {"b.weight", {30, 1}, Type::Q8_0, 64, 34}});
     cs.push_back({"dims0_not_multiple_of_block", t.bytes, "block size"});
   }
   {
     Built t = build_valid();
-    // the type id of the second tensor sits 12 bytes before the end of the infos (u32 type, u64 offset)
-    size_t info_end = gguf_serialize_header(3, {{"general.architecture", GgufValue::string("llama")},
-                                                {"general.alignment", GgufValue::u32(32)}},
+    // the type id of the second tensor sits 12 bytes before the end of the infos (u32 type, u64
+    // offset)
+    size_t info_end = gguf_serialize_header(3,
+                                            {{"general.architecture", GgufValue::string("llama")},
+                                             {"general.alignment", GgufValue::u32(32)}},
                                             {{"a.weight", {8, 2}, Type::F32, 0, 64},
-                                             {"b.weight", {32, 1}, Type::Q8_0, 64, 34}}).size();
+                                             {"b.weight", {32, 1}, Type::Q8_0, 64, 34}})
+                          .size();
     poke<uint32_t>(t.bytes, info_end - 12, 999);
     cs.push_back({"unknown_type_999", t.bytes, "unknown tensor type id 999"});
   }
@@ -156,7 +188,8 @@ TEST(GgufCorrupt, CliReportsOneLineErrorAndExit1) {
   for (const auto& c : corpus()) {
     SCOPED_TRACE(c.name);
     std::string p = tmp.file(c.name + ".gguf");
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size());
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size());
     for (const char* cmd : {"inspect", "verify --no-sidecar"}) {
       auto r = test::run_qforge(std::string(cmd) + " " + p);
       EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -190,7 +223,8 @@ TEST(GgufCorrupt, RandomMutationsNeverCrash) {
 
 // Regenerates tests/data/corrupt (run with QFORGE_WRITE_CORPUS=1).
 TEST(GgufCorrupt, WriteCorpusWhenAsked) {
-  if (!std::getenv("QFORGE_WRITE_CORPUS")) GTEST_SKIP() << "set QFORGE_WRITE_CORPUS=1 to regenerate";
+  if (!std::getenv("QFORGE_WRITE_CORPUS"))
+    GTEST_SKIP() << "set QFORGE_WRITE_CORPUS=1 to regenerate";
   auto dir = test::source_dir() + "/tests/data/corrupt";
   std::filesystem::create_directories(dir);
   for (const auto& c : corpus())

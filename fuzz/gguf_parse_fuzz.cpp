@@ -1,0 +1,24 @@
+// libFuzzer target for the GGUF reader: any byte string must parse or give an error, never
+// crash, leak or read out of bounds; what parses must be internally consistent (every tensor's
+// data inside the buffer) and safe to walk (KVs rendered, tensor data hashed).
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+
+#include "formats/gguf.h"
+#include "formats/tensor_manifest.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto f = qforge::GgufFile::parse(std::span<const uint8_t>(data, size), "fuzz.gguf");
+  if (!f.ok()) {
+    if (f.error().message.empty()) std::abort();
+    return 0;
+  }
+  for (const auto& [key, value] : f->kvs()) (void)value.to_display();
+  for (const auto& t : f->tensors()) {
+    if (f->data_offset() + t.offset + t.size > size) std::abort();
+    if (f->find_tensor(t.name) != &t) std::abort();
+  }
+  (void)qforge::make_tensor_manifest(*f);
+  return 0;
+}
