@@ -1,0 +1,62 @@
+#include "app/quantize_flags.h"
+
+#include "app/cli_util.h"
+#include "core/log.h"
+
+namespace qforge {
+
+std::shared_ptr<QuantizeFlags> add_quantize_flags(CLI::App* cmd) {
+  auto f = std::make_shared<QuantizeFlags>();
+  cmd->add_option("--imatrix", f->imatrix,
+                  "Importance matrix from llama-imatrix (legacy .dat or GGUF): weights the "
+                  "quantization error by how much each input column matters");
+  cmd->add_option("--tensor-type", f->tensor_types,
+                  "REGEX=TYPE: give tensors whose name matches REGEX this type (repeatable; the "
+                  "last match wins), e.g. --tensor-type 'attn_v=Q8_0'")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--output-tensor-type", f->output_tensor_type,
+                  "Type of output.weight (of token_embd.weight when embeddings are tied)");
+  cmd->add_option("--token-embedding-type", f->token_embedding_type, "Type of token_embd.weight");
+  cmd->add_flag("--pure", f->pure,
+                "Give every quantized tensor the mix's base type (no per-tensor rules)");
+  cmd->add_flag("--allow-requantize", f->allow_requantize,
+                "Accept an input whose tensors are already quantized (loses quality twice)");
+  cmd->add_flag("--ggml-compatible", f->ggml_compatible,
+                "Use ggml's exact encoder choices: output byte-identical to llama-quantize "
+                "(qforge's default search is never worse in error)");
+  cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  return f;
+}
+
+ModelQuantizeOptions build_quantize_options(const QuantizeFlags& f, const std::string& mix) {
+  ModelQuantizeOptions o;
+  o.mix = std::string(unwrap(mix_for(mix))->name);
+  o.recipe.pure = f.pure;
+  for (const auto& spec : f.tensor_types)
+    o.recipe.tensor_types.push_back(unwrap(parse_tensor_type_override(spec)));
+  if (!f.output_tensor_type.empty())
+    o.recipe.output_tensor_type = unwrap(
+        std::move(target_type_from_name(f.output_tensor_type)).context("--output-tensor-type: "));
+  if (!f.token_embedding_type.empty())
+    o.recipe.token_embedding_type = unwrap(std::move(target_type_from_name(f.token_embedding_type))
+                                               .context("--token-embedding-type: "));
+  o.allow_requantize = f.allow_requantize;
+  o.ggml_compatible = f.ggml_compatible;
+  o.threads = f.threads;
+  if (!f.imatrix.empty()) {
+    check_input(f.imatrix);
+    auto m = std::make_shared<Imatrix>(unwrap(load_imatrix(f.imatrix)));
+    log_info("quantize.imatrix", "loaded importance matrix " + f.imatrix,
+             {{"file", f.imatrix},
+              {"format", m->format},
+              {"entries", m->entries.size()},
+              {"chunks", m->chunk_count},
+              {"dataset", m->datasets.empty() ? std::string() : m->datasets.front()}});
+    o.imatrix = std::move(m);
+  }
+  return o;
+}
+
+}  // namespace qforge
