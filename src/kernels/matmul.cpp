@@ -1,27 +1,313 @@
 #include "kernels/matmul.h"
 
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <vector>
 
 #include "core/types.h"
+#include "kernels/cpu.h"
+#include "kernels/simd_variants.h"
+
+// Two paths (see matmul.h):
+//  * few tokens (generation): x is converted once to the codec's vec_dot_type, then every
+//    output is one vec_dot of a weight row; rows are split across the pool.
+//  * batches: a GEMM. Each work unit is a block of weight rows; per K block it dequantizes the
+//    rows to f32 and packs them into MR-row panels ([k][MR] layout), then multiplies them with
+//    the activations, packed once per call into NR-token panels ([k][NR] layout), in a
+//    register-blocked micro-kernel (MR x NR accumulators). Every output element is computed by
+//    one thread in a fixed order, so results depend only on the ISA and not on thread timing.
+//    K blocks add into y in order: y = ((0 + s_0) + s_1) + ...
+
+#define QF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 
 namespace qforge {
+namespace {
 
-// Simple version; the SIMD/tiled implementation replaces it (issue #6 speed work).
-void matmul(const Codec& w_codec, const void* w, int64_t rows, int64_t cols, const float* x,
-            int64_t n_tokens, float* y, ThreadPool& pool) {
-  const uint64_t rs = *row_size(w_codec.type, cols);
-  pool.parallel_for(rows, 0, [&](int64_t b, int64_t e, int) {
-    std::vector<float> row(cols);
-    for (int64_t r = b; r < e; ++r) {
-      w_codec.dequantize(static_cast<const uint8_t*>(w) + r * rs, row.data(), cols);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        const float* xt = x + t * cols;
-        float s = 0;
-        for (int64_t c = 0; c < cols; ++c) s += row[c] * xt[c];
-        y[t * rows + r] = s;
+// Below this many tokens the vec_dot path wins (the GEMM pays dequantization per call).
+constexpr int64_t kGemmMinTokens = 4;
+
+struct GemmShape {
+  int mr;  // rows per panel
+  int nr;  // tokens per panel
+};
+
+GemmShape gemm_shape(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512:
+      return {32, 12};
+    case Isa::Avx2:
+      return {16, 6};
+    case Isa::Generic:
+      break;
+  }
+  return {8, 4};
+}
+
+// ---- micro-kernels: c[t * ldc + i] (+)= sum_k wp[k * MR + i] * xp[k * NR + t] for i < m,
+// t < NR (the panel may have fewer valid rows m <= MR; tokens are exact).
+
+template <int NR>
+void ukernel_generic(int64_t kc, const float* wp, const float* xp, float* c, int64_t ldc, int m,
+                     bool accumulate) {
+  constexpr int MR = 8;
+  float acc[NR][MR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* w = wp + k * MR;
+    const float* x = xp + k * NR;
+    for (int t = 0; t < NR; ++t)
+      for (int i = 0; i < MR; ++i) acc[t][i] += w[i] * x[t];
+  }
+  for (int t = 0; t < NR; ++t) {
+    float* ct = c + t * ldc;
+    for (int i = 0; i < m; ++i) ct[i] = accumulate ? ct[i] + acc[t][i] : acc[t][i];
+  }
+}
+
+template <int NR>
+void ukernel_avx2(int64_t kc, const float* wp, const float* xp, float* c, int64_t ldc, int m,
+                  bool accumulate) {
+  __m256 a0[NR], a1[NR];
+#pragma GCC unroll 16
+  for (int t = 0; t < NR; ++t) a0[t] = a1[t] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 w0 = _mm256_load_ps(wp + k * 16);
+    const __m256 w1 = _mm256_load_ps(wp + k * 16 + 8);
+#pragma GCC unroll 16
+    for (int t = 0; t < NR; ++t) {
+      const __m256 b = _mm256_broadcast_ss(xp + k * NR + t);
+      a0[t] = _mm256_fmadd_ps(w0, b, a0[t]);
+      a1[t] = _mm256_fmadd_ps(w1, b, a1[t]);
+    }
+  }
+  if (m == 16) {
+#pragma GCC unroll 16
+    for (int t = 0; t < NR; ++t) {
+      float* ct = c + t * ldc;
+      if (accumulate) {
+        a0[t] = _mm256_add_ps(_mm256_loadu_ps(ct), a0[t]);
+        a1[t] = _mm256_add_ps(_mm256_loadu_ps(ct + 8), a1[t]);
+      }
+      _mm256_storeu_ps(ct, a0[t]);
+      _mm256_storeu_ps(ct + 8, a1[t]);
+    }
+    return;
+  }
+  alignas(32) float tmp[16];
+  for (int t = 0; t < NR; ++t) {
+    float* ct = c + t * ldc;
+    _mm256_store_ps(tmp, a0[t]);
+    _mm256_store_ps(tmp + 8, a1[t]);
+    for (int i = 0; i < m; ++i) ct[i] = accumulate ? ct[i] + tmp[i] : tmp[i];
+  }
+}
+
+template <int NR>
+QF_AVX512 void ukernel_avx512(int64_t kc, const float* wp, const float* xp, float* c, int64_t ldc,
+                              int m, bool accumulate) {
+  __m512 a0[NR], a1[NR];
+#pragma GCC unroll 16
+  for (int t = 0; t < NR; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 w0 = _mm512_load_ps(wp + k * 32);
+    const __m512 w1 = _mm512_load_ps(wp + k * 32 + 16);
+#pragma GCC unroll 16
+    for (int t = 0; t < NR; ++t) {
+      const __m512 b = _mm512_set1_ps(xp[k * NR + t]);
+      a0[t] = _mm512_fmadd_ps(w0, b, a0[t]);
+      a1[t] = _mm512_fmadd_ps(w1, b, a1[t]);
+    }
+  }
+  const __mmask16 m0 = m >= 16 ? __mmask16(0xffff) : __mmask16((1u << m) - 1);
+  const __mmask16 m1 = m >= 32 ? __mmask16(0xffff) : m <= 16 ? 0 : __mmask16((1u << (m - 16)) - 1);
+#pragma GCC unroll 16
+  for (int t = 0; t < NR; ++t) {
+    float* ct = c + t * ldc;
+    if (accumulate) {
+      a0[t] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ct), a0[t]);
+      a1[t] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ct + 16), a1[t]);
+    }
+    _mm512_mask_storeu_ps(ct, m0, a0[t]);
+    _mm512_mask_storeu_ps(ct + 16, m1, a1[t]);
+  }
+}
+
+using UKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, bool);
+
+#define QF_KERNEL_TABLE(name)                                            \
+  UKernel name##_for(int nr) {                                           \
+    static constexpr UKernel k[] = {                                     \
+        nullptr, name<1>, name<2>, name<3>,  name<4>,  name<5>, name<6>, \
+        name<7>, name<8>, name<9>, name<10>, name<11>, name<12>};        \
+    return k[nr];                                                        \
+  }
+QF_KERNEL_TABLE(ukernel_generic)
+QF_KERNEL_TABLE(ukernel_avx2)
+QF_KERNEL_TABLE(ukernel_avx512)
+#undef QF_KERNEL_TABLE
+
+UKernel ukernel_for(Isa isa, int nr) {
+  switch (isa) {
+    case Isa::Avx512:
+      return ukernel_avx512_for(nr);
+    case Isa::Avx2:
+      return ukernel_avx2_for(nr);
+    case Isa::Generic:
+      break;
+  }
+  return ukernel_generic_for(nr);
+}
+
+// A growable 64-byte aligned float buffer (scratch reused across calls by one thread).
+class Scratch {
+ public:
+  float* get(size_t n) {
+    if (n > cap_) {
+      buf_.reset(static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(64))));
+      cap_ = n;
+    }
+    return buf_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<float, Free> buf_;
+  size_t cap_ = 0;
+};
+
+// Scratch for the calling thread's packed activations, and per-thread weight panels.
+thread_local Scratch tl_xpack, tl_wpack, tl_wrows;
+
+int64_t k_block(int64_t cols) {
+  return cols <= 1024 ? cols : 512;
+}
+
+void gemm(Isa isa, const Codec& wc, const uint8_t* w, uint64_t row_bytes, int64_t rows,
+          int64_t cols, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  const GemmShape g = gemm_shape(isa);
+  const int64_t bs = type_info(wc.type).block_size;
+  const int64_t bb = type_info(wc.type).block_bytes;
+  const int64_t kc_max = k_block(cols);
+  const int64_t n_kb = (cols + kc_max - 1) / kc_max;
+  const int64_t n_tb = (n_tokens + g.nr - 1) / g.nr;
+
+  // Pack x: for K block kb and token block tb, a [kc][nt] panel at offset
+  // (kb * kc_max * n_tokens) + tb * g.nr * kc (each K block holds all tokens).
+  float* xp = tl_xpack.get(static_cast<size_t>(cols * n_tokens));
+  auto xpanel = [&](int64_t kb, int64_t tb) {
+    const int64_t k0 = kb * kc_max, kc = std::min(kc_max, cols - k0);
+    return xp + k0 * n_tokens + tb * g.nr * kc;
+  };
+  pool.parallel_for(n_tb, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t tb = b; tb < e; ++tb) {
+      const int64_t t0 = tb * g.nr, nt = std::min<int64_t>(g.nr, n_tokens - t0);
+      for (int64_t kb = 0; kb < n_kb; ++kb) {
+        const int64_t k0 = kb * kc_max, kc = std::min(kc_max, cols - k0);
+        float* dst = xpanel(kb, tb);
+        for (int64_t t = 0; t < nt; ++t) {
+          const float* src = x + (t0 + t) * cols + k0;
+          for (int64_t k = 0; k < kc; ++k) dst[k * nt + t] = src[k];
+        }
       }
     }
   });
+
+  // Work units: blocks of rows. Enough units to balance threads, each a few panels wide so a
+  // packed activation panel is reused from L1 across panels.
+  int64_t unit_panels = 4;
+  const int64_t n_panels = (rows + g.mr - 1) / g.mr;
+  while (unit_panels > 1 && n_panels / unit_panels < 4 * pool.size()) unit_panels /= 2;
+  const int64_t unit_rows = unit_panels * g.mr;
+  const int64_t n_units = (rows + unit_rows - 1) / unit_rows;
+
+  pool.parallel_for(n_units, 1, [&](int64_t ub, int64_t ue, int) {
+    float* wp = tl_wpack.get(static_cast<size_t>(unit_rows * kc_max));
+    float* wr = tl_wrows.get(static_cast<size_t>(g.mr * kc_max));
+    for (int64_t u = ub; u < ue; ++u) {
+      const int64_t r0 = u * unit_rows, nr_unit = std::min(unit_rows, rows - r0);
+      const int64_t np = (nr_unit + g.mr - 1) / g.mr;
+      for (int64_t kb = 0; kb < n_kb; ++kb) {
+        const int64_t k0 = kb * kc_max, kc = std::min(kc_max, cols - k0);
+        // Dequantize and pack: panel p holds rows r0 + p*mr .. as [k][mr].
+        for (int64_t p = 0; p < np; ++p) {
+          const int64_t pr0 = r0 + p * g.mr, m = std::min<int64_t>(g.mr, rows - pr0);
+          for (int64_t i = 0; i < m; ++i)
+            wc.dequantize(w + (pr0 + i) * row_bytes + (k0 / bs) * bb, wr + i * kc, kc);
+          if (m < g.mr) std::memset(wr + m * kc, 0, sizeof(float) * (g.mr - m) * kc);
+          float* dst = wp + p * g.mr * kc;
+          for (int64_t k = 0; k < kc; ++k)
+            for (int i = 0; i < g.mr; ++i) dst[k * g.mr + i] = wr[i * kc + k];
+        }
+        for (int64_t tb = 0; tb < n_tb; ++tb) {
+          const int64_t t0 = tb * g.nr;
+          const int nt = static_cast<int>(std::min<int64_t>(g.nr, n_tokens - t0));
+          const UKernel kern = ukernel_for(isa, nt);
+          const float* xpp = xpanel(kb, tb);
+          for (int64_t p = 0; p < np; ++p) {
+            const int64_t pr0 = r0 + p * g.mr;
+            const int m = static_cast<int>(std::min<int64_t>(g.mr, rows - pr0));
+            kern(kc, wp + p * g.mr * kc, xpp, y + t0 * rows + pr0, rows, m, kb > 0);
+          }
+        }
+      }
+    }
+  });
+}
+
+void matmul_vec_dot(Isa isa, const Codec& wc, const Codec* xc, const uint8_t* w, uint64_t row_bytes,
+                    int64_t rows, int64_t cols, const float* x, int64_t n_tokens, float* y,
+                    ThreadPool& pool) {
+  // Convert the activations once to the codec's vec_dot_type.
+  const void* xq = x;
+  uint64_t x_row_bytes = cols * sizeof(float);
+  std::vector<uint8_t> buf;
+  if (wc.vec_dot_type != Type::F32) {
+    x_row_bytes = *row_size(wc.vec_dot_type, cols);
+    buf.resize(x_row_bytes * n_tokens);
+    if (QuantizeFn fast = simd_activation_quantizer(isa, wc.vec_dot_type)) {
+      fast(x, buf.data(), n_tokens, cols, QuantizeOptions{});
+    } else {
+      QuantizeOptions rtn;
+      rtn.ggml_compatible = true;  // round-to-nearest as ggml, not the weight encoder's search
+      xc->quantize(x, buf.data(), n_tokens, cols, rtn);
+    }
+    xq = buf.data();
+  }
+  const auto* xb = static_cast<const uint8_t*>(xq);
+  // Chunks of rows big enough to amortize the claim, small enough to balance two threads.
+  const int64_t grain = std::max<int64_t>(16, (rows + 8 * pool.size() - 1) / (8 * pool.size()));
+  pool.parallel_for(rows, grain, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      const uint8_t* wrow = w + r * row_bytes;
+      for (int64_t t = 0; t < n_tokens; ++t)
+        wc.vec_dot(cols, y + t * rows + r, wrow, xb + t * x_row_bytes);
+    }
+  });
+}
+
+}  // namespace
+
+void matmul_isa(Isa isa, const Codec& w_codec, const Codec* x_codec, const void* w, int64_t rows,
+                int64_t cols, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (rows <= 0 || n_tokens <= 0) return;
+  const uint64_t rs = *row_size(w_codec.type, cols);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const bool have_dot = w_codec.vec_dot && (w_codec.vec_dot_type == Type::F32 || x_codec);
+  if (n_tokens >= kGemmMinTokens || !have_dot)
+    gemm(isa, w_codec, wb, rs, rows, cols, x, n_tokens, y, pool);
+  else
+    matmul_vec_dot(isa, w_codec, x_codec, wb, rs, rows, cols, x, n_tokens, y, pool);
+}
+
+void matmul(const Codec& w_codec, const void* w, int64_t rows, int64_t cols, const float* x,
+            int64_t n_tokens, float* y, ThreadPool& pool) {
+  matmul_isa(active_isa(), w_codec, find_codec(w_codec.vec_dot_type), w, rows, cols, x, n_tokens, y,
+             pool);
 }
 
 void matmul_reference(Type w_type, const void* w, int64_t rows, int64_t cols, const float* x,

@@ -10,11 +10,18 @@
 
 #include "core/thread_pool.h"
 #include "kernels/codec.h"
+#include "kernels/cpu.h"
 
 namespace qforge {
 
 void matmul(const Codec& w_codec, const void* w, int64_t rows, int64_t cols, const float* x,
             int64_t n_tokens, float* y, ThreadPool& pool);
+
+// As matmul, with the micro-kernels of a given ISA level (tests compare levels; `isa` must be
+// supported by this CPU). x_codec converts activations to w_codec.vec_dot_type (nullptr when
+// that is F32); matmul() passes the active table's codec.
+void matmul_isa(Isa isa, const Codec& w_codec, const Codec* x_codec, const void* w, int64_t rows,
+                int64_t cols, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
 // Scalar reference (the oracle for tests): dequantizes each row with the reference codec and
 // accumulates in double. Slow.
