@@ -1,13 +1,187 @@
+// qforge perplexity MODEL --file TEXT [--ctx 512] [--chunks N] [--batch N] [--threads N]
+//                   [--kld-base FILE | --kld FILE] [--json]
+// llama.cpp's perplexity method (eval/perplexity.h); --kld-base saves the model's log-probs of
+// every scored token, --kld compares against such a file (eval/kld.h).
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli_util.h"
 #include "app/commands.h"
-#include "core/result.h"
+#include "core/log.h"
+#include "engine/forward.h"
+#include "engine/tokenizer.h"
+#include "eval/bench.h"
+#include "eval/kld.h"
+#include "eval/perplexity.h"
+#include "io/mapped_file.h"
 
 namespace qforge {
+namespace {
 
-// Placeholder until the command lands (see the open issues); refuses cleanly.
+struct PplArgs {
+  std::string model, file, kld_base, kld;
+  int64_t ctx = 512, chunks = -1, batch = 512;
+  int threads = 0;
+  bool json = false, force = false;
+};
+
+std::string model_name(const GgufFile& f, const std::string& path) {
+  std::string n = f.get_string_or("general.name", "");
+  return n.empty() ? path : n + " (" + path + ")";
+}
+
+void run_perplexity(const PplArgs& a) {
+  check_input(a.model);
+  check_input(a.file);
+  if (!a.kld.empty()) check_input(a.kld);
+  if (!a.kld.empty() && !a.kld_base.empty())
+    throw CliError{"perplexity: --kld and --kld-base are exclusive", 2};
+  if (a.ctx < 4) throw CliError{cat("perplexity: --ctx ", a.ctx, " is too small (minimum 4)"), 2};
+  if (a.batch < 1) throw CliError{"perplexity: --batch must be positive", 2};
+  if (a.chunks == 0) throw CliError{"perplexity: --chunks must be positive", 2};
+
+  Model model = unwrap(Model::load(a.model));
+  const ModelParams& p = model.params();
+  if (a.ctx > p.n_ctx_train)
+    throw CliError{
+        cat(a.model, ": --ctx ", a.ctx, " exceeds the model's context length ", p.n_ctx_train)};
+  Tokenizer tok = unwrap(Tokenizer::from_gguf(model.file()));
+  const std::string text = unwrap(read_file_text(a.file));
+  const std::vector<int32_t> tokens = tok.encode(text, true, false);
+  if (static_cast<int64_t>(tokens.size()) < 2 * a.ctx)
+    throw CliError{cat(a.file, ": ", tokens.size(), " tokens, fewer than 2 x ctx = ", 2 * a.ctx,
+                       " (use a longer text or a smaller --ctx)")};
+  const std::string digest = tokens_digest(tokens);
+  int64_t n_chunks = static_cast<int64_t>(tokens.size()) / a.ctx;
+  if (a.chunks > 0) n_chunks = std::min(n_chunks, a.chunks);
+
+  std::optional<KldComparer> cmp;
+  std::optional<KldBaseWriter> base;
+  if (!a.kld.empty()) {
+    cmp = unwrap(KldComparer::open(a.kld));
+    // Without --chunks, evaluate exactly the chunks the base holds.
+    if (a.chunks < 0) n_chunks = std::min<int64_t>(n_chunks, cmp->header().n_chunks);
+    unwrap(cmp->check_compatible(static_cast<uint32_t>(p.n_vocab), static_cast<uint32_t>(a.ctx),
+                                 digest, n_chunks));
+  }
+  if (!a.kld_base.empty()) {
+    KldBaseHeader h;
+    h.n_vocab = static_cast<uint32_t>(p.n_vocab);
+    h.n_ctx = static_cast<uint32_t>(a.ctx);
+    h.n_chunks = static_cast<uint32_t>(n_chunks);
+    h.n_scored = static_cast<uint32_t>(scored_per_chunk(a.ctx));
+    h.n_text_tokens = tokens.size();
+    h.tokens_sha256 = digest;
+    h.model = model_name(model.file(), a.model);
+    base = unwrap(KldBaseWriter::create(a.kld_base, h, a.force));
+  }
+
+  ThreadPool pool(a.threads);
+  Context ctx(model, a.ctx, pool, a.batch);
+  PerplexityOptions opt;
+  opt.n_ctx = a.ctx;
+  opt.n_chunks = n_chunks;
+  opt.replace_bos = tok.add_bos() && tok.bos_id() >= 0;
+  opt.bos_id = tok.bos_id();
+  if (cmp)
+    opt.sink = [&](int64_t, const float* lg, const int32_t* t, int64_t n) {
+      return cmp->add(lg, t, n);
+    };
+  if (base)
+    opt.sink = [&](int64_t, const float* lg, const int32_t* t, int64_t n) {
+      return base->add(lg, t, n);
+    };
+  log_info("perplexity.starting", "evaluating",
+           {{"model", a.model},
+            {"text", a.file},
+            {"tokens", tokens.size()},
+            {"ctx", a.ctx},
+            {"chunks", n_chunks},
+            {"threads", pool.size()}});
+  Progress progress("perplexity", "perplexity", static_cast<uint64_t>(n_chunks));
+  opt.progress = [&](int64_t done, int64_t, double) {
+    progress.update(static_cast<uint64_t>(done));
+  };
+  PerplexityResult r = unwrap(compute_perplexity(ctx, tokens, opt));
+  progress.finish();
+  if (base) unwrap(base->commit());
+  std::optional<KldResult> k;
+  if (cmp) k = cmp->finish();
+
+  if (a.json) {
+    nlohmann::json j;
+    j["model"] = a.model;
+    j["file"] = a.file;
+    j["ppl"] = r.ppl;
+    j["ppl_stderr"] = r.ppl_stderr;
+    j["nll_mean"] = r.nll_mean;
+    j["tokens_scored"] = r.tokens_scored;
+    j["chunks"] = r.chunks;
+    j["ctx"] = r.n_ctx;
+    j["text_tokens"] = tokens.size();
+    j["seconds"] = r.seconds;
+    j["tokens_per_second"] = r.tokens_per_second;
+    j["threads"] = pool.size();
+    j["peak_rss_bytes"] = peak_rss_bytes();
+    if (base) j["kld_base"] = a.kld_base;
+    if (k) {
+      j["kld_mean"] = k->kld_mean;
+      j["kld_mean_stderr"] = k->kld_mean_err;
+      j["kld_median"] = k->kld_median;
+      j["kld_p90"] = k->kld_p90;
+      j["kld_p99"] = k->kld_p99;
+      j["kld_max"] = k->kld_max;
+      j["same_top_pct"] = k->same_top_pct;
+      j["same_top_stderr_pct"] = k->same_top_err_pct;
+      j["rms_dp_pct"] = k->rms_dp_pct;
+      j["ppl_base"] = k->ppl_base;
+      j["ppl_ratio"] = k->ppl_ratio;
+    }
+    std::printf("%s\n", j.dump(1).c_str());
+    return;
+  }
+  std::printf("model:   %s\ntext:    %s (%zu tokens)\n", a.model.c_str(), a.file.c_str(),
+              tokens.size());
+  std::printf("chunks:  %lld of %lld tokens, %lld tokens scored\n",
+              static_cast<long long>(r.chunks), static_cast<long long>(r.n_ctx),
+              static_cast<long long>(r.tokens_scored));
+  std::printf("PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_stderr);
+  std::printf("speed:   %.1f tokens/s (%d threads, %.2f s)\n", r.tokens_per_second, pool.size(),
+              r.seconds);
+  if (base) std::printf("KLD base written: %s\n", a.kld_base.c_str());
+  if (k) {
+    std::printf("KLD vs %s:\n", cmp->header().model.c_str());
+    std::printf("  mean KLD       %.6f +/- %.6f\n", k->kld_mean, k->kld_mean_err);
+    std::printf("  median / p90 / p99 / max  %.6f / %.6f / %.6f / %.6f\n", k->kld_median,
+                k->kld_p90, k->kld_p99, k->kld_max);
+    std::printf("  same top token %.3f +/- %.3f %%\n", k->same_top_pct, k->same_top_err_pct);
+    std::printf("  RMS delta-p    %.3f %%\n", k->rms_dp_pct);
+    std::printf("  PPL(Q)/PPL(base) %.6f (base PPL %.4f)\n", k->ppl_ratio, k->ppl_base);
+  }
+}
+
+}  // namespace
+
 void add_perplexity_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("perplexity", "(not available yet)");
-  cmd->allow_extras();
-  cmd->callback([] { throw CliError{"perplexity: not available yet", 2}; });
+  auto* cmd = app.add_subcommand(
+      "perplexity",
+      "Perplexity of a model on a text (llama.cpp's method), optionally KL-divergence");
+  auto a = std::make_shared<PplArgs>();
+  cmd->add_option("MODEL", a->model, "GGUF model")->required();
+  cmd->add_option("-f,--file", a->file, "Text file to evaluate")->required();
+  cmd->add_option("-c,--ctx", a->ctx, "Context length (chunk size)")->capture_default_str();
+  cmd->add_option("--chunks", a->chunks, "Evaluate at most N chunks (default: all)");
+  cmd->add_option("-b,--batch", a->batch, "Tokens per forward micro-batch")->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+  cmd->add_option("--kld-base", a->kld_base,
+                  "Write this model's log-probabilities of every scored token to FILE");
+  cmd->add_option("--kld", a->kld, "Compare against a --kld-base FILE: KL-divergence statistics");
+  cmd->add_flag("--force", a->force, "Overwrite an existing --kld-base file");
+  cmd->add_flag("--json", a->json, "Print a JSON report on stdout");
+  cmd->callback([a] { run_perplexity(*a); });
 }
 
 }  // namespace qforge
