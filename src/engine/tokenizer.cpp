@@ -1,84 +1,467 @@
 #include "engine/tokenizer.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <optional>
 #include <unordered_map>
+
+#include "engine/pretokenizer.h"
+#include "engine/unicode.h"
 
 namespace qforge {
 
-// Placeholder implementation (first commit of the API): loads the token list only.
-class TokenizerImpl {
- public:
-  std::vector<std::string> tokens;
-  std::unordered_map<std::string, int32_t> ids;
-  std::string pre = "default";
-  bool spm = false;
-  int32_t bos = -1, eos = -1;
-  bool add_bos = false, add_eos = false;
+namespace {
+
+constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+
+// A run of bytes being merged: symbols form a doubly linked list over the text; a merged-away
+// symbol has n == 0.
+struct Symbol {
+  int32_t prev;
+  int32_t next;
+  uint32_t start;
+  uint32_t n;
 };
 
-Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
-  auto impl = std::make_shared<TokenizerImpl>();
-  const GgufValue* toks = f.find("tokenizer.ggml.tokens");
-  if (!toks || !toks->as_array())
-    return make_error(f.path(), ": missing array key tokenizer.ggml.tokens");
-  for (const auto& v : toks->as_array()->items) {
-    const std::string* s = v.as_string();
-    if (!s) return make_error(f.path(), ": tokenizer.ggml.tokens: not a string array");
-    impl->ids.emplace(*s, static_cast<int32_t>(impl->tokens.size()));
-    impl->tokens.push_back(*s);
+// A candidate merge of two adjacent symbols. `key` orders the queue: SPM uses the (higher is
+// better) score, BPE the (lower is better) rank; ties go to the leftmost pair, as in llama.cpp.
+struct Bigram {
+  int32_t left;
+  int32_t right;
+  float score;
+  int32_t rank;
+  uint32_t size;
+};
+struct SpmLess {
+  bool operator()(const Bigram& l, const Bigram& r) const {
+    return l.score < r.score || (l.score == r.score && l.left > r.left);
   }
-  impl->spm = f.get_string_or("tokenizer.ggml.model", "") == "llama";
-  impl->pre = f.get_string_or("tokenizer.ggml.pre", "default");
+};
+struct BpeLess {
+  bool operator()(const Bigram& l, const Bigram& r) const {
+    return l.rank > r.rank || (l.rank == r.rank && l.left > r.left);
+  }
+};
+
+std::string hex2(uint8_t b) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02x", b);
+  return buf;
+}
+
+}  // namespace
+
+class TokenizerImpl {
+ public:
+  Vocab vocab;
+  std::optional<PreTokenizer> pre;        // byte-level BPE only
+  std::vector<std::string> pieces;        // token_to_piece cache
+  std::array<int32_t, 256> byte_token{};  // SPM byte fallback (-1: none)
+
+  void build_caches();
+  void encode(std::string_view text, bool add_special, bool parse_special,
+              std::vector<int32_t>& out) const;
+
+ private:
+  struct Session;
+  void spm_fragment(Session& s, std::string_view text, bool prefix_space,
+                    std::vector<int32_t>& out) const;
+  void bpe_fragment(Session& s, std::string_view text, std::vector<int32_t>& out) const;
+  void bpe_word(Session& s, std::string_view word, std::vector<int32_t>& out) const;
+};
+
+// Scratch buffers of one encode() call (so that a Tokenizer can be shared between threads).
+struct TokenizerImpl::Session {
+  std::string text;  // escaped / byte-encoded text being merged
+  std::vector<Symbol> symbols;
+  std::vector<Bigram> heap;
+  std::string key;
+  // Per-call cache of byte-level BPE results by word (words repeat a lot in real text).
+  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> word_cache;
+  std::vector<int32_t> cached_ids;
+};
+
+void TokenizerImpl::build_caches() {
+  const auto& alpha = ByteAlphabet::get();
+  const int32_t n = vocab.n_tokens();
+  pieces.assign(static_cast<size_t>(n), std::string());
+  std::vector<uint32_t> cpts;
+  for (int32_t id = 0; id < n; ++id) {
+    const uint32_t attr = vocab.attrs[id];
+    const std::string& text = vocab.tokens[id];
+    std::string& piece = pieces[id];
+    if (attr & (kAttrUnknown | kAttrControl)) continue;
+    if (attr & kAttrUserDefined) {
+      piece = text;
+      continue;
+    }
+    if (vocab.type == VocabType::Spm) {
+      if (attr & kAttrNormal) {
+        for (size_t i = 0; i < text.size();) {
+          if (text.compare(i, kSpace.size(), kSpace) == 0) {
+            piece += ' ';
+            i += kSpace.size();
+          } else {
+            piece += text[i++];
+          }
+        }
+      } else if (attr & kAttrByte) {
+        // "<0xNN>"; llama.cpp parses the two characters after "<0x".
+        unsigned v = 0;
+        if (text.size() >= 5 && std::sscanf(text.substr(3, 2).c_str(), "%2x", &v) == 1)
+          piece.assign(1, static_cast<char>(v));
+      }
+    } else if (attr & kAttrNormal) {
+      cpts.clear();
+      utf8_decode_lenient(text, cpts);
+      for (uint32_t c : cpts) {
+        if (c < alpha.cpt_to_byte.size() && alpha.cpt_to_byte[c] >= 0) {
+          piece += static_cast<char>(alpha.cpt_to_byte[c]);
+        } else {  // not a byte-level character: llama.cpp's marker, kept for fidelity
+          std::string utf8;
+          utf8_append(c, utf8);
+          piece += "[UNK_BYTE_0x";
+          for (char ch : utf8) piece += hex2(static_cast<uint8_t>(ch));
+          piece += text + "]";
+        }
+      }
+    }
+  }
+  byte_token.fill(-1);
+  if (vocab.type == VocabType::Spm) {
+    for (int b = 0; b < 256; ++b) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+      int32_t id = vocab.find(buf);
+      if (id < 0) id = vocab.find(std::string(1, static_cast<char>(b)));
+      byte_token[b] = id;
+    }
+  }
+}
+
+void TokenizerImpl::encode(std::string_view text, bool add_special, bool parse_special,
+                           std::vector<int32_t>& out) const {
+  // Split control / user-defined / unknown token texts out of the raw text, longest first.
+  struct Fragment {
+    int32_t token;  // -1: raw text
+    size_t off, len;
+  };
+  std::vector<Fragment> frags;
+  if (!text.empty()) frags.push_back({-1, 0, text.size()});
+  std::vector<Fragment> next;
+  for (int32_t sid : vocab.special_tokens) {
+    if (!parse_special && (vocab.attrs[sid] & (kAttrControl | kAttrUnknown))) continue;
+    const std::string& st = vocab.tokens[sid];
+    next.clear();
+    bool changed = false;
+    for (const Fragment& f : frags) {
+      if (f.token >= 0) {
+        next.push_back(f);
+        continue;
+      }
+      const std::string_view raw = text.substr(f.off, f.len);
+      size_t pos = 0;
+      for (;;) {
+        const size_t m = raw.find(st, pos);
+        if (m == std::string_view::npos) break;
+        changed = true;
+        if (m > pos) next.push_back({-1, f.off + pos, m - pos});
+        next.push_back({sid, 0, 0});
+        pos = m + st.size();
+      }
+      if (pos < raw.size()) next.push_back({-1, f.off + pos, raw.size() - pos});
+    }
+    if (changed) frags.swap(next);
+  }
+
+  Session s;
+  if (vocab.type == VocabType::Spm) {
+    bool prev_special = true;  // the first text fragment gets the dummy prefix
+    if (add_special && vocab.add_bos && vocab.bos >= 0) out.push_back(vocab.bos);
+    for (const Fragment& f : frags) {
+      if (f.token >= 0) {
+        out.push_back(f.token);
+        prev_special = true;
+      } else {
+        spm_fragment(s, text.substr(f.off, f.len), vocab.add_space_prefix && prev_special, out);
+        prev_special = false;
+      }
+    }
+    if (add_special && vocab.add_eos && vocab.eos >= 0) out.push_back(vocab.eos);
+  } else {
+    if (add_special && vocab.add_bos && vocab.bos >= 0) out.push_back(vocab.bos);
+    for (const Fragment& f : frags) {
+      if (f.token >= 0)
+        out.push_back(f.token);
+      else
+        bpe_fragment(s, text.substr(f.off, f.len), out);
+    }
+    if (add_special && vocab.add_eos && vocab.eos >= 0) out.push_back(vocab.eos);
+  }
+}
+
+// SentencePiece (llama.cpp's llm_tokenizer_spm): spaces -> U+2581, one symbol per UTF-8
+// character (a lead byte's announced length, clamped; stray bytes alone), then repeatedly merge
+// the adjacent pair whose concatenation is the highest-scoring token. Leftover symbols that are
+// not tokens become <0xNN> byte tokens. (llama.cpp also keeps a "reverse merge" table to
+// re-split such symbols, but every merged symbol is a token by construction, so only unmerged
+// single characters can miss the vocabulary; they go straight to bytes here.)
+void TokenizerImpl::spm_fragment(Session& s, std::string_view raw, bool prefix_space,
+                                 std::vector<int32_t>& out) const {
+  std::string& t = s.text;
+  t.clear();
+  t.reserve(raw.size() + raw.size() / 2 + 3);
+  if (prefix_space) t += kSpace;
+  for (char c : raw) {
+    if (c == ' ')
+      t += kSpace;
+    else
+      t += c;
+  }
+  if (t.size() > UINT32_MAX) t.resize(UINT32_MAX);  // offsets are 32-bit; absurd inputs only
+
+  auto& sym = s.symbols;
+  sym.clear();
+  for (size_t off = 0; off < t.size();) {
+    const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(t[off])), t.size() - off);
+    const auto idx = static_cast<int32_t>(sym.size());
+    sym.push_back({idx - 1, off + len == t.size() ? -1 : idx + 1, static_cast<uint32_t>(off),
+                   static_cast<uint32_t>(len)});
+    off += len;
+  }
+  auto& heap = s.heap;
+  heap.clear();
+  const std::string_view tv(t);
+  auto try_add = [&](int32_t l, int32_t r) {
+    if (l < 0 || r < 0) return;
+    const uint32_t size = sym[l].n + sym[r].n;
+    const int32_t id = vocab.find(tv.substr(sym[l].start, size));
+    if (id < 0) return;
+    heap.push_back({l, r, vocab.scores[id], 0, size});
+    std::push_heap(heap.begin(), heap.end(), SpmLess{});
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) try_add(i - 1, i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), SpmLess{});
+    const Bigram b = heap.back();
+    heap.pop_back();
+    Symbol& l = sym[b.left];
+    Symbol& r = sym[b.right];
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // stale
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) sym[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  for (int32_t i = sym.empty() ? -1 : 0; i != -1; i = sym[i].next) {
+    const std::string_view piece = tv.substr(sym[i].start, sym[i].n);
+    const int32_t id = vocab.find(piece);
+    if (id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    for (char c : piece) {
+      int32_t bt = byte_token[static_cast<uint8_t>(c)];
+      if (bt < 0) bt = vocab.unk;  // llama.cpp would throw here
+      if (bt >= 0) out.push_back(bt);
+    }
+  }
+}
+
+// Byte-level BPE (llama.cpp's llm_tokenizer_bpe): pre-tokenize, then per word map bytes to
+// GPT-2's alphabet and merge the lowest-ranked adjacent pair until none applies.
+void TokenizerImpl::bpe_fragment(Session& s, std::string_view raw,
+                                 std::vector<int32_t>& out) const {
+  if (utf8_is_valid(raw)) {
+    pre->for_each_piece(raw, [&](size_t b, size_t e) { bpe_word(s, raw.substr(b, e - b), out); });
+    return;
+  }
+  // Invalid UTF-8: llama.cpp decodes leniently (bad bytes -> U+FFFD) and re-encodes the code
+  // points. PCRE2 needs strict UTF-8, so the regex sees U+FFFD also for the (rare) surrogates
+  // that lenient decoding lets through, while words keep their re-encoded bytes.
+  std::vector<uint32_t> cpts;
+  utf8_decode_lenient(raw, cpts);
+  std::string for_regex, words;
+  std::vector<uint32_t> regex_off, word_off;  // byte offset of each code point, + end
+  for (uint32_t c : cpts) {
+    regex_off.push_back(static_cast<uint32_t>(for_regex.size()));
+    word_off.push_back(static_cast<uint32_t>(words.size()));
+    utf8_append((c >= 0xD800 && c <= 0xDFFF) ? 0xFFFD : c, for_regex);
+    utf8_append(c, words);
+  }
+  regex_off.push_back(static_cast<uint32_t>(for_regex.size()));
+  word_off.push_back(static_cast<uint32_t>(words.size()));
+  auto to_word = [&](size_t roff) {
+    const size_t k = std::lower_bound(regex_off.begin(), regex_off.end(), roff) - regex_off.begin();
+    return word_off[k];
+  };
+  // Words live in a local buffer: keep them out of the per-call cache.
+  Session local;
+  pre->for_each_piece(for_regex, [&](size_t b, size_t e) {
+    const uint32_t wb = to_word(b), we = to_word(e);
+    bpe_word(local, std::string_view(words).substr(wb, we - wb), out);
+  });
+}
+
+void TokenizerImpl::bpe_word(Session& s, std::string_view word, std::vector<int32_t>& out) const {
+  if (auto it = s.word_cache.find(word); it != s.word_cache.end()) {
+    out.insert(out.end(), s.cached_ids.begin() + it->second.first,
+               s.cached_ids.begin() + it->second.first + it->second.second);
+    return;
+  }
+  const size_t out_begin = out.size();
+  const auto& alpha = ByteAlphabet::get();
+  std::string& t = s.text;
+  t.clear();
+  for (char c : word) t += alpha.byte_to_utf8[static_cast<uint8_t>(c)];
+  const std::string_view tv(t);
+
+  auto& sym = s.symbols;
+  sym.clear();
+  if (vocab.ignore_merges && vocab.find(tv) >= 0) {
+    sym.push_back({-1, -1, 0, static_cast<uint32_t>(t.size())});
+  } else {
+    for (size_t off = 0; off < t.size();) {
+      const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(t[off])), t.size() - off);
+      const auto idx = static_cast<int32_t>(sym.size());
+      sym.push_back({idx - 1, off + len == t.size() ? -1 : idx + 1, static_cast<uint32_t>(off),
+                     static_cast<uint32_t>(len)});
+      off += len;
+    }
+  }
+  auto& heap = s.heap;
+  heap.clear();
+  auto try_add = [&](int32_t l, int32_t r) {
+    if (l < 0 || r < 0) return;
+    const int32_t rank = vocab.find_merge(tv.substr(sym[l].start, sym[l].n),
+                                          tv.substr(sym[r].start, sym[r].n), s.key);
+    if (rank < 0) return;
+    heap.push_back({l, r, 0.0f, rank, sym[l].n + sym[r].n});
+    std::push_heap(heap.begin(), heap.end(), BpeLess{});
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) try_add(i - 1, i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), BpeLess{});
+    const Bigram b = heap.back();
+    heap.pop_back();
+    Symbol& l = sym[b.left];
+    Symbol& r = sym[b.right];
+    // A pair is stale once either side changed; sizes only grow, so comparing the combined
+    // length is equivalent to llama.cpp's text comparison.
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) sym[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  for (const Symbol& y : sym) {
+    if (y.n == 0) continue;
+    const std::string_view piece = tv.substr(y.start, y.n);
+    const int32_t id = vocab.find(piece);
+    if (id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    for (char c : piece) {  // llama.cpp: single-byte tokens where they exist, else nothing
+      const int32_t bt = vocab.find(std::string_view(&c, 1));
+      if (bt >= 0) out.push_back(bt);
+    }
+  }
+  const auto n_ids = static_cast<uint32_t>(out.size() - out_begin);
+  s.word_cache.emplace(word, std::make_pair(static_cast<uint32_t>(s.cached_ids.size()), n_ids));
+  s.cached_ids.insert(s.cached_ids.end(), out.begin() + out_begin, out.end());
+}
+
+Result<Tokenizer> Tokenizer::from_vocab(Vocab vocab) {
+  auto impl = std::make_shared<TokenizerImpl>();
+  if (vocab.type == VocabType::Bpe) {
+    auto pre = PreTokenizer::create(vocab.pre);
+    if (!pre.ok()) return make_error("tokenizer.ggml.pre: ", pre.error().message);
+    impl->pre = std::move(pre).value();
+  }
+  impl->vocab = std::move(vocab);
+  impl->build_caches();
   Tokenizer t;
   t.impl_ = std::move(impl);
   return t;
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view, bool, bool) const {
-  return {};
+Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
+  QF_TRY(Vocab v, Vocab::from_gguf(f));
+  return std::move(from_vocab(std::move(v))).context(f.path() + ": ");
 }
-std::string Tokenizer::decode(std::span<const int32_t> ids) const {
-  std::string out;
-  for (int32_t id : ids) out += token_to_piece(id);
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
+                                       bool parse_special) const {
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 3 + 4);
+  impl_->encode(text, add_special, parse_special, out);
   return out;
 }
+
+std::string Tokenizer::decode(std::span<const int32_t> ids) const {
+  std::string out;
+  bool strip = impl_->vocab.add_space_prefix;
+  for (int32_t id : ids) {
+    if (id < 0 || id >= n_vocab()) continue;
+    const std::string& p = impl_->pieces[id];
+    if (p.empty()) continue;
+    if (strip && p[0] == ' ')
+      out.append(p, 1);
+    else
+      out += p;
+    strip = false;
+  }
+  return out;
+}
+
 std::string Tokenizer::token_to_piece(int32_t id) const {
-  return token_text(id);
+  if (id < 0 || id >= n_vocab()) return {};
+  return impl_->pieces[id];
 }
 const std::string& Tokenizer::token_text(int32_t id) const {
   static const std::string empty;
   if (id < 0 || id >= n_vocab()) return empty;
-  return impl_->tokens[static_cast<size_t>(id)];
+  return impl_->vocab.tokens[id];
 }
 int32_t Tokenizer::n_vocab() const {
-  return static_cast<int32_t>(impl_->tokens.size());
+  return impl_->vocab.n_tokens();
 }
 int32_t Tokenizer::bos_id() const {
-  return impl_->bos;
+  return impl_->vocab.bos;
 }
 int32_t Tokenizer::eos_id() const {
-  return impl_->eos;
+  return impl_->vocab.eos;
 }
 bool Tokenizer::add_bos() const {
-  return impl_->add_bos;
+  return impl_->vocab.add_bos && impl_->vocab.bos >= 0;
 }
 bool Tokenizer::add_eos() const {
-  return impl_->add_eos;
+  return impl_->vocab.add_eos && impl_->vocab.eos >= 0;
 }
 bool Tokenizer::is_eog(int32_t id) const {
-  return id >= 0 && id == impl_->eos;
+  const auto& e = impl_->vocab.eog_ids;
+  return id >= 0 && std::binary_search(e.begin(), e.end(), id);
 }
 bool Tokenizer::is_spm() const {
-  return impl_->spm;
+  return impl_->vocab.type == VocabType::Spm;
 }
 const std::string& Tokenizer::pre() const {
-  return impl_->pre;
+  return impl_->vocab.pre;
 }
-bool Tokenizer::is_control(int32_t) const {
-  return false;
+bool Tokenizer::is_control(int32_t id) const {
+  if (id < 0 || id >= n_vocab()) return false;
+  return (impl_->vocab.attrs[id] & (kAttrControl | kAttrUnknown | kAttrUnused)) != 0;
 }
 int32_t Tokenizer::find_token(std::string_view text) const {
-  auto it = impl_->ids.find(std::string(text));
-  return it == impl_->ids.end() ? -1 : it->second;
+  return impl_->vocab.find(text);
+}
+const Vocab& Tokenizer::vocab() const {
+  return impl_->vocab;
 }
 
 }  // namespace qforge

@@ -6,10 +6,10 @@
 //   "llama" SentencePiece (BPE flavour): spaces become U+2581, a dummy space is prefixed, and
 //           adjacent symbols are merged by the highest vocabulary score; pieces missing from the
 //           vocabulary fall back to <0xNN> byte tokens.
-// Encoding never fails: invalid UTF-8 in the input is treated byte by byte (each invalid byte
-// is its own "character"), so every input terminates and decodes back to the same bytes where
-// the vocabulary can represent them. A Tokenizer is cheap to copy (shared immutable state) and
-// safe to use from several threads at once.
+// Encoding never fails and always terminates. Invalid UTF-8 is handled as llama.cpp does: SPM
+// byte-falls-back on each invalid byte (so it round-trips exactly); byte-level BPE replaces each
+// invalid byte by U+FFFD before splitting (so it decodes to U+FFFD). A Tokenizer is cheap to
+// copy (shared immutable state) and safe to use from several threads at once.
 #pragma once
 
 #include <cstdint>
@@ -20,28 +20,37 @@
 #include <vector>
 
 #include "core/result.h"
+#include "engine/vocab.h"
 #include "formats/gguf.h"
 
 namespace qforge {
 
-struct Vocab;
 class TokenizerImpl;
 
 class Tokenizer {
  public:
   // Reads the tokenizer.ggml.* keys. Errors (missing/ill-typed keys, an unknown model or
-  // pre-tokenizer, inconsistent array lengths, out-of-range special ids) name the file and key.
+  // pre-tokenizer, inconsistent array lengths, duplicate token texts) name the file and key;
+  // an out-of-range special id is ignored with a warning, as llama.cpp does.
   static Result<Tokenizer> from_gguf(const GgufFile& f);
+  // From a vocabulary built elsewhere (e.g. the converter's tokenizer files).
+  static Result<Tokenizer> from_vocab(Vocab vocab);
 
   // add_special: add BOS (and EOS) as the vocab's add_bos_token/add_eos_token say;
   // parse_special: recognise control/user-defined token texts in `text`.
   std::vector<int32_t> encode(std::string_view text, bool add_special = true,
                               bool parse_special = false) const;
-  // Exact UTF-8 bytes (byte-level / byte-fallback tokens restored; control tokens render as
-  // nothing). For SentencePiece the leading space of the first token is kept, like llama.cpp's
-  // detokenizer without remove_special (callers strip it when comparing with the input).
+  // Exact bytes: the concatenation of token_to_piece, except that with a SentencePiece dummy
+  // prefix (add_space_prefix) the leading space of the first text token is dropped, so that
+  // decode(encode(x)) == x with or without BOS. Differences from llama.cpp's detokenizer: it
+  // keeps that space when BOS leads, and it applies clean_up_tokenization_spaces (" ," -> ",")
+  // for most BPE vocabularies; neither is done here, so the round trip stays exact.
+  // Ids outside the vocabulary render as nothing.
   std::string decode(std::span<const int32_t> ids) const;
-  std::string token_to_piece(int32_t id) const;     // decoded bytes of one token (streaming)
+  // Decoded bytes of one token (streaming), as llama.cpp's token_to_piece(special = false):
+  // control/unknown tokens give "", user-defined tokens their text, SPM "\u2581" -> " ",
+  // <0xNN> -> that byte, byte-level BPE characters -> their bytes.
+  std::string token_to_piece(int32_t id) const;
   const std::string& token_text(int32_t id) const;  // as stored in the GGUF
   int32_t n_vocab() const;
   int32_t bos_id() const;  // -1 if none
@@ -55,6 +64,7 @@ class Tokenizer {
   const std::string& pre() const;     // tokenizer.ggml.pre ("default" when absent)
   bool is_control(int32_t id) const;  // control/unknown/unused tokens (not rendered)
   int32_t find_token(std::string_view text) const;  // id of an exact token text, or -1
+  const Vocab& vocab() const;
 
  private:
   std::shared_ptr<const TokenizerImpl> impl_;

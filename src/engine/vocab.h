@@ -1,0 +1,102 @@
+// A tokenizer vocabulary as llama.cpp understands it: token texts, scores and attributes, BPE
+// merge ranks, special token ids and the flags that steer encoding. Built from GGUF metadata
+// (tokenizer.ggml.*) or, for the converter, from a VocabSpec filled from tokenizer files; in
+// both cases llama.cpp's defaults and fix-ups are applied (defaults per model type, special ids
+// out of range ignored, end-of-generation tokens detected by text and forced to CONTROL).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/result.h"
+#include "formats/gguf.h"
+
+namespace qforge {
+
+enum class VocabType { Spm, Bpe };  // tokenizer.ggml.model "llama" / "gpt2"
+
+// GGUF token types (tokenizer.ggml.token_type).
+enum class TokenType : int32_t {
+  Undefined = 0,
+  Normal = 1,
+  Unknown = 2,
+  Control = 3,
+  UserDefined = 4,
+  Unused = 5,
+  Byte = 6
+};
+
+// Token attributes (bit set), as llama.cpp derives them from token types.
+enum TokenAttr : uint32_t {
+  kAttrUndefined = 0,
+  kAttrUnknown = 1u << 0,
+  kAttrUnused = 1u << 1,
+  kAttrNormal = 1u << 2,
+  kAttrControl = 1u << 3,
+  kAttrUserDefined = 1u << 4,
+  kAttrByte = 1u << 5,
+};
+
+// Raw inputs of a vocabulary. Unset optionals take llama.cpp's defaults for the model type.
+struct VocabSpec {
+  std::string model;  // "llama" or "gpt2"
+  std::string pre;    // tokenizer.ggml.pre; empty = "default"
+  std::vector<std::string> tokens;
+  std::vector<float> scores;         // empty or one per token
+  std::vector<int32_t> token_types;  // empty or one per token (TokenType values)
+  std::vector<std::string> merges;   // "left right", in rank order (gpt2 only)
+  std::optional<int64_t> bos, eos, eot, eom, unk, sep, pad, mask;  // -1 = explicitly none
+  std::optional<int64_t> fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep;
+  std::optional<bool> add_bos, add_eos, add_space_prefix;
+};
+
+// Hash for heterogeneous lookup of std::string keys by std::string_view.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct Vocab {
+  VocabType type = VocabType::Spm;
+  std::string pre = "default";
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<uint32_t> attrs;
+  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> token_to_id;
+  // Merge ranks keyed by merge_key(left, right).
+  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> merge_rank;
+
+  int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, sep = -1, pad = -1, mask = -1;
+  int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
+  bool add_bos = false;
+  bool add_eos = false;
+  bool add_space_prefix = false;  // SentencePiece dummy prefix
+  bool ignore_merges = false;     // Llama-3: a word that is a token is taken whole
+  bool clean_spaces = false;      // llama.cpp's clean_up_tokenization_spaces (decode option)
+  std::vector<int32_t> eog_ids;   // sorted
+  // Control / user-defined / unknown tokens, longest text first (the order llama.cpp uses to
+  // split them out of the text).
+  std::vector<int32_t> special_tokens;
+
+  // `origin` names the source (a file path) in error messages.
+  static Result<Vocab> build(const VocabSpec& spec, std::string_view origin);
+  static Result<Vocab> from_gguf(const GgufFile& f);
+  // Reads the tokenizer.ggml.* keys into a spec (no defaults applied).
+  static Result<VocabSpec> spec_from_gguf(const GgufFile& f);
+
+  int32_t n_tokens() const { return static_cast<int32_t>(tokens.size()); }
+  int32_t find(std::string_view text) const {
+    auto it = token_to_id.find(text);
+    return it == token_to_id.end() ? -1 : it->second;
+  }
+  // Merge rank of (left, right), or -1.
+  int32_t find_merge(std::string_view left, std::string_view right, std::string& scratch) const;
+  static void merge_key(std::string_view left, std::string_view right, std::string& out);
+};
+
+}  // namespace qforge
