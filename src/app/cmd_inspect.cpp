@@ -53,6 +53,13 @@ void run_inspect(const std::string& path, bool json, bool all_kvs) {
   const GgufValue* tokens = f.find("tokenizer.ggml.tokens");
   size_t n_vocab = tokens && tokens->as_array() ? tokens->as_array()->items.size() : 0;
 
+  // Special token ids (null / "-" when absent).
+  auto token_id = [&](std::string_view key) -> nlohmann::json {
+    const GgufValue* v = f.find(key);
+    if (!v || !v->as_uint()) return nullptr;
+    return *v->as_uint();
+  };
+
   if (json) {
     nlohmann::json j;
     j["file"] = path;
@@ -68,9 +75,15 @@ void run_inspect(const std::string& path, bool json, bool all_kvs) {
     nlohmann::json kv = nlohmann::json::object();
     for (const auto& [k, v] : f.kvs()) kv[k] = kv_json(v);
     j["kv"] = kv;
+    nlohmann::json hp = nlohmann::json::object();
+    for (const auto& [k, v] : f.kvs())
+      if (!arch.empty() && k.rfind(arch + ".", 0) == 0) hp[k.substr(arch.size() + 1)] = kv_json(v);
+    j["hyperparameters"] = hp;
     j["tokenizer"] = {{"model", f.get_string_or("tokenizer.ggml.model", "")},
                       {"pre", f.get_string_or("tokenizer.ggml.pre", "")},
-                      {"n_vocab", n_vocab}};
+                      {"n_vocab", n_vocab},
+                      {"bos_token_id", token_id("tokenizer.ggml.bos_token_id")},
+                      {"eos_token_id", token_id("tokenizer.ggml.eos_token_id")}};
     nlohmann::json ts = nlohmann::json::array();
     for (const auto& t : f.tensors())
       ts.push_back({{"name", t.name},
@@ -92,9 +105,11 @@ void run_inspect(const std::string& path, bool json, bool all_kvs) {
       static_cast<unsigned long long>(f.file_size()), static_cast<unsigned long long>(tensor_bytes),
       f.tensors().size(), n_params / 1e6, bpw);
   if (!f.get_string_or("tokenizer.ggml.model", "").empty())
-    std::printf("tokenizer:     %s (pre %s), %zu tokens\n",
+    std::printf("tokenizer:     %s (pre %s), %zu tokens, bos %s, eos %s\n",
                 f.get_string_or("tokenizer.ggml.model", "").c_str(),
-                f.get_string_or("tokenizer.ggml.pre", "-").c_str(), n_vocab);
+                f.get_string_or("tokenizer.ggml.pre", "-").c_str(), n_vocab,
+                token_id("tokenizer.ggml.bos_token_id").dump().c_str(),
+                token_id("tokenizer.ggml.eos_token_id").dump().c_str());
   std::printf("metadata:\n");
   for (const auto& [k, v] : f.kvs()) {
     bool hyper = !arch.empty() && k.rfind(arch + ".", 0) == 0;
