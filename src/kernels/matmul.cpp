@@ -28,7 +28,7 @@ namespace qforge {
 namespace {
 
 // Below this many tokens the vec_dot path wins (the GEMM pays dequantization per call).
-constexpr int64_t kGemmMinTokens = 4;
+constexpr int64_t kGemmMinTokens = 8;
 
 struct GemmShape {
   int mr;  // rows per panel
