@@ -315,44 +315,80 @@ inline bool finite_half(uint16_t h) {
   return (h & 0x7c00u) != 0x7c00u;
 }
 
-// Rounds v to the nearest integer in [lo, hi]; NaN goes to lo.
-inline int round_clamped(float v, int lo, int hi) {
-  if (!(v > static_cast<float>(lo))) return lo;
-  if (v >= static_cast<float>(hi)) return hi;
-  return nearest_int(v);
-}
-
 inline double wt(const float* w, int i) {
   return w ? static_cast<double>(w[i]) : 1.0;
 }
 
-// Quantizes one affine sub-block for given dl = d*ls, ml = dmin*lm (as the decoder computes
-// them), writing the quants to q; returns its weighted squared error.
-double affine_sub(const float* x, const float* w, int len, int qmax, float dl, float ml,
-                  uint8_t* q) {
-  double e = 0;
-  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
-  for (int i = 0; i < len; ++i) {
-    const int l = dl != 0 ? round_clamped((x[i] + ml) * inv, 0, qmax) : 0;
-    q[i] = static_cast<uint8_t>(l);
-    const float y = dl * static_cast<float>(l) - ml;
-    const double diff = static_cast<double>(y) - static_cast<double>(x[i]);
-    e += wt(w, i) * diff * diff;
-  }
-  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+// Search-time errors: float arithmetic in 8 partial sums so that the compiler can vectorize
+// (len is 16 or 32). Accepting a refined block is decided in double by *_error below.
+inline float finish(const float* acc) {
+  float e = 0;
+  for (int k = 0; k < 8; ++k) e += acc[k];
+  return std::isnan(e) ? std::numeric_limits<float>::infinity() : e;
 }
 
-double sym_sub(const float* x, const float* w, int len, int qmin, int qmax, float dl, int8_t* q) {
-  double e = 0;
+// Rounds v (already clamped to [-2^22, 2^22]) to the nearest integer, ties to even, as a float:
+// the same result as nearest_int, in a form the compiler vectorizes.
+inline float round_even(float v) {
+  return (v + 12582912.f) - 12582912.f;
+}
+
+// Quantizes one affine sub-block of LEN values for given dl = d*ls, ml = dmin*lm (as the
+// decoder computes them), writing the quants to q; returns its weighted squared error.
+template <int LEN>
+float affine_sub_n(const float* x, const float* w, int qmax, float dl, float ml, uint8_t* q) {
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
-  for (int i = 0; i < len; ++i) {
-    const int l = dl != 0 ? round_clamped(x[i] * inv, qmin, qmax) : 0;
-    q[i] = static_cast<int8_t>(l);
-    const float y = dl * static_cast<float>(l);
-    const double diff = static_cast<double>(y) - static_cast<double>(x[i]);
-    e += wt(w, i) * diff * diff;
+  const float fmax = static_cast<float>(qmax);
+  float lf[LEN];
+  for (int i = 0; i < LEN; ++i) {
+    float v = (x[i] + ml) * inv;
+    v = v > 0.0f ? v : 0.0f;  // also maps NaN to 0
+    v = v < fmax ? v : fmax;
+    lf[i] = round_even(v);
   }
-  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+  float acc[8] = {};
+  for (int i0 = 0; i0 < LEN; i0 += 8) {
+    for (int k = 0; k < 8; ++k) {
+      const int i = i0 + k;
+      const float diff = dl * lf[i] - ml - x[i];
+      acc[k] += w[i] * diff * diff;
+    }
+  }
+  for (int i = 0; i < LEN; ++i) q[i] = static_cast<uint8_t>(static_cast<int>(lf[i]));
+  return finish(acc);
+}
+
+template <int LEN>
+float sym_sub_n(const float* x, const float* w, int qmin, int qmax, float dl, int8_t* q) {
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  const float fmin = static_cast<float>(qmin), fmax = static_cast<float>(qmax);
+  float lf[LEN];
+  for (int i = 0; i < LEN; ++i) {
+    float v = x[i] * inv;
+    v = v > fmin ? v : fmin;  // also maps NaN to qmin
+    v = v < fmax ? v : fmax;
+    lf[i] = round_even(v);
+  }
+  float acc[8] = {};
+  for (int i0 = 0; i0 < LEN; i0 += 8) {
+    for (int k = 0; k < 8; ++k) {
+      const int i = i0 + k;
+      const float diff = dl * lf[i] - x[i];
+      acc[k] += w[i] * diff * diff;
+    }
+  }
+  for (int i = 0; i < LEN; ++i) q[i] = static_cast<int8_t>(static_cast<int>(lf[i]));
+  return finish(acc);
+}
+
+float affine_sub(const float* x, const float* w, int len, int qmax, float dl, float ml,
+                 uint8_t* q) {
+  return len == 16 ? affine_sub_n<16>(x, w, qmax, dl, ml, q)
+                   : affine_sub_n<32>(x, w, qmax, dl, ml, q);
+}
+float sym_sub(const float* x, const float* w, int len, int qmin, int qmax, float dl, int8_t* q) {
+  return len == 16 ? sym_sub_n<16>(x, w, qmin, qmax, dl, q)
+                   : sym_sub_n<32>(x, w, qmin, qmax, dl, q);
 }
 
 // fp16 candidates around a real value: the nearest half and its two neighbours (finite only).
@@ -407,7 +443,13 @@ double sym_error(const SymSpec& sp, const SymBlock& b, const float* x, const flo
   return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
 }
 
-void refine_affine(const AffineSpec& sp, const float* x, const float* w, AffineBlock& b) {
+void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, AffineBlock& b) {
+  float ones[256];
+  const float* w = w_in;
+  if (!w) {
+    std::fill(ones, ones + 256, 1.0f);
+    w = ones;
+  }
   const double e_start = affine_error(sp, b, x, w);
   if (e_start == 0) return;
   AffineBlock cur = b;
@@ -423,8 +465,7 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w, AffineB
     for (int j = 0; j < sp.n_sub; ++j) {
       const float dl = d * static_cast<float>(blk.ls[j]);
       const float ml = dmin * static_cast<float>(blk.lm[j]);
-      const double e =
-          affine_sub(x + j * L, w ? w + j * L : nullptr, L, sp.qmax, dl, ml, blk.q + j * L);
+      const double e = affine_sub(x + j * L, w + j * L, L, sp.qmax, dl, ml, blk.q + j * L);
       if (errs) errs[j] = e;
       tot += e;
     }
@@ -438,7 +479,7 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w, AffineB
     const float d = fp16_to_f32(cur.d), dmin = fp16_to_f32(cur.dmin);
     for (int j = 0; j < sp.n_sub; ++j) {
       const float* xj = x + j * L;
-      const float* wj = w ? w + j * L : nullptr;
+      const float* wj = w + j * L;
       const int ls0 = cur.ls[j], lm0 = cur.lm[j];
       for (int ls = std::max(0, ls0 - sp.window); ls <= std::min(sp.smax, ls0 + sp.window); ++ls) {
         for (int lm = std::max(0, lm0 - sp.window); lm <= std::min(sp.smax, lm0 + sp.window);
@@ -507,7 +548,13 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w, AffineB
   if (affine_error(sp, cur, x, w) < e_start) b = cur;
 }
 
-void refine_sym(const SymSpec& sp, const float* x, const float* w, SymBlock& b) {
+void refine_sym(const SymSpec& sp, const float* x, const float* w_in, SymBlock& b) {
+  float ones[256];
+  const float* w = w_in;
+  if (!w) {
+    std::fill(ones, ones + 256, 1.0f);
+    w = ones;
+  }
   const double e_start = sym_error(sp, b, x, w);
   if (e_start == 0) return;
   SymBlock cur = b;
@@ -519,7 +566,7 @@ void refine_sym(const SymSpec& sp, const float* x, const float* w, SymBlock& b) 
     const float d = fp16_to_f32(blk.d);
     double tot = 0;
     for (int j = 0; j < sp.n_sub; ++j) {
-      const double e = sym_sub(x + j * L, w ? w + j * L : nullptr, L, sp.qmin, sp.qmax,
+      const double e = sym_sub(x + j * L, w + j * L, L, sp.qmin, sp.qmax,
                                d * static_cast<float>(blk.s[j]), blk.q + j * L);
       if (errs) errs[j] = e;
       tot += e;
@@ -533,7 +580,7 @@ void refine_sym(const SymSpec& sp, const float* x, const float* w, SymBlock& b) 
     const float d = fp16_to_f32(cur.d);
     for (int j = 0; j < sp.n_sub; ++j) {
       const float* xj = x + j * L;
-      const float* wj = w ? w + j * L : nullptr;
+      const float* wj = w + j * L;
       const int s0 = cur.s[j];
       for (int s = std::max(sp.smin, s0 - sp.window); s <= std::min(sp.smax, s0 + sp.window); ++s) {
         if (s == s0) continue;
