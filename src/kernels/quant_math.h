@@ -62,28 +62,52 @@ struct UniformLevels {
     if (y >= hi) return hi - lo;
     return static_cast<int>(std::floor(y + 0.5)) - lo;
   }
+  // The nearest level's value, branch-free so that loops over it vectorize.
+  float value_near(float y) const {
+    return std::min(std::max(std::nearbyint(y), static_cast<float>(lo)), static_cast<float>(hi));
+  }
 };
 
-// Levels of a sorted table of int8 values (IQ4_NL's non-linear grid).
-struct TableLevels {
-  const int8_t* values;
-  int n;
-  int count() const { return n; }
-  double level(int idx) const { return values[idx]; }
+// Levels of a sorted table of int8 values whose midpoints are multiples of 1/2 (IQ4_NL's
+// non-linear grid). Construct once (it builds a lookup over half-units) and reuse.
+class TableLevels {
+ public:
+  TableLevels(const int8_t* values, int n) : values_(values), n_(n) {
+    const int lo = values[0], hi = values[n - 1];
+    lut_.resize(static_cast<size_t>(2 * (hi - lo) + 1));
+    // lut_[k]: the level nearest to every y in [lo + k/2, lo + (k+1)/2)
+    for (size_t k = 0; k < lut_.size(); ++k) {
+      lut_[k] = static_cast<uint8_t>(nearest(lo + 0.5 * static_cast<double>(k) + 0.25));
+    }
+  }
+  int count() const { return n_; }
+  double level(int idx) const { return values_[idx]; }
   int nearest(double y) const {
-    if (!(y > values[0])) return 0;
-    if (y >= values[n - 1]) return n - 1;
-    int lo = 0, hi = n - 1;
+    if (!(y > values_[0])) return 0;
+    if (y >= values_[n_ - 1]) return n_ - 1;
+    int lo = 0, hi = n_ - 1;
     while (hi - lo > 1) {
       const int mid = (lo + hi) / 2;
-      if (y < values[mid]) {
+      if (y < values_[mid]) {
         hi = mid;
       } else {
         lo = mid;
       }
     }
-    return (y - values[lo] < values[hi] - y) ? lo : hi;
+    return (y - values_[lo] < values_[hi] - y) ? lo : hi;
   }
+  // Index of the nearest level through the lookup (no branches besides the clamp).
+  int index_near(float y) const {
+    const float c = std::min(std::max(2.0f * (y - static_cast<float>(values_[0])), 0.0f),
+                             static_cast<float>(lut_.size() - 1));
+    return lut_[static_cast<size_t>(c)];
+  }
+  float value_near(float y) const { return values_[index_near(y)]; }
+
+ private:
+  const int8_t* values_;
+  int n_;
+  std::vector<uint8_t> lut_;
 };
 
 struct SweepEvent {
@@ -91,73 +115,121 @@ struct SweepEvent {
   int i;
 };
 
-// Best scale d for the block model x[i] ~ d * level(q[i]) (q the nearest level to x[i]/d)
-// minimising sum w[i] (x[i] - d*level)^2, searched exactly over every inverse scale t = 1/d in
-// [f_lo * Lsmall / amax, f_hi * Lbig / amax] for both signs of d (Lsmall/Lbig: the smaller /
-// larger magnitude of the two extreme levels). Between two consecutive breakpoints (where some
-// x[i]*t crosses a midpoint between levels) the assignment is constant, so the sweep visits every
-// distinct assignment in the window once and scores it with its least-squares scale
-// (sum w x v)^2 / sum w v^2. Returns 0 when the block is all zero (or has no usable weight).
-// `events` is scratch space reused across calls.
+struct ScaleCandidate {
+  double score = 0;  // (sum w x v)^2 / sum w v^2: the error reduction of the least-squares scale
+  double d = 0;      // that scale (signed)
+};
+
+// Exact sweep for one sign of the scale over inverse scales t in [t_lo, t_hi]: between two
+// consecutive breakpoints (where some sign*x[i]*t crosses a midpoint between levels) the
+// assignment is constant, so visiting the breakpoints in order scores every distinct assignment
+// in the window with its least-squares scale. `idx` needs n entries.
+template <class Levels>
+ScaleCandidate sweep_one_sign(const Levels& lv, const float* x, const float* w, int n, int sign,
+                              double t_lo, double t_hi, std::vector<SweepEvent>& events, int* idx) {
+  const int k = lv.count();
+  double sxv = 0, svv = 0;
+  events.clear();
+  for (int i = 0; i < n; ++i) {
+    const double u = sign * static_cast<double>(x[i]);
+    int j = lv.nearest(t_lo * u);
+    idx[i] = j;
+    const double v = lv.level(j);
+    sxv += w[i] * u * v;
+    svv += w[i] * v * v;
+    if (u > 0) {
+      for (; j < k - 1; ++j) {
+        const double t = 0.5 * (lv.level(j) + lv.level(j + 1)) / u;
+        if (t > t_hi) break;
+        events.push_back({t, i});
+      }
+    } else if (u < 0) {
+      for (; j > 0; --j) {
+        const double t = 0.5 * (lv.level(j - 1) + lv.level(j)) / u;
+        if (t > t_hi) break;
+        events.push_back({t, i});
+      }
+    }
+  }
+  ScaleCandidate best;
+  auto consider = [&] {
+    if (sxv > 0 && svv > 0) {
+      const double score = sxv * sxv / svv;
+      if (score > best.score) best = {score, sign * sxv / svv};
+    }
+  };
+  consider();
+  std::sort(events.begin(), events.end(),
+            [](const SweepEvent& a, const SweepEvent& b) { return a.t < b.t; });
+  for (const SweepEvent& e : events) {
+    const int i = e.i;
+    const double u = sign * static_cast<double>(x[i]);
+    const double old_v = lv.level(idx[i]);
+    idx[i] += u > 0 ? 1 : -1;
+    const double new_v = lv.level(idx[i]);
+    sxv += w[i] * u * (new_v - old_v);
+    svv += w[i] * (new_v * new_v - old_v * old_v);
+    consider();
+  }
+  return best;
+}
+
+// Best scale d for the block model x[i] ~ d * level(q[i]) (q[i] the level nearest x[i]/d)
+// minimising sum w[i] (x[i] - d*level)^2 over inverse scales t = 1/d in
+// [f_lo * Lsmall / amax, f_hi * Lbig / amax] and both signs of d (Lsmall/Lbig: the smaller /
+// larger magnitude of the two extreme levels). A vectorised pass scores a grid of kGrid inverse
+// scales per sign; the exact sweep then searches the grid cells around the two best grid points.
+// Returns 0 when the block is all zero. n <= 256; `events` is scratch reused across calls.
 template <class Levels>
 double best_scale_sweep(const Levels& lv, const float* x, const float* w, int n, double f_lo,
                         double f_hi, std::vector<SweepEvent>& events, int* idx_scratch) {
-  double amax = 0;
-  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(static_cast<double>(x[i])));
+  constexpr int kGrid = 32;
+  float amax = 0;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
   if (!(amax > 0) || !std::isfinite(amax)) return 0;
   const int k = lv.count();
   const double lpos = lv.level(k - 1), lneg = -lv.level(0);
   const double t_lo = f_lo * std::min(lpos, lneg) / amax;
   const double t_hi = f_hi * std::max(lpos, lneg) / amax;
-  double best_score = 0, best_d = 0;
+  const double step = (t_hi - t_lo) / (kGrid - 1);
+  float tg[kGrid];
+  for (int g = 0; g < kGrid; ++g) tg[g] = static_cast<float>(t_lo + step * g);
+  ScaleCandidate best;
   for (int sign = 1; sign >= -1; sign -= 2) {
-    double sxv = 0, svv = 0;
-    events.clear();
+    float sxv[kGrid] = {}, svv[kGrid] = {};
     for (int i = 0; i < n; ++i) {
-      const double u = sign * static_cast<double>(x[i]);
-      int j = lv.nearest(t_lo * u);
-      idx_scratch[i] = j;
-      const double v = lv.level(j);
-      sxv += w[i] * u * v;
-      svv += w[i] * v * v;
-      if (u > 0) {
-        for (; j < k - 1; ++j) {
-          const double t = 0.5 * (lv.level(j) + lv.level(j + 1)) / u;
-          if (t > t_hi) break;
-          events.push_back({t, i});
-        }
-      } else if (u < 0) {
-        for (; j > 0; --j) {
-          const double t = 0.5 * (lv.level(j - 1) + lv.level(j)) / u;
-          if (t > t_hi) break;
-          events.push_back({t, i});
-        }
+      const float u = static_cast<float>(sign) * x[i];
+      const float wu = w[i] * u, wi = w[i];
+      for (int g = 0; g < kGrid; ++g) {
+        const float v = lv.value_near(tg[g] * u);
+        sxv[g] += wu * v;
+        svv[g] += wi * v * v;
       }
     }
-    auto consider = [&] {
-      if (sxv > 0 && svv > 0) {
-        const double score = sxv * sxv / svv;
-        if (score > best_score) {
-          best_score = score;
-          best_d = sign * sxv / svv;
-        }
+    int top[2] = {-1, -1};
+    double top_score[2] = {0, 0};
+    for (int g = 0; g < kGrid; ++g) {
+      if (!(sxv[g] > 0 && svv[g] > 0)) continue;
+      const double sc = static_cast<double>(sxv[g]) * sxv[g] / svv[g];
+      if (sc > top_score[0]) {
+        top[1] = top[0];
+        top_score[1] = top_score[0];
+        top[0] = g;
+        top_score[0] = sc;
+      } else if (sc > top_score[1]) {
+        top[1] = g;
+        top_score[1] = sc;
       }
-    };
-    consider();
-    std::sort(events.begin(), events.end(),
-              [](const SweepEvent& a, const SweepEvent& b) { return a.t < b.t; });
-    for (const SweepEvent& e : events) {
-      const int i = e.i;
-      const double u = sign * static_cast<double>(x[i]);
-      const double old_v = lv.level(idx_scratch[i]);
-      idx_scratch[i] += u > 0 ? 1 : -1;
-      const double new_v = lv.level(idx_scratch[i]);
-      sxv += w[i] * u * (new_v - old_v);
-      svv += w[i] * (new_v * new_v - old_v * old_v);
-      consider();
+    }
+    for (int g : top) {
+      if (g < 0) continue;
+      const double a = t_lo + step * std::max(g - 1, 0);
+      const double b = t_lo + step * std::min(g + 1, kGrid - 1);
+      const ScaleCandidate c = sweep_one_sign(lv, x, w, n, sign, a, b, events, idx_scratch);
+      if (c.score > best.score) best = c;
     }
   }
-  return best_d;
+  return best.d;
 }
 
 // Weighted squared error sum w[i] (y[i]-x[i])^2 in double (w == nullptr: unit weights).

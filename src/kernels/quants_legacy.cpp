@@ -27,6 +27,11 @@ using qmath::UniformLevels;
 constexpr int kQ = 32;  // weights per block of the legacy types and per IQ4_XS sub-block
 constexpr float kGroupMaxEps = 1e-15f;
 
+const TableLevels& iq4_levels() {
+  static const TableLevels levels(kIq4nlValues, 16);
+  return levels;
+}
+
 inline float h2f(uint16_t h) {
   return fp16_to_f32(h);
 }
@@ -666,7 +671,8 @@ double assign_aff(int nmax, const float* x, const float* w, uint16_t d16, uint16
 }
 
 // Weighted least-squares (d, m) for fixed levels; false if degenerate (all levels equal).
-bool fit_aff(const float* x, const float* w, const uint8_t* q, double& d, double& m) {
+template <class Level>
+bool fit_aff(const float* x, const float* w, const Level* q, double& d, double& m) {
   double sw = 0, sq = 0, sqq = 0, sx = 0, sxq = 0;
   for (int j = 0; j < kQ; ++j) {
     const double wj = w[j], qj = q[j], xj = x[j];
@@ -678,9 +684,12 @@ bool fit_aff(const float* x, const float* w, const uint8_t* q, double& d, double
   }
   const double det = sw * sqq - sq * sq;
   if (!(det > 1e-12 * sw * sqq) || !(sw > 0)) return false;
-  d = (sw * sxq - sq * sx) / det;
-  m = (sqq * sx - sq * sxq) / det;
-  return std::isfinite(d) && std::isfinite(m) && d > 0;
+  const double nd = (sw * sxq - sq * sx) / det;
+  const double nm = (sqq * sx - sq * sxq) / det;
+  if (!(std::isfinite(nd) && std::isfinite(nm) && nd > 0)) return false;
+  d = nd;
+  m = nm;
+  return true;
 }
 
 void try_aff(int nmax, const float* x, const float* w, uint16_t d16, uint16_t m16, AffBlock& best) {
@@ -705,28 +714,26 @@ AffBlock search_aff(int nmax, const float* x, const float* w_metric) {
   if (!(mx > mn)) {  // constant block: d = 0, m = the value
     try_aff(nmax, x, w, 0, fp16_saturating(mn), best);
   } else {
-    static constexpr double kShrink[] = {0.0, 0.02, 0.04, 0.07, 0.1, 0.14, 0.2};
+    // Shrinking the range clips the extreme weights but refines the step for all others.
+    static constexpr float kShrink[] = {0.0f, 0.03f, 0.07f, 0.12f};
     struct Cand {
       double d, m, err;
     };
     std::array<Cand, 3> top{};
     for (auto& c : top) c.err = INFINITY;
-    const double range = static_cast<double>(mx) - mn;
-    uint8_t q[kQ];
-    for (double a : kShrink) {
-      for (double b : kShrink) {
+    const float range = mx - mn;
+    const auto fmax_level = static_cast<float>(nmax);
+    float q[kQ];
+    for (float a : kShrink) {
+      for (float b : kShrink) {
         double m = mn + a * range;
-        double d = (range * (1 - a - b)) / nmax;
-        for (int pass = 0; pass < 3; ++pass) {
+        double d = range * (1 - a - b) / nmax;
+        for (int pass = 0; pass < 2; ++pass) {
+          const float inv = static_cast<float>(1.0 / d), mf = static_cast<float>(m);
           for (int j = 0; j < kQ; ++j) {
-            const double t = (x[j] - m) / d;
-            q[j] = static_cast<uint8_t>(t <= 0 ? 0 : t >= nmax ? nmax : std::floor(t + 0.5));
+            q[j] = std::min(std::max(std::nearbyint((x[j] - mf) * inv), 0.0f), fmax_level);
           }
-          if (pass == 2) break;
-          double nd, nm;
-          if (!fit_aff(x, w, q, nd, nm)) break;
-          d = nd;
-          m = nm;
+          if (!fit_aff(x, w, q, d, m)) break;
         }
         double err = 0;
         for (int j = 0; j < kQ; ++j) {
@@ -848,7 +855,7 @@ double refine_q8_0(const float* x, const float* w, block_q8_0& b, Scratch& s) {
   return r.err;
 }
 double refine_iq4_nl(const float* x, const float* w, block_iq4_nl& b, Scratch& s) {
-  const SymBlock r = search_sym(TableLevels{kIq4nlValues, 16}, x, w, 0.6, 1.5, s);
+  const SymBlock r = search_sym(iq4_levels(), x, w, 0.6, 1.5, s);
   b.d = r.d;
   pack_nibbles(r.idx, b.qs);
   return r.err;
@@ -872,7 +879,7 @@ double refine_q5_1(const float* x, const float* w, block_q5_1& b, Scratch&) {
 // fp16 super-block scale d; for each d every sub-block takes the 6-bit scale (floor or ceil of
 // its ideal) whose re-rounded weights give the lower error.
 double refine_iq4_xs(const float* x, const float* w_metric, block_iq4_xs& b, Scratch& s) {
-  const TableLevels lv{kIq4nlValues, 16};
+  const TableLevels& lv = iq4_levels();
   constexpr int kSub = QK_K / kQ;
   float unit[QK_K];
   const float* w = search_weights(w_metric, QK_K, unit);
@@ -905,10 +912,10 @@ double refine_iq4_xs(const float* x, const float* w_metric, block_iq4_xs& b, Scr
       uint8_t tmp[kQ];
       for (int l : {l0, l1}) {
         const float dl = d * static_cast<float>(l);
-        const double inv = dl != 0.0f ? 1.0 / dl : 0.0;
+        const float inv = dl != 0.0f ? 1.0f / dl : 0.0f;
         double e = 0;
         for (int j = 0; j < kQ; ++j) {
-          const int k = lv.nearest(static_cast<double>(xb[j]) * inv);
+          const int k = lv.index_near(xb[j] * inv);
           tmp[j] = static_cast<uint8_t>(k);
           const float yv = dl * static_cast<float>(kIq4nlValues[k]);
           const double diff = static_cast<double>(yv) - xb[j];
