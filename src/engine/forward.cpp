@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -55,6 +56,19 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
 
 inline void add_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+// Runs fn over [0, n) on the pool when there is enough work (work = n * cost_per_item in
+// rough flops) to pay for waking the workers, else on the calling thread. Token generation
+// (n = 1) thus stays off the pool for the cheap element-wise ops.
+void for_range(ThreadPool& pool, int64_t n, int64_t cost_per_item, int64_t grain,
+               const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  if (pool.size() == 1 || n * cost_per_item < 32768) {
+    fn(0, n, 0);
+    return;
+  }
+  pool.parallel_for(n, grain, fn);
 }
 
 std::vector<double> rope_inv_freq(const ModelParams& p) {
@@ -136,7 +150,8 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
   const ModelParams& p = model_.params();
   const int64_t hd = p.head_dim, group = p.n_head / p.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  pool_.parallel_for(p.n_head * n, 4, [&](int64_t begin, int64_t end, int tid) {
+  // Cost of one (head, token) item: ~4 flops per cached position and head dimension.
+  for_range(pool_, p.n_head * n, 4 * hd * (pos0 + n), 4, [&](int64_t begin, int64_t end, int tid) {
     float* sc = scores_[static_cast<size_t>(tid)].data();
     for (int64_t item = begin; item < end; ++item) {
       const int64_t h = item / n, t = item % n, g = h / group;
@@ -169,7 +184,7 @@ void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, flo
   };
   auto norm_rows = [&](const float* x, const std::vector<float>& w, int64_t from, int64_t to,
                        float* y) {
-    pool_.parallel_for(to - from, 16, [&](int64_t b, int64_t e, int) {
+    for_range(pool_, to - from, 4 * E, 16, [&](int64_t b, int64_t e, int) {
       for (int64_t t = from + b; t < from + e; ++t)
         rms_norm_row(x + t * E, w.data(), E, p.norm_eps, y + (t - from) * E);
     });
@@ -184,7 +199,7 @@ void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, flo
     mm(L.wk, xn_.data(), n, k_.data());
     mm(L.wv, xn_.data(), n, v_.data());
     // Biases, RoPE, and the new keys/values into the cache.
-    pool_.parallel_for(n, 8, [&](int64_t b, int64_t e, int) {
+    for_range(pool_, n, 8 * E, 8, [&](int64_t b, int64_t e, int) {
       for (int64_t t = b; t < e; ++t) {
         float* q = q_.data() + t * E;
         float* k = k_.data() + t * KV;
@@ -208,7 +223,7 @@ void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, flo
     norm_rows(x_.data(), L.ffn_norm, 0, n, xn_.data());
     mm(L.ffn_gate, xn_.data(), n, gate_.data());
     mm(L.ffn_up, xn_.data(), n, up_.data());
-    pool_.parallel_for(n, 8, [&](int64_t b, int64_t e, int) {
+    for_range(pool_, n, 16 * F, 8, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b * F; i < e * F; ++i) {
         const float g = gate_[i];
         gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
