@@ -98,8 +98,10 @@ class TableLevels {
   }
   // Index of the nearest level through the lookup (no branches besides the clamp).
   int index_near(float y) const {
-    const float c = std::min(std::max(2.0f * (y - static_cast<float>(values_[0])), 0.0f),
-                             static_cast<float>(lut_.size() - 1));
+    float c = 2.0f * (y - static_cast<float>(values_[0]));
+    c = c > 0.0f ? c : 0.0f;  // also maps NaN to 0
+    const auto top = static_cast<float>(lut_.size() - 1);
+    c = c < top ? c : top;
     return lut_[static_cast<size_t>(c)];
   }
   float value_near(float y) const { return values_[index_near(y)]; }

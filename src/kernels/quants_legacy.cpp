@@ -36,6 +36,14 @@ inline float h2f(uint16_t h) {
   return fp16_to_f32(h);
 }
 
+// C's float -> int8 truncation as ggml's encoders use it, defined for every input: values outside
+// the int8 range (only reachable when a subnormal block makes the inverse scale infinite, where
+// C would be undefined) clamp, NaN gives 0. In range it is exactly (int8_t)v.
+inline int8_t trunc_i8(float v) {
+  if (!(v == v)) return 0;
+  return static_cast<int8_t>(std::min(std::max(v, -128.0f), 127.0f));
+}
+
 // ------------------------------------------------------------------------------------------
 // Packing helpers. Nibble layout: byte j holds weight j (low) and weight j+16 (high); Q5 types
 // keep the fifth bits in a little-endian u32, bit j for weight j.
@@ -155,8 +163,8 @@ void ggml_q4_0_ref(const float* x, block_q4_0& y) {
   y.d = f32_to_fp16(d);
   for (int j = 0; j < kQ / 2; ++j) {
     const float x0 = x[j] * id, x1 = x[j + kQ / 2] * id;
-    const auto q0 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x0 + 8.5f)));
-    const auto q1 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x1 + 8.5f)));
+    const auto q0 = static_cast<uint8_t>(std::min<int>(15, trunc_i8(x0 + 8.5f)));
+    const auto q1 = static_cast<uint8_t>(std::min<int>(15, trunc_i8(x1 + 8.5f)));
     y.qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
   }
 }
@@ -174,9 +182,9 @@ void ggml_affine_ref(const float* x, float& d_out, float& min_out, uint8_t* l) {
   for (int j = 0; j < kQ; ++j) {
     const float v = (x[j] - min) * id;
     if constexpr (kNmax == 15) {
-      l[j] = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(v + 0.5f)));
+      l[j] = static_cast<uint8_t>(std::min<int>(15, trunc_i8(v + 0.5f)));
     } else {
-      l[j] = static_cast<uint8_t>(v + 0.5f);
+      l[j] = static_cast<uint8_t>(trunc_i8(v + 0.5f));
     }
   }
   d_out = d;
@@ -197,7 +205,7 @@ void ggml_q5_0_ref(const float* x, block_q5_0& y) {
   y.d = f32_to_fp16(d);
   uint8_t l[kQ];
   for (int j = 0; j < kQ; ++j) {
-    l[j] = static_cast<uint8_t>(std::min<int>(31, static_cast<int8_t>(x[j] * id + 16.5f)));
+    l[j] = static_cast<uint8_t>(std::min<int>(31, trunc_i8(x[j] * id + 16.5f)));
   }
   pack_q5(l, y.qs, y.qh);
 }
@@ -209,7 +217,7 @@ void ggml_q8_0_ref(const float* x, block_q8_0& y) {
   const float d = amax / ((1 << 7) - 1);
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   y.d = f32_to_fp16(d);
-  for (int j = 0; j < kQ; ++j) y.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+  for (int j = 0; j < kQ; ++j) y.qs[j] = trunc_i8(std::round(x[j] * id));
 }
 
 // make_qx_quants with rmse_type 1 and importance weights (the Q4_0/Q5_0 imatrix path).
@@ -661,7 +669,7 @@ double assign_aff(int nmax, const float* x, const float* w, uint16_t d16, uint16
   double err = 0;
   for (int j = 0; j < kQ; ++j) {
     const double t = (static_cast<double>(x[j]) - m) * inv;
-    const int l = t <= 0 ? 0 : t >= nmax ? nmax : static_cast<int>(std::floor(t + 0.5));
+    const int l = !(t > 0) ? 0 : t >= nmax ? nmax : static_cast<int>(std::floor(t + 0.5));
     q[j] = static_cast<uint8_t>(l);
     const float y = static_cast<float>(l) * d + m;
     const double e = static_cast<double>(y) - x[j];

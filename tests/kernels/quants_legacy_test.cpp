@@ -213,6 +213,10 @@ TEST(LegacyCodecs, EdgeRowsStayFinite) {
   rows.emplace_back(n, -3.5f);
   rows.emplace_back(n, 1e-30f);
   rows.emplace_back(n, 1e-8f);
+  rows.emplace_back(n, 1e-40f);  // subnormal: ggml's inverse scale becomes infinite
+  std::vector<float> sub_mix(n, 0.0f);
+  for (int64_t i = 0; i < n; i += 3) sub_mix[i] = (i % 2 ? -1.0f : 1.0f) * 3e-39f;
+  rows.push_back(sub_mix);
   rows.emplace_back(n, 3e4f);
   rows.emplace_back(n, -1e9f);
   std::vector<float> mixed(n);
