@@ -7,9 +7,12 @@
 //           adjacent symbols are merged by the highest vocabulary score; pieces missing from the
 //           vocabulary fall back to <0xNN> byte tokens.
 // Encoding never fails and always terminates. Invalid UTF-8 is handled as llama.cpp does: SPM
-// byte-falls-back on each invalid byte (so it round-trips exactly); byte-level BPE replaces each
-// invalid byte by U+FFFD before splitting (so it decodes to U+FFFD). A Tokenizer is cheap to
-// copy (shared immutable state) and safe to use from several threads at once.
+// groups bytes by what each lead byte announces and falls back to byte tokens (a truncated
+// sequence right before a space swallows part of the escaped space, so such text does not
+// round-trip); byte-level BPE replaces each invalid byte by U+FFFD before splitting (so it
+// decodes to U+FFFD). Valid UTF-8 round-trips, decode(encode(x)) == x, except where SPM meets
+// its own space mark U+2581 in the input or a user-defined token (which re-adds the prefix). A
+// Tokenizer is cheap to copy (shared immutable state) and safe to use from several threads at once.
 #pragma once
 
 #include <cstdint>
