@@ -115,8 +115,8 @@ QF_AVX512 void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x)
     const __mmask64 neg = _mm512_movepi8_mask(yq);
     const __m512i ws = _mm512_mask_sub_epi8(wq, neg, _mm512_setzero_si512(), wq);
     const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(yq), ws);
-    const __m256 d0 = _mm256_set1_ps(fp16_to_f32(bw[i].d) * fp16_to_f32(bx[i].d));
-    const __m256 d1 = _mm256_set1_ps(fp16_to_f32(bw[i + 1].d) * fp16_to_f32(bx[i + 1].d));
+    const __m256 d0 = _mm256_set1_ps(_cvtsh_ss(bw[i].d) * _cvtsh_ss(bx[i].d));
+    const __m256 d1 = _mm256_set1_ps(_cvtsh_ss(bw[i + 1].d) * _cvtsh_ss(bx[i + 1].d));
     const __m512 d = _mm512_insertf32x8(_mm512_castps256_ps512(d0), d1, 1);
     acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
   }
@@ -124,7 +124,7 @@ QF_AVX512 void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x)
   for (; i < nb; ++i) {
     int s = 0;
     for (int j = 0; j < 32; ++j) s += bw[i].qs[j] * bx[i].qs[j];
-    r += fp16_to_f32(bw[i].d) * fp16_to_f32(bx[i].d) * static_cast<float>(s);
+    r += _cvtsh_ss(bw[i].d) * _cvtsh_ss(bx[i].d) * static_cast<float>(s);
   }
   *out = r;
 }
