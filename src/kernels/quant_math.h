@@ -176,16 +176,60 @@ ScaleCandidate sweep_one_sign(const Levels& lv, const float* x, const float* w, 
   return best;
 }
 
+// Best least-squares scale of one sign over inverse scales t in [t_lo, t_hi]: a vectorised pass
+// scores a grid of kGrid inverse scales; the exact sweep then searches the grid cells around the
+// two best grid points. n <= 256; `events`/`idx` are scratch.
+template <class Levels>
+ScaleCandidate best_scale_one_sign(const Levels& lv, const float* x, const float* w, int n,
+                                   int sign, double t_lo, double t_hi,
+                                   std::vector<SweepEvent>& events, int* idx) {
+  constexpr int kGrid = 32;
+  const double step = (t_hi - t_lo) / (kGrid - 1);
+  float tg[kGrid];
+  for (int g = 0; g < kGrid; ++g) tg[g] = static_cast<float>(t_lo + step * g);
+  float sxv[kGrid] = {}, svv[kGrid] = {};
+  for (int i = 0; i < n; ++i) {
+    const float u = static_cast<float>(sign) * x[i];
+    const float wu = w[i] * u, wi = w[i];
+    for (int g = 0; g < kGrid; ++g) {
+      const float v = lv.value_near(tg[g] * u);
+      sxv[g] += wu * v;
+      svv[g] += wi * v * v;
+    }
+  }
+  int top[2] = {-1, -1};
+  double top_score[2] = {0, 0};
+  for (int g = 0; g < kGrid; ++g) {
+    if (!(sxv[g] > 0 && svv[g] > 0)) continue;
+    const double sc = static_cast<double>(sxv[g]) * sxv[g] / svv[g];
+    if (sc > top_score[0]) {
+      top[1] = top[0];
+      top_score[1] = top_score[0];
+      top[0] = g;
+      top_score[0] = sc;
+    } else if (sc > top_score[1]) {
+      top[1] = g;
+      top_score[1] = sc;
+    }
+  }
+  ScaleCandidate best;
+  for (int g : top) {
+    if (g < 0) continue;
+    const double a = t_lo + step * std::max(g - 1, 0);
+    const double b = t_lo + step * std::min(g + 1, kGrid - 1);
+    const ScaleCandidate c = sweep_one_sign(lv, x, w, n, sign, a, b, events, idx);
+    if (c.score > best.score) best = c;
+  }
+  return best;
+}
+
 // Best scale d for the block model x[i] ~ d * level(q[i]) (q[i] the level nearest x[i]/d)
 // minimising sum w[i] (x[i] - d*level)^2 over inverse scales t = 1/d in
 // [f_lo * Lsmall / amax, f_hi * Lbig / amax] and both signs of d (Lsmall/Lbig: the smaller /
-// larger magnitude of the two extreme levels). A vectorised pass scores a grid of kGrid inverse
-// scales per sign; the exact sweep then searches the grid cells around the two best grid points.
-// Returns 0 when the block is all zero. n <= 256; `events` is scratch reused across calls.
+// larger magnitude of the two extreme levels). Returns 0 when the block is all zero.
 template <class Levels>
 double best_scale_sweep(const Levels& lv, const float* x, const float* w, int n, double f_lo,
                         double f_hi, std::vector<SweepEvent>& events, int* idx_scratch) {
-  constexpr int kGrid = 32;
   float amax = 0;
   for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
   if (!(amax > 0) || !std::isfinite(amax)) return 0;
@@ -193,43 +237,11 @@ double best_scale_sweep(const Levels& lv, const float* x, const float* w, int n,
   const double lpos = lv.level(k - 1), lneg = -lv.level(0);
   const double t_lo = f_lo * std::min(lpos, lneg) / amax;
   const double t_hi = f_hi * std::max(lpos, lneg) / amax;
-  const double step = (t_hi - t_lo) / (kGrid - 1);
-  float tg[kGrid];
-  for (int g = 0; g < kGrid; ++g) tg[g] = static_cast<float>(t_lo + step * g);
   ScaleCandidate best;
   for (int sign = 1; sign >= -1; sign -= 2) {
-    float sxv[kGrid] = {}, svv[kGrid] = {};
-    for (int i = 0; i < n; ++i) {
-      const float u = static_cast<float>(sign) * x[i];
-      const float wu = w[i] * u, wi = w[i];
-      for (int g = 0; g < kGrid; ++g) {
-        const float v = lv.value_near(tg[g] * u);
-        sxv[g] += wu * v;
-        svv[g] += wi * v * v;
-      }
-    }
-    int top[2] = {-1, -1};
-    double top_score[2] = {0, 0};
-    for (int g = 0; g < kGrid; ++g) {
-      if (!(sxv[g] > 0 && svv[g] > 0)) continue;
-      const double sc = static_cast<double>(sxv[g]) * sxv[g] / svv[g];
-      if (sc > top_score[0]) {
-        top[1] = top[0];
-        top_score[1] = top_score[0];
-        top[0] = g;
-        top_score[0] = sc;
-      } else if (sc > top_score[1]) {
-        top[1] = g;
-        top_score[1] = sc;
-      }
-    }
-    for (int g : top) {
-      if (g < 0) continue;
-      const double a = t_lo + step * std::max(g - 1, 0);
-      const double b = t_lo + step * std::min(g + 1, kGrid - 1);
-      const ScaleCandidate c = sweep_one_sign(lv, x, w, n, sign, a, b, events, idx_scratch);
-      if (c.score > best.score) best = c;
-    }
+    const ScaleCandidate c =
+        best_scale_one_sign(lv, x, w, n, sign, t_lo, t_hi, events, idx_scratch);
+    if (c.score > best.score) best = c;
   }
   return best.d;
 }

@@ -710,7 +710,7 @@ void try_aff(int nmax, const float* x, const float* w, uint16_t d16, uint16_t m1
 
 // Candidate ranges [lo, hi] shrunk from the block's [min, max] at both ends, each refitted by
 // least squares (twice) in real arithmetic; the best few are then rounded to fp16 and refined.
-AffBlock search_aff(int nmax, const float* x, const float* w_metric) {
+AffBlock search_aff(int nmax, const float* x, const float* w_metric, Scratch* s) {
   float unit[kQ];
   const float* w = search_weights(w_metric, kQ, unit);
   float mn = x[0], mx = x[0];
@@ -753,6 +753,34 @@ AffBlock search_aff(int nmax, const float* x, const float* w_metric) {
         for (auto& t : top) {
           if (c.err < t.err) std::swap(c, t);
         }
+      }
+    }
+    // Exact scale sweep with the offset of the best candidate fixed, then a joint refit.
+    if (std::isfinite(top[0].err) && s) {
+      double d = top[0].d, m = top[0].m;
+      for (int round = 0; round < 2; ++round) {
+        float u[kQ];
+        for (int j = 0; j < kQ; ++j) u[j] = static_cast<float>(x[j] - m);
+        const qmath::ScaleCandidate c = qmath::best_scale_one_sign(
+            UniformLevels{0, nmax}, u, w, kQ, 1, 0.8 / d, 1.25 / d, s->events, s->idx);
+        if (!(c.d > 0)) break;
+        const auto inv = static_cast<float>(1.0 / c.d);
+        for (int j = 0; j < kQ; ++j) {
+          q[j] = std::min(std::max(std::nearbyint(u[j] * inv), 0.0f), fmax_level);
+        }
+        double nd = c.d, nm = m;
+        fit_aff(x, w, q, nd, nm);
+        double err = 0;
+        for (int j = 0; j < kQ; ++j) {
+          const double e = nd * q[j] + nm - x[j];
+          err += w[j] * e * e;
+        }
+        Cand cand{nd, nm, err};
+        for (auto& t : top) {
+          if (cand.err < t.err) std::swap(cand, t);
+        }
+        d = nd;
+        m = nm;
       }
     }
     for (const Cand& c : top) {
@@ -868,15 +896,15 @@ double refine_iq4_nl(const float* x, const float* w, block_iq4_nl& b, Scratch& s
   pack_nibbles(r.idx, b.qs);
   return r.err;
 }
-double refine_q4_1(const float* x, const float* w, block_q4_1& b, Scratch&) {
-  const AffBlock r = search_aff(15, x, w);
+double refine_q4_1(const float* x, const float* w, block_q4_1& b, Scratch& s) {
+  const AffBlock r = search_aff(15, x, w, &s);
   b.d = r.d;
   b.m = r.m;
   pack_nibbles(r.q, b.qs);
   return r.err;
 }
-double refine_q5_1(const float* x, const float* w, block_q5_1& b, Scratch&) {
-  const AffBlock r = search_aff(31, x, w);
+double refine_q5_1(const float* x, const float* w, block_q5_1& b, Scratch& s) {
+  const AffBlock r = search_aff(31, x, w, &s);
   b.d = r.d;
   b.m = r.m;
   pack_q5(r.q, b.qs, b.qh);
