@@ -37,10 +37,17 @@ void register_simd_codecs(CodecTable& table, int isa_level) {
   const Isa isa = static_cast<Isa>(isa_level);
   for (Codec& c : table) {
     if (!c.dequantize) continue;  // no reference codec: nothing to accelerate
-    if (const SimdVariant* v = find_simd_variant(isa, c.type, c.vec_dot_type)) {
-      if (v->dequantize) c.dequantize = v->dequantize;
+    if (const SimdVariant* v = find_simd_variant(isa, c.type, c.vec_dot_type))
       if (v->vec_dot && c.vec_dot) c.vec_dot = v->vec_dot;
-    }
+    // The decoder does not depend on the activation format: the best level that has one.
+    bool found = false;
+    for (int level = isa_level; level > 0 && !found; --level)
+      for (const auto& v : simd_variants(static_cast<Isa>(level)))
+        if (v.type == c.type && v.dequantize) {
+          c.dequantize = v.dequantize;
+          found = true;
+          break;
+        }
   }
 }
 
