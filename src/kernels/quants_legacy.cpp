@@ -991,8 +991,18 @@ double refine_iq4_xs(const float* x, const float* w_metric, block_iq4_xs& b, Scr
   return qmath::weighted_sq_error(x, y, w_metric, QK_K);
 }
 
+// Q4_0 and Q8_0 without importance weights are plain round-to-nearest, byte-identical to ggml
+// (issue #3: llama.cpp's Q8_0/Q4_0 files are reproduced exactly); the refined search is used
+// when an imatrix is given, where it lowers the weighted error.
+QuantizeOptions rtn_unless_imatrix(const QuantizeOptions& o) {
+  QuantizeOptions r = o;
+  if (!o.imatrix) r.ggml_compatible = true;
+  return r;
+}
+
 void quantize_q4_0(const float* s, void* d, int64_t r, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q4_0, ggml_row_q4_0, decode_q4_0>(s, d, r, n, o, refine_q4_0);
+  quantize_rows<block_q4_0, ggml_row_q4_0, decode_q4_0>(s, d, r, n, rtn_unless_imatrix(o),
+                                                        refine_q4_0);
 }
 void quantize_q4_1(const float* s, void* d, int64_t r, int64_t n, const QuantizeOptions& o) {
   quantize_rows<block_q4_1, ggml_row_q4_1, decode_q4_1>(s, d, r, n, o, refine_q4_1);
@@ -1004,7 +1014,8 @@ void quantize_q5_1(const float* s, void* d, int64_t r, int64_t n, const Quantize
   quantize_rows<block_q5_1, ggml_row_q5_1, decode_q5_1>(s, d, r, n, o, refine_q5_1);
 }
 void quantize_q8_0(const float* s, void* d, int64_t r, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q8_0, ggml_row_q8_0, decode_q8_0>(s, d, r, n, o, refine_q8_0);
+  quantize_rows<block_q8_0, ggml_row_q8_0, decode_q8_0>(s, d, r, n, rtn_unless_imatrix(o),
+                                                        refine_q8_0);
 }
 void quantize_iq4_nl(const float* s, void* d, int64_t r, int64_t n, const QuantizeOptions& o) {
   quantize_rows<block_iq4_nl, ggml_row_iq4_nl, decode_iq4_nl>(s, d, r, n, o, refine_iq4_nl);

@@ -168,6 +168,18 @@ TEST_F(QuantVectors, GgmlCompatibleEncodingIsByteExact) {
   }
 }
 
+// Issue #3: Q8_0 and Q4_0 without an imatrix are plain round-to-nearest in the DEFAULT mode too,
+// bit-identical to ggml (so `qforge quantize` reproduces llama.cpp's Q8_0/Q4_0 tensors).
+TEST_F(QuantVectors, DefaultQ8_0AndQ4_0WithoutImatrixAreGgmlBytes) {
+  for (const std::string& s : sets_) {
+    const std::vector<float> x = floats(s + ".input");
+    for (Type t : {Type::Q8_0, Type::Q4_0}) {
+      const std::string base = s + "." + vec_name(t) + ".q";
+      expect_ggml_bytes(t, encode(t, x, row_len(s), nullptr, false), bytes(base), base);
+    }
+  }
+}
+
 TEST_F(QuantVectors, FloatConversionsAreBitExactInEveryMode) {
   for (const std::string& s : sets_) {
     const std::vector<float> x = floats(s + ".input");
