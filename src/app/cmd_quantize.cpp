@@ -2,6 +2,7 @@
 // (Q4_K_M, Q8_0, ...), streaming one tensor at a time. --dry-run prints the per-tensor plan and
 // the exact output size without writing anything.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -53,10 +54,25 @@ void print_plan(const QuantizePlan& plan) {
   std::printf("output file: %llu bytes\n", static_cast<unsigned long long>(plan.output_file_bytes));
 }
 
+// Fails early (before hashing and planning a large input) on an output that cannot be written;
+// the atomic writer checks the same again when it creates the file.
+void check_output(const std::string& out, bool force) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::path(out).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir, ec))
+    throw CliError{out + ": output directory " + dir.string() + " does not exist"};
+  if (fs::is_directory(out, ec)) throw CliError{out + ": output path is a directory"};
+  if (!force && fs::exists(out, ec))
+    throw CliError{out + ": already exists (use --force to overwrite)"};
+}
+
 void run_quantize(const QuantizeArgs& a, const QuantizeFlags& flags) {
   // Validate the cheap things first: a wrong type name should not wait for the imatrix.
   unwrap(mix_for(a.type));
   check_input(a.input);
+  if (!a.dry_run) check_output(a.output, a.force);
   ModelQuantizeOptions opts = build_quantize_options(flags, a.type);
   opts.overwrite = a.force;
   auto file = std::make_shared<const GgufFile>(unwrap(GgufFile::open(a.input)));

@@ -208,6 +208,15 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
   rep.input_sha256 = opts.input_sha256;
   rep.threads = pool.size();
 
+  GgufWriterOptions wo;
+  wo.overwrite = opts.overwrite;
+  wo.write_sidecar = opts.write_sidecar;
+  QF_TRY(GgufWriter w, GgufWriter::create(out_path, wo));
+  for (const auto& [k, v] : plan.kvs) w.set_kv(k, v);
+  for (const auto& t : plan.tensors) QF_CHECK(w.add_tensor(t.name, t.dims, t.dst_type));
+  if (w.planned_size() != plan.output_file_bytes)
+    return make_error(out_path, ": internal error: planned ", plan.output_file_bytes,
+                      " bytes, writer expects ", w.planned_size());
   LogFields start = {{"input", where},
                      {"output", out_path},
                      {"mix", std::string(plan.mix->name)},
@@ -219,15 +228,6 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
   log_info("quantize.starting", "quantizing " + where + " to " + std::string(plan.mix->name),
            start);
 
-  GgufWriterOptions wo;
-  wo.overwrite = opts.overwrite;
-  wo.write_sidecar = opts.write_sidecar;
-  QF_TRY(GgufWriter w, GgufWriter::create(out_path, wo));
-  for (const auto& [k, v] : plan.kvs) w.set_kv(k, v);
-  for (const auto& t : plan.tensors) QF_CHECK(w.add_tensor(t.name, t.dims, t.dst_type));
-  if (w.planned_size() != plan.output_file_bytes)
-    return make_error(out_path, ": internal error: planned ", plan.output_file_bytes,
-                      " bytes, writer expects ", w.planned_size());
   QF_CHECK(w.write_header());
 
   const auto t_start = std::chrono::steady_clock::now();
@@ -271,7 +271,7 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
       qo.ggml_compatible = opts.ggml_compatible;
 
       const int64_t chunk_rows = std::max<int64_t>(1, kChunkElems / n_per_row);
-      int64_t task_rows = std::max<int64_t>(1, kTaskElems / n_per_row);
+      const int64_t task_rows = std::max<int64_t>(1, kTaskElems / n_per_row);
       for (auto& s : scratch) {
         s.reset();
         const size_t need = static_cast<size_t>(task_rows * n_per_row);
@@ -284,9 +284,10 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
         pool.parallel_for(r1 - r0, task_rows, [&](int64_t b, int64_t e, int thread) {
           Scratch& s = scratch[thread];
           for (int64_t r = r0 + b; r < r0 + e;) {
-            // A run of rows inside one matrix (experts have their own imatrix slice).
+            // A run of rows inside one matrix (experts have their own imatrix slice) that fits
+            // the scratch buffers (the pool may hand out more than `task_rows` rows at once).
             const int64_t mat = r / rows_per_mat;
-            const int64_t nr = std::min(r0 + e, (mat + 1) * rows_per_mat) - r;
+            const int64_t nr = std::min({r0 + e, (mat + 1) * rows_per_mat, r + task_rows}) - r;
             const int64_t n = nr * n_per_row;
             const uint8_t* sp = data.data() + static_cast<uint64_t>(r) * src_row;
             const float* x;
