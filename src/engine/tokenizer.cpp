@@ -1,7 +1,9 @@
 #include "engine/tokenizer.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <unordered_map>
 
@@ -43,6 +45,60 @@ struct BpeLess {
   }
 };
 
+// Merge table on token ids: (left id, right id) -> (rank, merged id), open addressing. Used when
+// every merge's parts and result are tokens (true of real byte-level vocabularies), which makes
+// it equivalent to llama.cpp's lookup by text while avoiding string hashing.
+class IdMergeTable {
+ public:
+  void build(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n + 16) cap <<= 1;
+    slots_.assign(cap, Slot{kEmpty, 0, 0});
+    mask_ = cap - 1;
+    shift_ = 64 - static_cast<int>(std::countr_zero(cap));
+  }
+  // Keeps the first rank of a pair, as llama.cpp's map emplace does.
+  void insert(int32_t l, int32_t r, int32_t rank, int32_t merged) {
+    const uint64_t key = pack(l, r);
+    for (size_t i = hash(key);; i = (i + 1) & mask_) {
+      if (slots_[i].key == key) return;
+      if (slots_[i].key == kEmpty) {
+        slots_[i] = Slot{key, rank, merged};
+        return;
+      }
+    }
+  }
+  // Rank (or -1) and merged id of a pair.
+  int32_t find(int32_t l, int32_t r, int32_t* merged) const {
+    const uint64_t key = pack(l, r);
+    for (size_t i = hash(key);; i = (i + 1) & mask_) {
+      if (slots_[i].key == key) {
+        *merged = slots_[i].merged;
+        return slots_[i].rank;
+      }
+      if (slots_[i].key == kEmpty) return -1;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  struct Slot {
+    uint64_t key;
+    int32_t rank;
+    int32_t merged;
+  };
+  static uint64_t pack(int32_t l, int32_t r) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
+  }
+  // Fibonacci hashing: the top bits of the product depend on every bit of the key.
+  size_t hash(uint64_t key) const {
+    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  int shift_ = 60;
+};
+
 std::string hex2(uint8_t b) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%02x", b);
@@ -57,6 +113,11 @@ class TokenizerImpl {
   std::optional<PreTokenizer> pre;        // byte-level BPE only
   std::vector<std::string> pieces;        // token_to_piece cache
   std::array<int32_t, 256> byte_token{};  // SPM byte fallback (-1: none)
+  // Byte-level BPE on token ids (see IdMergeTable); byte_char_id[b] is the token of byte b's
+  // alphabet character (-1: not in the vocabulary, which sends a word to the text path).
+  bool id_merges = false;
+  IdMergeTable merge_ids;
+  std::array<int32_t, 256> byte_char_id{};
 
   void build_caches();
   void encode(std::string_view text, bool add_special, bool parse_special,
@@ -68,16 +129,27 @@ class TokenizerImpl {
                     std::vector<int32_t>& out) const;
   void bpe_fragment(Session& s, std::string_view text, std::vector<int32_t>& out) const;
   void bpe_word(Session& s, std::string_view word, std::vector<int32_t>& out) const;
+  bool bpe_word_ids(Session& s, std::string_view word, std::vector<int32_t>& out) const;
+  void bpe_word_text(Session& s, std::string_view word, std::vector<int32_t>& out) const;
 };
 
 // Scratch buffers of one encode() call (so that a Tokenizer can be shared between threads).
 struct TokenizerImpl::Session {
   std::string text;  // escaped / byte-encoded text being merged
   std::vector<Symbol> symbols;
+  std::vector<int32_t> symbol_ids;
   std::vector<Bigram> heap;
   std::string key;
-  // Per-call cache of byte-level BPE results by word (words repeat a lot in real text).
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> word_cache;
+  // Per-call, direct-mapped cache of byte-level BPE results by word (words repeat a lot in real
+  // text); sized from the text on first use, so short calls pay nothing for it.
+  struct CacheSlot {
+    const char* word = nullptr;
+    uint32_t len = 0;
+    uint32_t off = 0;
+    uint32_t n = 0;
+  };
+  size_t text_size = 0;
+  std::vector<CacheSlot> word_cache;
   std::vector<int32_t> cached_ids;
 };
 
@@ -125,6 +197,26 @@ void TokenizerImpl::build_caches() {
           piece += text + "]";
         }
       }
+    }
+  }
+  byte_char_id.fill(-1);
+  if (vocab.type == VocabType::Bpe) {
+    for (int b = 0; b < 256; ++b) byte_char_id[b] = vocab.find(alpha.byte_to_utf8[b]);
+    // The id path applies when every merge is (token, token) -> token.
+    id_merges = true;
+    merge_ids.build(vocab.merge_rank.size());
+    for (const auto& [key, rank] : vocab.merge_rank) {
+      uint32_t nl = 0;
+      std::memcpy(&nl, key.data(), 4);
+      const std::string_view body = std::string_view(key).substr(4);
+      const int32_t l = vocab.find(body.substr(0, nl));
+      const int32_t r = vocab.find(body.substr(nl));
+      const int32_t m = vocab.find(body);
+      if (l < 0 || r < 0 || m < 0) {
+        id_merges = false;
+        break;
+      }
+      merge_ids.insert(l, r, rank, m);
     }
   }
   byte_token.fill(-1);
@@ -175,6 +267,7 @@ void TokenizerImpl::encode(std::string_view text, bool add_special, bool parse_s
   }
 
   Session s;
+  s.text_size = text.size();
   if (vocab.type == VocabType::Spm) {
     bool prev_special = true;  // the first text fragment gets the dummy prefix
     if (add_special && vocab.add_bos && vocab.bos >= 0) out.push_back(vocab.bos);
@@ -298,7 +391,7 @@ void TokenizerImpl::bpe_fragment(Session& s, std::string_view raw,
     return word_off[k];
   };
   // Words live in a local buffer: keep them out of the per-call cache.
-  Session local;
+  Session local;  // text_size 0: no cache
   pre->for_each_piece(for_regex, [&](size_t b, size_t e) {
     const uint32_t wb = to_word(b), we = to_word(e);
     bpe_word(local, std::string_view(words).substr(wb, we - wb), out);
@@ -306,12 +399,93 @@ void TokenizerImpl::bpe_fragment(Session& s, std::string_view raw,
 }
 
 void TokenizerImpl::bpe_word(Session& s, std::string_view word, std::vector<int32_t>& out) const {
-  if (auto it = s.word_cache.find(word); it != s.word_cache.end()) {
-    out.insert(out.end(), s.cached_ids.begin() + it->second.first,
-               s.cached_ids.begin() + it->second.first + it->second.second);
-    return;
+  const bool cacheable = s.text_size >= 512 && word.size() <= 64;
+  Session::CacheSlot* slot = nullptr;
+  if (cacheable) {
+    if (s.word_cache.empty())
+      s.word_cache.resize(std::bit_ceil(std::clamp<size_t>(s.text_size / 16, 64, 16384)));
+    const size_t h = std::hash<std::string_view>{}(word) & (s.word_cache.size() - 1);
+    slot = &s.word_cache[h];
+    if (slot->word && slot->len == word.size() &&
+        std::memcmp(slot->word, word.data(), word.size()) == 0) {
+      out.insert(out.end(), s.cached_ids.begin() + slot->off,
+                 s.cached_ids.begin() + slot->off + slot->n);
+      return;
+    }
   }
   const size_t out_begin = out.size();
+  if (!bpe_word_ids(s, word, out)) bpe_word_text(s, word, out);
+  if (slot && s.cached_ids.size() < UINT32_MAX / 2) {
+    *slot = Session::CacheSlot{word.data(), static_cast<uint32_t>(word.size()),
+                               static_cast<uint32_t>(s.cached_ids.size()),
+                               static_cast<uint32_t>(out.size() - out_begin)};
+    s.cached_ids.insert(s.cached_ids.end(), out.begin() + out_begin, out.end());
+  }
+}
+
+// The id path: one symbol per byte (each byte is one alphabet character), merged through the
+// id table. Returns false (having output nothing) when a byte's character is not a token.
+bool TokenizerImpl::bpe_word_ids(Session& s, std::string_view word,
+                                 std::vector<int32_t>& out) const {
+  if (!id_merges) return false;
+  if (vocab.ignore_merges) {
+    const auto& alpha = ByteAlphabet::get();
+    std::string& t = s.text;
+    t.clear();
+    for (char c : word) t += alpha.byte_to_utf8[static_cast<uint8_t>(c)];
+    const int32_t whole = vocab.find(t);
+    if (whole >= 0) {
+      out.push_back(whole);
+      return true;
+    }
+  }
+  auto& sym = s.symbols;
+  auto& ids = s.symbol_ids;
+  sym.clear();
+  ids.clear();
+  const auto n = static_cast<int32_t>(word.size());
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t id = byte_char_id[static_cast<uint8_t>(word[i])];
+    if (id < 0) return false;
+    sym.push_back({i - 1, i + 1 == n ? -1 : i + 1, static_cast<uint32_t>(i), 1});
+    ids.push_back(id);
+  }
+  auto& heap = s.heap;
+  heap.clear();
+  auto try_add = [&](int32_t l, int32_t r) {
+    if (l < 0 || r < 0) return;
+    int32_t merged = -1;
+    const int32_t rank = merge_ids.find(ids[l], ids[r], &merged);
+    if (rank < 0) return;
+    heap.push_back({l, r, 0.0f, rank, sym[l].n + sym[r].n});
+    std::push_heap(heap.begin(), heap.end(), BpeLess{});
+  };
+  for (int32_t i = 1; i < n; ++i) try_add(i - 1, i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), BpeLess{});
+    const Bigram b = heap.back();
+    heap.pop_back();
+    Symbol& l = sym[b.left];
+    Symbol& r = sym[b.right];
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
+    int32_t merged = -1;
+    merge_ids.find(ids[b.left], ids[b.right], &merged);
+    ids[b.left] = merged;
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) sym[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  for (int32_t i = n > 0 ? 0 : -1; i != -1; i = sym[i].next) out.push_back(ids[i]);
+  return true;
+}
+
+// The text path (llama.cpp's algorithm as is): symbols are UTF-8 characters of the byte-encoded
+// word, pairs are looked up by text.
+void TokenizerImpl::bpe_word_text(Session& s, std::string_view word,
+                                  std::vector<int32_t>& out) const {
   const auto& alpha = ByteAlphabet::get();
   std::string& t = s.text;
   t.clear();
@@ -371,9 +545,6 @@ void TokenizerImpl::bpe_word(Session& s, std::string_view word, std::vector<int3
       if (bt >= 0) out.push_back(bt);
     }
   }
-  const auto n_ids = static_cast<uint32_t>(out.size() - out_begin);
-  s.word_cache.emplace(word, std::make_pair(static_cast<uint32_t>(s.cached_ids.size()), n_ids));
-  s.cached_ids.insert(s.cached_ids.end(), out.begin() + out_begin, out.end());
 }
 
 Result<Tokenizer> Tokenizer::from_vocab(Vocab vocab) {
