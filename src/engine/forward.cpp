@@ -54,6 +54,110 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+#ifdef QF_ENGINE_AVX2
+// e^x for 8 lanes: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial (relative
+// error ~2e-7, like expf), 2^n through the exponent bits. Inputs are clamped to [-87.3, 88],
+// so e^-inf gives ~1e-38 instead of 0 (callers never pass masked positions).
+inline __m256 exp8(__m256 x) {
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+#endif
+
+// x[i] = exp(x[i] - m) for i < n; returns the sum.
+inline float exp_sub_sum(float* x, int64_t n, float m) {
+  int64_t i = 0;
+  float sum = 0;
+#ifdef QF_ENGINE_AVX2
+  __m256 acc = _mm256_setzero_ps();
+  const __m256 vm = _mm256_set1_ps(m);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  sum = hsum(acc);
+#endif
+  for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - m));
+  return sum;
+}
+
+// g[i] = silu(g[i]) * u[i]
+inline void swiglu(float* g, const float* u, int64_t n) {
+  int64_t i = 0;
+#ifdef QF_ENGINE_AVX2
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    _mm256_storeu_ps(
+        g + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+  }
+#endif
+  for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+inline float max_of(const float* x, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+#ifdef QF_ENGINE_AVX2
+// Scores of 4 queries (rows of q, head_dim hd) against keys [0, n_kv) of one head (transposed
+// layout, stride ks), 16 keys per step: out[i * ks + j] = scale * q_i . k_j. May write up to
+// 15 entries past n_kv (within ks).
+void qk_scores4(const float* const q[4], const float* kt, int64_t ks, int64_t hd, int64_t n_kv,
+                float scale, float* out) {
+  const __m256 vs = _mm256_set1_ps(scale);
+  for (int64_t j = 0; j < n_kv; j += 16) {
+    __m256 a[4][2];
+    for (auto& r : a) r[0] = r[1] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < hd; ++d) {
+      const __m256 k0 = _mm256_loadu_ps(kt + d * ks + j);
+      const __m256 k1 = _mm256_loadu_ps(kt + d * ks + j + 8);
+      for (int i = 0; i < 4; ++i) {
+        const __m256 qd = _mm256_broadcast_ss(q[i] + d);
+        a[i][0] = _mm256_fmadd_ps(qd, k0, a[i][0]);
+        a[i][1] = _mm256_fmadd_ps(qd, k1, a[i][1]);
+      }
+    }
+    for (int i = 0; i < 4; ++i) {
+      _mm256_storeu_ps(out + i * ks + j, _mm256_mul_ps(a[i][0], vs));
+      _mm256_storeu_ps(out + i * ks + j + 8, _mm256_mul_ps(a[i][1], vs));
+    }
+  }
+}
+
+// out[0..8*HD8) = inv * sum_j w[j] * v_j (value rows of 8*HD8 floats), accumulators in
+// registers.
+template <int HD8>
+void weighted_values(const float* w, const float* v, int64_t n_kv, float inv, float* out) {
+  __m256 acc[HD8];
+  for (int k = 0; k < HD8; ++k) acc[k] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n_kv; ++j) {
+    const __m256 p = _mm256_broadcast_ss(w + j);
+    const float* vj = v + j * (8 * HD8);
+    for (int k = 0; k < HD8; ++k) acc[k] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * k), acc[k]);
+  }
+  const __m256 vi = _mm256_set1_ps(inv);
+  for (int k = 0; k < HD8; ++k) _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(acc[k], vi));
+}
+#endif
+
 inline void add_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
@@ -99,6 +203,18 @@ void rope_row(float* head, int64_t n_rot, const double* inv_freq, int64_t pos, R
   }
 }
 
+void rope_row_cs(float* head, int64_t n_rot, const float* cos_t, const float* sin_t,
+                 RopeType type) {
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const int64_t a = type == RopeType::Normal ? 2 * i : i;
+    const int64_t b = type == RopeType::Normal ? 2 * i + 1 : i + half;
+    const float x0 = head[a], x1 = head[b];
+    head[a] = x0 * cos_t[i] - x1 * sin_t[i];
+    head[b] = x0 * sin_t[i] + x1 * cos_t[i];
+  }
+}
+
 // ------------------------------------------------------------------------------------------
 // Fast path
 
@@ -120,7 +236,17 @@ Context::Context(const Model& model, int64_t n_ctx, ThreadPool& pool, int64_t n_
   gate_.resize(nb * p.n_ff);
   up_.resize(nb * p.n_ff);
   scores_.resize(static_cast<size_t>(pool.size()));
-  for (auto& s : scores_) s.resize(static_cast<size_t>(n_ctx));
+  for (auto& s : scores_) s.resize(static_cast<size_t>(4 * kv_.key_stride()));
+  // cos/sin of every (position, pair) once, instead of per head and token.
+  const int64_t half = p.n_rot / 2;
+  rope_cos_.resize(static_cast<size_t>(n_ctx * half));
+  rope_sin_.resize(rope_cos_.size());
+  for (int64_t pos = 0; pos < n_ctx; ++pos)
+    for (int64_t i = 0; i < half; ++i) {
+      const double th = static_cast<double>(pos) * inv_freq_[static_cast<size_t>(i)];
+      rope_cos_[static_cast<size_t>(pos * half + i)] = static_cast<float>(std::cos(th));
+      rope_sin_[static_cast<size_t>(pos * half + i)] = static_cast<float>(std::sin(th));
+    }
 }
 
 Status Context::decode(std::span<const int32_t> tokens, int64_t n_outputs) {
@@ -148,31 +274,63 @@ Status Context::decode(std::span<const int32_t> tokens, int64_t n_outputs) {
 
 void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
   const ModelParams& p = model_.params();
-  const int64_t hd = p.head_dim, group = p.n_head / p.n_head_kv;
+  const int64_t hd = p.head_dim, group = p.n_head / p.n_head_kv, ks = kv_.key_stride();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // Cost of one (head, token) item: ~4 flops per cached position and head dimension.
-  for_range(pool_, p.n_head * n, 4 * hd * (pos0 + n), 4, [&](int64_t begin, int64_t end, int tid) {
-    float* sc = scores_[static_cast<size_t>(tid)].data();
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t h = item / n, t = item % n, g = h / group;
-      const int64_t n_kv = pos0 + t + 1;  // causal: positions 0..pos0+t
-      const float* qh = q_.data() + t * p.n_embd + h * hd;
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < n_kv; ++j) {
-        sc[j] = dot(qh, kv_.key(layer, g, j), hd) * scale;
-        mx = std::max(mx, sc[j]);
-      }
-      float sum = 0;
-      for (int64_t j = 0; j < n_kv; ++j) {
-        sc[j] = std::exp(sc[j] - mx);
-        sum += sc[j];
-      }
-      const float inv = 1.0f / sum;
-      float* out = attn_.data() + t * p.n_embd + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int64_t j = 0; j < n_kv; ++j) axpy(sc[j] * inv, kv_.value(layer, g, j), out, hd);
-    }
-  });
+  // Work items: (head, block of 4 consecutive tokens), head-major so that neighbouring items
+  // reuse the same keys from cache.
+  const int64_t n_blocks = (n + 3) / 4;
+  for_range(pool_, p.n_head * n_blocks, 16 * hd * (pos0 + n), 1,
+            [&](int64_t begin, int64_t end, int tid) {
+              float* sc = scores_[static_cast<size_t>(tid)].data();
+              for (int64_t item = begin; item < end; ++item) {
+                const int64_t h = item / n_blocks, t0 = (item % n_blocks) * 4, g = h / group;
+                const int nq = static_cast<int>(std::min<int64_t>(4, n - t0));
+                const float* kt = kv_.keys(layer, g);
+                const float* q[4];
+                for (int i = 0; i < 4; ++i)
+                  q[i] = q_.data() + (t0 + std::min(i, nq - 1)) * p.n_embd + h * hd;
+                const int64_t n_kv_max =
+                    pos0 + t0 + nq;  // causal: token t sees positions 0..pos0+t
+#ifdef QF_ENGINE_AVX2
+                qk_scores4(q, kt, ks, hd, n_kv_max, scale, sc);
+#else
+      for (int i = 0; i < 4; ++i)
+        for (int64_t j = 0; j < n_kv_max; ++j) {
+          float s = 0;
+          for (int64_t d = 0; d < hd; ++d) s += q[i][d] * kt[d * ks + j];
+          sc[i * ks + j] = s * scale;
+        }
+#endif
+                for (int i = 0; i < nq; ++i) {
+                  float* w = sc + i * ks;
+                  const int64_t n_kv = pos0 + t0 + i + 1;
+                  const float inv = 1.0f / exp_sub_sum(w, n_kv, max_of(w, n_kv));
+                  float* out = attn_.data() + (t0 + i) * p.n_embd + h * hd;
+                  const float* v = kv_.value(layer, g, 0);
+#ifdef QF_ENGINE_AVX2
+                  if (hd == 64) {
+                    weighted_values<8>(w, v, n_kv, inv, out);
+                    continue;
+                  }
+                  if (hd == 128) {
+                    weighted_values<16>(w, v, n_kv, inv, out);
+                    continue;
+                  }
+                  if (hd == 32) {
+                    weighted_values<4>(w, v, n_kv, inv, out);
+                    continue;
+                  }
+                  if (hd == 16) {
+                    weighted_values<2>(w, v, n_kv, inv, out);
+                    continue;
+                  }
+#endif
+                  std::fill(out, out + hd, 0.0f);
+                  for (int64_t j = 0; j < n_kv; ++j) axpy(w[j], v + j * hd, out, hd);
+                  for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
+                }
+              }
+            });
 }
 
 void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, float* out_logits) {
@@ -207,12 +365,15 @@ void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, flo
         if (!L.bq.empty()) add_inplace(q, L.bq.data(), E);
         if (!L.bk.empty()) add_inplace(k, L.bk.data(), KV);
         if (!L.bv.empty()) add_inplace(v, L.bv.data(), KV);
-        for (int64_t h = 0; h < p.n_head; ++h)
-          rope_row(q + h * hd, p.n_rot, inv_freq_.data(), pos0 + t, p.rope_type);
+        const int64_t pos = pos0 + t, half = p.n_rot / 2;
+        const float* c = rope_cos_.data() + pos * half;
+        const float* sn = rope_sin_.data() + pos * half;
+        for (int64_t h = 0; h < p.n_head; ++h) rope_row_cs(q + h * hd, p.n_rot, c, sn, p.rope_type);
         for (int64_t h = 0; h < p.n_head_kv; ++h) {
-          rope_row(k + h * hd, p.n_rot, inv_freq_.data(), pos0 + t, p.rope_type);
-          std::memcpy(kv_.key(l, h, pos0 + t), k + h * hd, sizeof(float) * hd);
-          std::memcpy(kv_.value(l, h, pos0 + t), v + h * hd, sizeof(float) * hd);
+          rope_row_cs(k + h * hd, p.n_rot, c, sn, p.rope_type);
+          float* kt = kv_.keys(l, h);
+          for (int64_t d = 0; d < hd; ++d) kt[d * kv_.key_stride() + pos] = k[h * hd + d];
+          std::memcpy(kv_.value(l, h, pos), v + h * hd, sizeof(float) * hd);
         }
       }
     });
@@ -224,10 +385,7 @@ void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, flo
     mm(L.ffn_gate, xn_.data(), n, gate_.data());
     mm(L.ffn_up, xn_.data(), n, up_.data());
     for_range(pool_, n, 16 * F, 8, [&](int64_t b, int64_t e, int) {
-      for (int64_t i = b * F; i < e * F; ++i) {
-        const float g = gate_[i];
-        gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
-      }
+      swiglu(gate_.data() + b * F, up_.data() + b * F, (e - b) * F);
     });
     mm(L.ffn_down, gate_.data(), n, xn_.data());
     add_inplace(x_.data(), xn_.data(), n * E);

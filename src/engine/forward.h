@@ -3,7 +3,7 @@
 // Context is the fast path: batched prompt processing (tokens are split into micro-batches of
 // at most n_batch and every weight matrix is multiplied once per micro-batch through
 // kernels/matmul), a KV cache for incremental decoding, attention parallelised over
-// (head, token) pairs, activations in f32, buffers allocated once.
+// (head, block of 4 tokens) items, activations in f32, buffers allocated once.
 //
 // forward_reference() is the oracle: the same model computed token by token with plain scalar
 // loops, double accumulators and matmul_reference. Tests compare the fast path against it.
@@ -50,10 +50,11 @@ class Context {
   ThreadPool& pool_;
   int64_t n_batch_, n_vocab_;
   KvCache kv_;
-  std::vector<double> inv_freq_;  // RoPE frequency of each rotated pair
+  std::vector<double> inv_freq_;            // RoPE frequency of each rotated pair
+  std::vector<float> rope_cos_, rope_sin_;  // [pos][pair]
   // Per-micro-batch activations (n_batch rows each).
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;
-  std::vector<std::vector<float>> scores_;  // per pool thread: n_ctx attention weights
+  std::vector<std::vector<float>> scores_;  // per pool thread: 4 rows of attention weights
   std::vector<float> logits_;
   int64_t logits_rows_ = 0;
 };
@@ -68,5 +69,7 @@ Result<std::vector<float>> forward_reference(const Model& model, std::span<const
 void rms_norm_row(const float* x, const float* w, int64_t n, float eps, float* y);
 // Rotates one head vector in place for position `pos` (inv_freq has n_rot/2 entries).
 void rope_row(float* head, int64_t n_rot, const double* inv_freq, int64_t pos, RopeType type);
+// The same with the position's cos/sin of each pair precomputed (n_rot/2 entries each).
+void rope_row_cs(float* head, int64_t n_rot, const float* cos_t, const float* sin_t, RopeType type);
 
 }  // namespace qforge

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "engine/forward.h"
 #include "engine/tiny_model_fixture.h"
@@ -17,8 +18,10 @@ std::vector<int32_t> some_tokens(int n, int vocab) {
   return t;
 }
 
-// Max |fast - reference| over all logits, the fast path decoding in pieces of `piece`.
-double fast_vs_reference(const test::TinySpec& spec, int64_t n_batch, int piece, int threads) {
+// Max |fast - reference| over all logits, the fast path decoding in pieces of `piece`;
+// relative to the largest |logit| when `relative`.
+double fast_vs_reference(const test::TinySpec& spec, int64_t n_batch, int piece, int threads,
+                         bool relative = false) {
   test::TempDir tmp;
   const std::string path = tmp.file("m.gguf");
   EXPECT_EQ(test::write_tiny_model(path, spec), "");
@@ -41,7 +44,9 @@ double fast_vs_reference(const test::TinySpec& spec, int64_t n_batch, int piece,
     for (size_t i = 0; i < n * static_cast<size_t>(V); ++i)
       worst = std::max(worst, std::fabs(double(ctx.logits()[i]) - (*ref)[b * V + i]));
   }
-  return worst;
+  double scale = 0;
+  for (float x : *ref) scale = std::max(scale, std::fabs(double(x)));
+  return relative ? worst / scale : worst;
 }
 
 bool have_codec(Type t) {
@@ -73,9 +78,15 @@ TEST(Forward, FastMatchesReferenceQuantized) {
     SCOPED_TRACE(std::string(type_name(t)));
     test::TinySpec spec;
     spec.wtype = t;
-    // The fast path may quantize activations for the dot products (vec_dot_type), so allow
-    // a little more than rounding noise.
-    EXPECT_LT(fast_vs_reference(spec, 16, 7, 2), t == Type::F16 ? 2e-3 : 5e-2);
+    // Batches (GEMM on dequantized weights) compute what the reference computes.
+    const double gemm = fast_vs_reference(spec, 20, 20, 2, true);
+    // Single tokens go through vec_dot, which may quantize activations to 8 bits (as
+    // llama.cpp does) while the reference does not: allow a few % of the logit range.
+    const double dot = fast_vs_reference(spec, 16, 1, 2, true);
+    std::printf("%s: max |fast - reference| / max |logit|: batches %.2e, single tokens %.2e\n",
+                std::string(type_name(t)).c_str(), gemm, dot);
+    EXPECT_LT(gemm, 1e-4);
+    EXPECT_LT(dot, t == Type::F16 ? 1e-4 : 5e-2);
   }
 }
 
