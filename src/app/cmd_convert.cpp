@@ -58,6 +58,9 @@ void run_convert(const ConvertArgs& a, const QuantizeFlags* qflags) {
     qopts.overwrite = a.force;
   }
   check_inputs(a.input);
+  std::error_code ec;
+  if (!a.force && std::filesystem::exists(a.output, ec))
+    throw CliError{a.output + ": already exists (use --force to overwrite)"};
 
   HfSourceOptions sopts;
   sopts.outtype = *outtype;

@@ -1,0 +1,264 @@
+// `qforge convert` end to end: the embedded mini model against the reference manifest (fresh
+// clone), the shared models against the reference GGUFs (byte-identical) and manifests,
+// --outtype bf16/auto, --quantize == convert + quantize, and broken checkpoints (one-line error,
+// exit != 0, no output file).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/gguf.h"
+#include "formats/hf_checkpoint_fixture.h"
+#include "formats/tensor_manifest.h"
+#include "test_util.h"
+
+namespace qforge {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string q(const std::string& s) {
+  return "'" + s + "'";
+}
+
+std::string manifest_path(const std::string& name) {
+  return test::data_dir() + "/convert/" + name + ".tensors.json";
+}
+
+// Mismatches between a GGUF and a manifest in tests/data/convert (empty: match).
+std::vector<std::string> manifest_mismatches(const std::string& gguf, const std::string& name) {
+  auto f = GgufFile::open(gguf);
+  if (!f.ok()) return {f.error().message};
+  auto m = nlohmann::json::parse(test::read_all(manifest_path(name)));
+  auto r = check_tensor_manifest(*f, m);
+  if (!r.ok()) return {r.error().message};
+  std::vector<std::string> out;
+  for (const auto& mm : *r) out.push_back(mm.tensor + ": " + mm.reason);
+  return out;
+}
+
+// Files in a directory other than `keep` (temp files left behind would show up here).
+std::vector<std::string> stray_files(const fs::path& dir, const std::vector<std::string>& keep) {
+  std::vector<std::string> r;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const auto n = e.path().filename().string();
+    if (std::find(keep.begin(), keep.end(), n) == keep.end()) r.push_back(n);
+  }
+  return r;
+}
+
+TEST(ConvertCli, EmbeddedMiniMatchesReferenceManifestAndKvOrder) {
+  test::TempDir out;
+  const std::string o = out.file("mini.gguf");
+  auto r = test::run_qforge("convert " + q(test::source_dir() + "/models/mini") + " " + q(o) +
+                            " --outtype f16 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["file_bytes"], 10621920);
+  EXPECT_EQ(j["tensors"], 39);
+  EXPECT_EQ(j["outtype"], "F16");
+  EXPECT_EQ(j["max_tensor_f32_bytes"], 4096 * 256 * 4);
+  EXPECT_TRUE(fs::exists(o + ".sha256"));
+  EXPECT_EQ(manifest_mismatches(o, "mini-f16"), std::vector<std::string>{});
+  // KVs in the reference's order, so that the file is byte-identical to llama.cpp's.
+  auto f = GgufFile::open(o);
+  ASSERT_TRUE(f.ok());
+  auto ref = nlohmann::ordered_json::parse(test::read_all(manifest_path("mini-f16")));
+  std::vector<std::string> want, got;
+  for (const auto& [k, v] : ref["kv"].items()) want.push_back(k);
+  for (const auto& kv : f->kvs()) got.push_back(kv.first);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(f->get_string_or("general.name", ""), "mini");
+  EXPECT_EQ(j["sha256"], test::read_all(o + ".sha256").substr(0, 64));
+  EXPECT_EQ(stray_files(out.path(), {"mini.gguf", "mini.gguf.sha256"}), std::vector<std::string>{});
+}
+
+TEST(ConvertCli, SharedModelsAreByteIdenticalToReferenceConversions) {
+  QF_REQUIRE_SHARED("reference/tiny-spm-f16.gguf");
+  test::TempDir out;
+  for (const std::string m : {"mini", "tiny-qwen2", "tiny-spm"}) {
+    SCOPED_TRACE(m);
+    const std::string o = out.file(m + ".gguf");
+    auto r = test::run_qforge("convert " + q(test::shared_path("models/" + m)) + " " + q(o) +
+                              " --outtype f16");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(manifest_mismatches(o, m + "-f16"), std::vector<std::string>{});
+    EXPECT_TRUE(test::read_all(o) ==
+                test::read_all(test::shared_path("reference/" + m + "-f16.gguf")));
+  }
+}
+
+TEST(ConvertCli, RefmodelShardsF16Bf16AndAuto) {
+  QF_REQUIRE_SHARED("models/refmodel/model.safetensors.index.json");
+  test::TempDir out;
+  const std::string in = q(test::shared_path("models/refmodel"));
+  for (const std::string t : {"f16", "bf16"}) {
+    const std::string o = out.file("ref-" + t + ".gguf");
+    auto r = test::run_qforge("convert " + in + " " + q(o) + " --outtype " + t);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(manifest_mismatches(o, "refmodel-" + t), std::vector<std::string>{}) << t;
+  }
+  // auto picks bf16 for a bf16 checkpoint: the same file as --outtype bf16.
+  const std::string a = out.file("ref-auto.gguf");
+  auto r = test::run_qforge("convert " + in + " " + q(a) + " --outtype auto");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(test::read_all(a) == test::read_all(out.file("ref-bf16.gguf")));
+}
+
+TEST(ConvertCli, QuantizeInOnePassEqualsConvertThenQuantize) {
+  test::TempDir out;
+  const std::string mini = q(test::source_dir() + "/models/mini");
+  const std::string f16 = out.file("mini-f16.gguf"), two = out.file("two.gguf"),
+                    one = out.file("one.gguf");
+  auto r = test::run_qforge("convert " + mini + " " + q(f16));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::run_qforge("quantize " + q(f16) + " " + q(two) + " Q4_K_M");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::run_qforge("convert " + mini + " " + q(one) + " --quantize Q4_K_M --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["intermediate_type"], "F16");
+  auto a = GgufFile::open(one), b = GgufFile::open(two);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->tensors().size(), b->tensors().size());
+  for (size_t i = 0; i < a->tensors().size(); ++i) {
+    const auto& ta = a->tensors()[i];
+    const auto* tb = b->find_tensor(ta.name);
+    ASSERT_NE(tb, nullptr) << ta.name;
+    EXPECT_EQ(ta.type, tb->type) << ta.name;
+    auto da = a->tensor_data(ta), db = b->tensor_data(*tb);
+    EXPECT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end())) << ta.name;
+  }
+  EXPECT_EQ(a->get_uint("general.file_type").value(), 15u);  // MOSTLY_Q4_K_M
+  EXPECT_EQ(stray_files(out.path(), {"mini-f16.gguf", "mini-f16.gguf.sha256", "two.gguf",
+                                     "two.gguf.sha256", "one.gguf", "one.gguf.sha256"}),
+            std::vector<std::string>{});
+  // Quantization flags without --quantize are refused.
+  r = test::run_qforge("convert " + mini + " " + q(out.file("x.gguf")) + " --pure");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.err, "qforge: error: convert: quantization options need --quantize MIX\n");
+}
+
+// Each broken checkpoint: exit != 0, a one-line error naming the file, no output, no temp file.
+TEST(ConvertCli, BrokenCheckpointsGiveOneLineErrorsAndNoOutput) {
+  struct Case {
+    std::string what;
+    std::function<void(const std::string& dir)> make;
+    std::function<std::string(const std::string& dir)> expect;  // the error line
+  };
+  auto base = [](test::HfSpec s) {
+    return [s](const std::string& d) { test::write_hf_checkpoint(d, s); };
+  };
+  test::HfSpec sharded;
+  sharded.shards = 3;
+  test::HfSpec i64;
+  i64.wrong_dtype = "model.layers.1.mlp.down_proj.weight";
+  const std::vector<Case> cases = {
+      {"missing config.json",
+       [&](const std::string& d) {
+         base({})(d);
+         fs::remove(d + "/config.json");
+       },
+       [](const std::string& d) {
+         return d + "/config.json: missing (not a Hugging Face model folder?)";
+       }},
+      {"shard listed but absent",
+       [&](const std::string& d) {
+         base(sharded)(d);
+         fs::remove(d + "/model-00003-of-00003.safetensors");
+       },
+       [](const std::string& d) {
+         return d + "/model-00003-of-00003.safetensors: shard listed in " + d +
+                "/model.safetensors.index.json is missing";
+       }},
+      {"header longer than file",
+       [&](const std::string& d) {
+         base({})(d);
+         std::fstream f(d + "/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+         const uint64_t n = 1ull << 40;
+         f.write(reinterpret_cast<const char*>(&n), 8);
+       },
+       [](const std::string& d) {
+         return d + "/model.safetensors: header length 1099511627776 exceeds the file size " +
+                std::to_string(fs::file_size(d + "/model.safetensors"));
+       }},
+      {"I64 weight", base(i64),
+       [](const std::string& d) {
+         return d +
+                "/model.safetensors: tensor 'model.layers.1.mlp.down_proj.weight': dtype I64 is "
+                "not supported (F32, F16 or BF16)";
+       }},
+      {"shape disagrees with config.json",
+       [&](const std::string& d) {
+         base({})(d);
+         auto c = nlohmann::json::parse(test::read_all(d + "/config.json"));
+         c["vocab_size"] = 50;
+         std::ofstream(d + "/config.json") << c.dump();
+       },
+       [](const std::string& d) {
+         return d +
+                "/model.safetensors: tensor 'model.embed_tokens.weight' has shape [48, 32] but "
+                "config.json implies [50, 32]";
+       }},
+      {"unknown architecture",
+       [&](const std::string& d) {
+         base({})(d);
+         auto c = nlohmann::json::parse(test::read_all(d + "/config.json"));
+         c["architectures"] = {"Qwen3ForCausalLM"};
+         std::ofstream(d + "/config.json") << c.dump();
+       },
+       [](const std::string& d) {
+         return d +
+                "/config.json: unsupported architecture 'Qwen3ForCausalLM' (supported: "
+                "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)";
+       }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    test::TempDir in, out;
+    const std::string d = (in.path() / "model").string();
+    c.make(d);
+    const std::string o = out.file("out.gguf");
+    auto r = test::run_qforge("convert " + q(d) + " " + q(o));
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(r.err, "qforge: error: " + c.expect(d) + "\n");
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(stray_files(out.path(), {}), std::vector<std::string>{});
+  }
+}
+
+TEST(ConvertCli, OuttypeForceAndHelp) {
+  test::TempDir in, out;
+  const std::string d = (in.path() / "m").string();
+  test::write_hf_checkpoint(d, test::HfSpec{});
+  const std::string o = out.file("m.gguf");
+  auto r = test::run_qforge("convert " + q(d) + " " + q(o) + " --outtype q8");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.err, "qforge: error: convert: --outtype must be f32, f16, bf16 or auto, not 'q8'\n");
+  EXPECT_FALSE(fs::exists(o));
+
+  r = test::run_qforge("convert " + q(d) + " " + q(o) + " --outtype f32 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["file_type"], 0);
+  const std::string first = test::read_all(o);
+  // An existing output is not replaced without --force.
+  r = test::run_qforge("convert " + q(d) + " " + q(o) + " --outtype f16");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(test::read_all(o) == first);
+  r = test::run_qforge("convert " + q(d) + " " + q(o) + " --outtype f16 --force");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto f = GgufFile::open(o);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->get_uint("general.file_type").value(), 1u);
+  EXPECT_EQ(f->get_string_or("general.name", ""), "m");
+
+  r = test::run_qforge("convert --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--outtype"), std::string::npos);
+  EXPECT_NE(r.out.find("--quantize"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qforge
