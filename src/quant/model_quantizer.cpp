@@ -67,6 +67,36 @@ struct Scratch {
   }
 };
 
+// Sum of x^2 and of (y-x)^2 in double, in independent lanes so that the compiler vectorises
+// them (a single accumulator would serialise on the add latency).
+double sum_sq(const float* x, int64_t n) {
+  double acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += static_cast<double>(x[i + l]) * x[i + l];
+  for (; i < n; ++i) acc[0] += static_cast<double>(x[i]) * x[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+double sum_sq_diff(const float* x, const float* y, int64_t n) {
+  double acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double d = static_cast<double>(y[i + l]) - x[i + l];
+      acc[l] += d * d;
+    }
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(y[i]) - x[i];
+    acc[0] += d * d;
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+int64_t first_non_finite(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return -1;
+}
+
 void note_row(int64_t& slot, int64_t row) {
   if (slot < 0 || row < slot) slot = row;
 }
@@ -297,35 +327,24 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
             } else {
               x = reinterpret_cast<const float*>(sp);
             }
-            bool finite = true;
-            for (int64_t i = 0; i < n; ++i)
-              if (!std::isfinite(x[i])) {
-                note_row(s.bad_input_row, r + i / n_per_row);
-                finite = false;
-                break;
-              }
-            uint8_t* dp = out_buf.data() + static_cast<uint64_t>(r - r0) * dst_row;
-            if (finite) {
-              QuantizeOptions o = qo;
-              o.imatrix = imx ? imx + mat * n_per_row : nullptr;
-              dc->quantize(x, dp, nr, n_per_row, o);
-              dc->dequantize(dp, s.y.data(), n);
-              double err = 0, ref = 0;
-              for (int64_t i = 0; i < n; ++i) {
-                const double d = static_cast<double>(s.y[i]) - x[i];
-                err += d * d;
-                ref += static_cast<double>(x[i]) * x[i];
-              }
-              if (!std::isfinite(err)) {
-                for (int64_t i = 0; i < n; ++i)
-                  if (!std::isfinite(s.y[i])) {
-                    note_row(s.bad_output_row, r + i / n_per_row);
-                    break;
-                  }
-              }
-              s.err += err;
-              s.ref += ref;
+            // Squares of finite floats cannot overflow a double: a non-finite sum means a
+            // NaN or Inf among the values (located only then).
+            const double ref = sum_sq(x, n);
+            if (!std::isfinite(ref)) {
+              note_row(s.bad_input_row, r + first_non_finite(x, n) / n_per_row);
+              r += nr;
+              continue;
             }
+            uint8_t* dp = out_buf.data() + static_cast<uint64_t>(r - r0) * dst_row;
+            QuantizeOptions o = qo;
+            o.imatrix = imx ? imx + mat * n_per_row : nullptr;
+            dc->quantize(x, dp, nr, n_per_row, o);
+            dc->dequantize(dp, s.y.data(), n);
+            const double err = sum_sq_diff(x, s.y.data(), n);
+            if (!std::isfinite(err))
+              note_row(s.bad_output_row, r + first_non_finite(s.y.data(), n) / n_per_row);
+            s.err += err;
+            s.ref += ref;
             r += nr;
           }
         });
