@@ -113,6 +113,8 @@ class TokenizerImpl {
   std::optional<PreTokenizer> pre;        // byte-level BPE only
   std::vector<std::string> pieces;        // token_to_piece cache
   std::array<int32_t, 256> byte_token{};  // SPM byte fallback (-1: none)
+  // SPM: no token has U+2581 right after another character, so text can be merged word by word.
+  bool spm_space_split = false;
   // Byte-level BPE on token ids (see IdMergeTable); byte_char_id[b] is the token of byte b's
   // alphabet character (-1: not in the vocabulary, which sends a word to the text path).
   bool id_merges = false;
@@ -127,6 +129,8 @@ class TokenizerImpl {
   struct Session;
   void spm_fragment(Session& s, std::string_view text, bool prefix_space,
                     std::vector<int32_t>& out) const;
+  void spm_word(Session& s, std::string_view word, std::vector<int32_t>& out) const;
+  void spm_merge(Session& s, std::string_view text, std::vector<int32_t>& out) const;
   void bpe_fragment(Session& s, std::string_view text, std::vector<int32_t>& out) const;
   void bpe_word(Session& s, std::string_view word, std::vector<int32_t>& out) const;
   bool bpe_word_ids(Session& s, std::string_view word, std::vector<int32_t>& out) const;
@@ -151,6 +155,22 @@ struct TokenizerImpl::Session {
   size_t text_size = 0;
   std::vector<CacheSlot> word_cache;
   std::vector<int32_t> cached_ids;
+
+  // The slot for `word`, or null when caching does not pay (short calls, long words).
+  CacheSlot* cache_slot(std::string_view word) {
+    if (text_size < 512 || word.size() > 64) return nullptr;
+    if (word_cache.empty())
+      word_cache.resize(std::bit_ceil(std::clamp<size_t>(text_size / 16, 64, 16384)));
+    return &word_cache[std::hash<std::string_view>{}(word) & (word_cache.size() - 1)];
+  }
+  void remember(CacheSlot* slot, std::string_view word, const std::vector<int32_t>& out,
+                size_t out_begin) {
+    if (!slot || cached_ids.size() >= UINT32_MAX / 2) return;
+    *slot = CacheSlot{word.data(), static_cast<uint32_t>(word.size()),
+                      static_cast<uint32_t>(cached_ids.size()),
+                      static_cast<uint32_t>(out.size() - out_begin)};
+    cached_ids.insert(cached_ids.end(), out.begin() + out_begin, out.end());
+  }
 };
 
 void TokenizerImpl::build_caches() {
@@ -221,6 +241,16 @@ void TokenizerImpl::build_caches() {
   }
   byte_token.fill(-1);
   if (vocab.type == VocabType::Spm) {
+    spm_space_split = true;
+    for (const std::string& tok : vocab.tokens) {
+      for (size_t k = tok.find(kSpace, 1); k != std::string::npos; k = tok.find(kSpace, k + 1)) {
+        if (k < kSpace.size() || tok.compare(k - kSpace.size(), kSpace.size(), kSpace) != 0) {
+          spm_space_split = false;
+          break;
+        }
+      }
+      if (!spm_space_split) break;
+    }
     for (int b = 0; b < 256; ++b) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "<0x%02X>", b);
@@ -312,19 +342,59 @@ void TokenizerImpl::spm_fragment(Session& s, std::string_view raw, bool prefix_s
       t += c;
   }
   if (t.size() > UINT32_MAX) t.resize(UINT32_MAX);  // offsets are 32-bit; absurd inputs only
+  const std::string_view tv(t);
+  if (!spm_space_split) {
+    spm_merge(s, tv, out);
+    return;
+  }
+  // Merge word by word. A word starts at a U+2581 symbol that follows a non-U+2581 symbol: no
+  // token contains U+2581 after another character (spm_space_split), so no merge can cross
+  // such a boundary, and merges on the two sides never compete (their queue order restricted to
+  // one side is the same), so the result is identical to merging the whole text at once, with
+  // small queues instead of one huge one. Boundaries are taken at symbol starts, so the
+  // character segmentation (which invalid bytes can shift) is unchanged too.
+  for (auto& slot : s.word_cache) slot = Session::CacheSlot{};  // keys point into s.text
+  size_t seg = 0;
+  bool prev_space = false;
+  for (size_t off = 0; off < tv.size();) {
+    const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(tv[off])), tv.size() - off);
+    const bool space = len == kSpace.size() && tv.compare(off, len, kSpace) == 0;
+    if (space && !prev_space && off > seg) {
+      spm_word(s, tv.substr(seg, off - seg), out);
+      seg = off;
+    }
+    prev_space = space;
+    off += len;
+  }
+  if (seg < tv.size()) spm_word(s, tv.substr(seg), out);
+}
 
+void TokenizerImpl::spm_word(Session& s, std::string_view word, std::vector<int32_t>& out) const {
+  Session::CacheSlot* slot = s.cache_slot(word);
+  if (slot && slot->word && slot->len == word.size() &&
+      std::memcmp(slot->word, word.data(), word.size()) == 0) {
+    out.insert(out.end(), s.cached_ids.begin() + slot->off,
+               s.cached_ids.begin() + slot->off + slot->n);
+    return;
+  }
+  const size_t out_begin = out.size();
+  spm_merge(s, word, out);
+  s.remember(slot, word, out, out_begin);
+}
+
+// The merge loop proper, over `t` (escaped text, offsets fit in 32 bits).
+void TokenizerImpl::spm_merge(Session& s, std::string_view tv, std::vector<int32_t>& out) const {
   auto& sym = s.symbols;
   sym.clear();
-  for (size_t off = 0; off < t.size();) {
-    const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(t[off])), t.size() - off);
+  for (size_t off = 0; off < tv.size();) {
+    const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(tv[off])), tv.size() - off);
     const auto idx = static_cast<int32_t>(sym.size());
-    sym.push_back({idx - 1, off + len == t.size() ? -1 : idx + 1, static_cast<uint32_t>(off),
+    sym.push_back({idx - 1, off + len == tv.size() ? -1 : idx + 1, static_cast<uint32_t>(off),
                    static_cast<uint32_t>(len)});
     off += len;
   }
   auto& heap = s.heap;
   heap.clear();
-  const std::string_view tv(t);
   auto try_add = [&](int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     const uint32_t size = sym[l].n + sym[r].n;
@@ -399,28 +469,16 @@ void TokenizerImpl::bpe_fragment(Session& s, std::string_view raw,
 }
 
 void TokenizerImpl::bpe_word(Session& s, std::string_view word, std::vector<int32_t>& out) const {
-  const bool cacheable = s.text_size >= 512 && word.size() <= 64;
-  Session::CacheSlot* slot = nullptr;
-  if (cacheable) {
-    if (s.word_cache.empty())
-      s.word_cache.resize(std::bit_ceil(std::clamp<size_t>(s.text_size / 16, 64, 16384)));
-    const size_t h = std::hash<std::string_view>{}(word) & (s.word_cache.size() - 1);
-    slot = &s.word_cache[h];
-    if (slot->word && slot->len == word.size() &&
-        std::memcmp(slot->word, word.data(), word.size()) == 0) {
-      out.insert(out.end(), s.cached_ids.begin() + slot->off,
-                 s.cached_ids.begin() + slot->off + slot->n);
-      return;
-    }
+  Session::CacheSlot* slot = s.cache_slot(word);
+  if (slot && slot->word && slot->len == word.size() &&
+      std::memcmp(slot->word, word.data(), word.size()) == 0) {
+    out.insert(out.end(), s.cached_ids.begin() + slot->off,
+               s.cached_ids.begin() + slot->off + slot->n);
+    return;
   }
   const size_t out_begin = out.size();
   if (!bpe_word_ids(s, word, out)) bpe_word_text(s, word, out);
-  if (slot && s.cached_ids.size() < UINT32_MAX / 2) {
-    *slot = Session::CacheSlot{word.data(), static_cast<uint32_t>(word.size()),
-                               static_cast<uint32_t>(s.cached_ids.size()),
-                               static_cast<uint32_t>(out.size() - out_begin)};
-    s.cached_ids.insert(s.cached_ids.end(), out.begin() + out_begin, out.end());
-  }
+  s.remember(slot, word, out, out_begin);
 }
 
 // The id path: one symbol per byte (each byte is one alphabet character), merged through the

@@ -87,5 +87,31 @@ TEST(TokenizerEval, TinySpmRoundTripOnSharedTexts) {
   check_round_trip("reference/tiny-spm-f16.gguf");
 }
 
+// SentencePiece text is merged word by word when no token holds U+2581 after another character
+// (an optimisation that must not change a single id). Adding such a token (one that never
+// matches the text) forces whole-text merging; both must agree on a large text.
+TEST(TokenizerEval, SpmWordByWordMergingIsExact) {
+  QF_REQUIRE_SHARED("vocab/ggml-vocab-llama-spm.gguf");
+  auto f = GgufFile::open(test::shared_path("vocab/ggml-vocab-llama-spm.gguf"));
+  ASSERT_TRUE(f.ok());
+  auto spec = Vocab::spec_from_gguf(*f);
+  ASSERT_TRUE(spec.ok());
+  auto fast = Vocab::build(*spec, "spm");
+  spec->tokens.push_back("\x01\xE2\x96\x81\x02");
+  spec->scores.push_back(0);
+  spec->token_types.push_back(1);
+  auto slow = Vocab::build(*spec, "spm+");
+  ASSERT_TRUE(fast.ok() && slow.ok());
+  auto tf = Tokenizer::from_vocab(std::move(fast).value());
+  auto ts = Tokenizer::from_vocab(std::move(slow).value());
+  ASSERT_TRUE(tf.ok() && ts.ok());
+  std::string text = test::read_all(test::shared_path("data/eval.txt")).substr(0, 120000);
+  text += " \xF2\x9F  x\xC3 \xE2\x96\x81\xE2\x96\x81 a  ";  // truncated sequences before spaces
+  const auto a = tf->encode(text, true);
+  const auto b = ts->encode(text, true);
+  EXPECT_GT(a.size(), 10000u);
+  EXPECT_EQ(a, b);
+}
+
 }  // namespace
 }  // namespace qforge
