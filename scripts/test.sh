@@ -15,10 +15,11 @@ BUILD_DIR=build bash scripts/build.sh
 echo "== release done after $((SECONDS - start)) s"
 
 echo "== ASan+UBSan build + tests"
-# -O1 without debug info keeps the instrumented build fast on 2 cores; frame pointers keep
-# the reports readable.
+# -O1 with line tables only keeps the instrumented build fast on 2 cores. Warnings are errors
+# in the release build above; not here, where GCC 12's flow warnings (-Wmaybe-uninitialized
+# inside libstdc++'s <regex> and <functional>) misfire on sanitizer-instrumented code.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DQFORGE_WERROR=ON -DQFORGE_SANITIZE=ON \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DQFORGE_WERROR=OFF -DQFORGE_SANITIZE=ON \
   -DQFORGE_BUILD_BENCH=OFF >/dev/null
 ninja -C build-asan -j"$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
