@@ -5,26 +5,20 @@
 #include <cstring>
 #include <functional>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define QF_ENGINE_AVX2 1
-#endif
-
+#include "engine/vec_math.h"
 #include "kernels/matmul.h"
 
 namespace qforge {
 namespace {
 
-// --- small f32 vector helpers for the fast path (the build baseline has AVX2+FMA) -----------
-
+using vec::exp_sub_sum;
+using vec::hsum;
+using vec::max_of;
 #ifdef QF_ENGINE_AVX2
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using vec::exp8;
 #endif
+
+// --- small f32 vector helpers for the fast path (the build baseline has AVX2+FMA) -----------
 
 inline float dot(const float* a, const float* b, int64_t n) {
   int64_t i = 0;
@@ -54,47 +48,6 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-#ifdef QF_ENGINE_AVX2
-// e^x for 8 lanes: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial (relative
-// error ~2e-7, like expf), 2^n through the exponent bits. Inputs are clamped to [-87.3, 88],
-// so e^-inf gives ~1e-38 instead of 0 (callers never pass masked positions).
-inline __m256 exp8(__m256 x) {
-  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.3f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-#endif
-
-// x[i] = exp(x[i] - m) for i < n; returns the sum.
-inline float exp_sub_sum(float* x, int64_t n, float m) {
-  int64_t i = 0;
-  float sum = 0;
-#ifdef QF_ENGINE_AVX2
-  __m256 acc = _mm256_setzero_ps();
-  const __m256 vm = _mm256_set1_ps(m);
-  for (; i + 8 <= n; i += 8) {
-    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-    _mm256_storeu_ps(x + i, e);
-    acc = _mm256_add_ps(acc, e);
-  }
-  sum = hsum(acc);
-#endif
-  for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - m));
-  return sum;
-}
-
 // g[i] = silu(g[i]) * u[i]
 inline void swiglu(float* g, const float* u, int64_t n) {
   int64_t i = 0;
@@ -108,12 +61,6 @@ inline void swiglu(float* g, const float* u, int64_t n) {
   }
 #endif
   for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-}
-
-inline float max_of(const float* x, int64_t n) {
-  float m = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-  return m;
 }
 
 #ifdef QF_ENGINE_AVX2

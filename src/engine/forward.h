@@ -41,6 +41,7 @@ class Context {
   void clear() { kv_.clear(); }
   const KvCache& kv_cache() const { return kv_; }
   const Model& model() const { return model_; }
+  ThreadPool& pool() const { return pool_; }
 
  private:
   void run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, float* out_logits);

@@ -4,21 +4,19 @@
 #include <chrono>
 #include <cmath>
 
+#include "engine/vec_math.h"
+
 namespace qforge {
 
 double log_softmax_at(const float* logits, int64_t n_vocab, int32_t target) {
-  float mx = logits[0];
-  for (int64_t i = 1; i < n_vocab; ++i) mx = std::max(mx, logits[i]);
-  double sum = 0;
-  for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - mx));
+  const float mx = vec::max_of(logits, n_vocab);
+  const double sum = vec::sum_exp_sub(logits, n_vocab, mx);
   return static_cast<double>(logits[target] - mx) - std::log(sum);
 }
 
 void log_softmax_row(const float* logits, int64_t n_vocab, float* out_logp) {
-  float mx = logits[0];
-  for (int64_t i = 1; i < n_vocab; ++i) mx = std::max(mx, logits[i]);
-  double sum = 0;
-  for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - mx));
+  const float mx = vec::max_of(logits, n_vocab);
+  const double sum = vec::sum_exp_sub(logits, n_vocab, mx);
   const double lse = std::log(sum);
   for (int64_t i = 0; i < n_vocab; ++i)
     out_logp[i] = static_cast<float>(static_cast<double>(logits[i] - mx) - lse);
@@ -44,6 +42,7 @@ Result<PerplexityResult> compute_perplexity(Context& ctx, std::span<const int32_
   PerplexityResult r;
   r.n_ctx = n_ctx;
   std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
+  std::vector<double> lp(static_cast<size_t>(n_scored));
   double nll = 0, nll2 = 0;
   int64_t count = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -56,10 +55,14 @@ Result<PerplexityResult> compute_perplexity(Context& ctx, std::span<const int32_
     QF_CHECK(ctx.decode(chunk, n_ctx - first));
     const float* lg = ctx.logits_row(0);
     const int32_t* targets = chunk.data() + first + 1;
+    // Rows in parallel, summed in order (deterministic).
+    ctx.pool().parallel_for(n_scored, 8, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i)
+        lp[static_cast<size_t>(i)] = log_softmax_at(lg + i * n_vocab, n_vocab, targets[i]);
+    });
     for (int64_t i = 0; i < n_scored; ++i) {
-      const double lp = log_softmax_at(lg + i * n_vocab, n_vocab, targets[i]);
-      nll -= lp;
-      nll2 += lp * lp;
+      nll -= lp[static_cast<size_t>(i)];
+      nll2 += lp[static_cast<size_t>(i)] * lp[static_cast<size_t>(i)];
     }
     count += n_scored;
     if (opt.sink) QF_CHECK(opt.sink(c, lg, targets, n_scored));
