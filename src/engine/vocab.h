@@ -15,21 +15,11 @@
 
 #include "core/result.h"
 #include "formats/gguf.h"
+#include "formats/hf_tokenizer.h"  // TokenType (GGUF token types)
 
 namespace qforge {
 
 enum class VocabType { Spm, Bpe };  // tokenizer.ggml.model "llama" / "gpt2"
-
-// GGUF token types (tokenizer.ggml.token_type).
-enum class TokenType : int32_t {
-  Undefined = 0,
-  Normal = 1,
-  Unknown = 2,
-  Control = 3,
-  UserDefined = 4,
-  Unused = 5,
-  Byte = 6
-};
 
 // Token attributes (bit set), as llama.cpp derives them from token types.
 enum TokenAttr : uint32_t {
