@@ -112,6 +112,18 @@ Result<std::optional<json>> read_json_if_exists(const std::string& path) {
   return std::optional<json>(std::move(j));
 }
 
+// Lookups that never throw on an unexpected JSON type (the input is untrusted).
+std::string str_field(const json& o, const char* key) {
+  if (!o.is_object()) return {};
+  auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+bool bool_field(const json& o, const char* key, bool def) {
+  if (!o.is_object()) return def;
+  auto it = o.find(key);
+  return it != o.end() && it->is_boolean() ? it->get<bool>() : def;
+}
+
 // "bos_token": "<s>" or {"content": "<s>", ...}
 std::optional<std::string> token_text(const json& cfg, const std::string& key) {
   auto it = cfg.find(key);
@@ -350,7 +362,7 @@ Result<std::vector<GgufKv>> load_bpe(const std::string& dir, const std::string& 
   if (j.is_discarded() || !j.is_object()) return make_error(path, ": not a valid JSON object");
   auto model = j.find("model");
   if (model == j.end() || !model->is_object()) return make_error(path, ": no 'model' object");
-  const std::string mtype = model->value("type", std::string());
+  const std::string mtype = str_field(*model, "type");
   if (mtype != "BPE")
     return make_error(path, ": tokenizer model type '", mtype,
                       "' is not supported (byte-level BPE, or SentencePiece tokenizer.model)");
@@ -392,7 +404,7 @@ Result<std::vector<GgufKv>> load_bpe(const std::string& dir, const std::string& 
                           ", not below config.json vocab_size ", n);
       by_id[id] = content;
       added[id] = true;
-      added_special[id] = e.value("special", false);
+      added_special[id] = bool_field(e, "special", false);
       v.added_by_text[content] = id;
     }
   }
@@ -469,7 +481,7 @@ constexpr std::string_view kQwen2Regex =
 
 std::optional<std::string> identify_bpe_pre_tokenizer(const json& pre) {
   if (!pre.is_object()) return std::nullopt;
-  const std::string type = pre.value("type", std::string());
+  const std::string type = str_field(pre, "type");
   if (type == "ByteLevel") {
     const bool use_regex = !pre.contains("use_regex") || pre["use_regex"] == true;
     if (use_regex) return "gpt-2";
@@ -483,9 +495,9 @@ std::optional<std::string> identify_bpe_pre_tokenizer(const json& pre) {
   std::optional<std::string> split;
   bool byte_level_regex = false, byte_level = false, other = false;
   for (const auto& p : *list) {
-    const std::string t = p.is_object() ? p.value("type", std::string()) : std::string();
+    const std::string t = str_field(p, "type");
     if (t == "Split") {
-      const json pat = p.value("pattern", json());
+      const json pat = p.is_object() ? p.value("pattern", json()) : json();
       std::string rx;
       if (pat.is_object() && pat.contains("Regex") && pat["Regex"].is_string())
         rx = pat["Regex"].get<std::string>();
