@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "core/checked.h"
@@ -260,6 +261,18 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
 
   QF_CHECK(w.write_header());
 
+  if (opts.imatrix) {
+    // llama-imatrix collects the blk.* matrices only; anything else without an entry is normal.
+    std::vector<std::string> missing;
+    for (const auto& t : plan.tensors)
+      if (t.convert && !t.uses_imatrix && t.name.rfind("blk.", 0) == 0) missing.push_back(t.name);
+    if (!missing.empty())
+      log_warn("quantize.imatrix_missing",
+               cat(opts.imatrix->source, " has no entry for ", missing.size(),
+                   " quantized tensors; they are quantized without importance weights"),
+               {{"first", missing.front()}, {"count", missing.size()}});
+  }
+
   const auto t_start = std::chrono::steady_clock::now();
   std::vector<Scratch> scratch(pool.size());
   std::vector<uint8_t> out_buf;
@@ -320,13 +333,13 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
             const int64_t nr = std::min({r0 + e, (mat + 1) * rows_per_mat, r + task_rows}) - r;
             const int64_t n = nr * n_per_row;
             const uint8_t* sp = data.data() + static_cast<uint64_t>(r) * src_row;
-            const float* x;
-            if (sc) {
+            const float* x = s.x.data();
+            if (sc)
               sc->dequantize(sp, s.x.data(), n);
-              x = s.x.data();
-            } else {
-              x = reinterpret_cast<const float*>(sp);
-            }
+            else if (reinterpret_cast<uintptr_t>(sp) % alignof(float) == 0)
+              x = reinterpret_cast<const float*>(sp);  // F32 rows are used in place
+            else
+              std::memcpy(s.x.data(), sp, static_cast<size_t>(n) * sizeof(float));
             // Squares of finite floats cannot overflow a double: a non-finite sum means a
             // NaN or Inf among the values (located only then).
             const double ref = sum_sq(x, n);

@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
 
+#include "core/fp16.h"
 #include "core/log.h"
 #include "kernels/codec.h"
 #include "quant/synthetic_gguf.h"
@@ -195,17 +197,21 @@ class VectorSource : public TensorSource {
     tensors_.push_back(t);
     data_.push_back(std::move(values));
   }
-  void add_raw(std::string name, std::vector<uint64_t> dims, Type type, std::vector<uint8_t> b) {
+  // `offset` > 0 serves the bytes at a misaligned address (as a safetensors file may).
+  void add_raw(std::string name, std::vector<uint64_t> dims, Type type, std::vector<uint8_t> b,
+               size_t offset = 0) {
     SourceTensor t{std::move(name), std::move(dims), type, b.size()};
     tensors_.push_back(t);
-    raw_.emplace(tensors_.size() - 1, std::move(b));
+    b.insert(b.begin(), offset, uint8_t{0});
+    raw_.emplace(tensors_.size() - 1, std::make_pair(std::move(b), offset));
     data_.emplace_back();
   }
   const std::vector<GgufKv>& kvs() const override { return kvs_; }
   const std::vector<SourceTensor>& tensors() const override { return tensors_; }
   Result<std::span<const uint8_t>> data(size_t i) override {
     ++data_calls[i];
-    if (auto it = raw_.find(i); it != raw_.end()) return std::span<const uint8_t>(it->second);
+    if (auto it = raw_.find(i); it != raw_.end())
+      return std::span<const uint8_t>(it->second.first).subspan(it->second.second);
     return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data_[i].data()),
                                     data_[i].size() * 4);
   }
@@ -220,7 +226,7 @@ class VectorSource : public TensorSource {
  private:
   std::vector<SourceTensor> tensors_;
   std::vector<std::vector<float>> data_;
-  std::map<size_t, std::vector<uint8_t>> raw_;
+  std::map<size_t, std::pair<std::vector<uint8_t>, size_t>> raw_;
 };
 
 std::vector<float> ramp(size_t n, float scale) {
@@ -247,6 +253,22 @@ TEST(ModelQuantizer, StreamsEachTensorOnceAndReleasesIt) {
   EXPECT_EQ(g->find("split.count"), nullptr);  // split metadata is dropped
   EXPECT_EQ(g->find_tensor("blk.0.attn_q.weight")->type, Type::F16);
   EXPECT_EQ(g->find_tensor("blk.0.attn_norm.weight")->type, Type::F32);
+}
+
+TEST(ModelQuantizer, MisalignedF32SourceRowsAreHandled) {
+  REQUIRE_CODECS(Type::F16);
+  test::TempDir dir;
+  const std::vector<float> v = ramp(256, 2.0f);
+  std::vector<uint8_t> bytes(v.size() * 4);
+  std::memcpy(bytes.data(), v.data(), bytes.size());
+  VectorSource src;
+  src.add_raw("blk.0.attn_q.weight", {64, 4}, Type::F32, bytes, 1);
+  auto rep = quantize_model(src, dir.file("o.gguf"), opts_for("F16", 1));
+  ASSERT_TRUE(rep.ok()) << rep.error().message;
+  auto g = GgufFile::open(dir.file("o.gguf"));
+  ASSERT_TRUE(g.ok());
+  const auto out = decode(*g, g->tensors()[0]);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(out[i], fp16_to_f32(f32_to_fp16(v[i]))) << i;
 }
 
 TEST(ModelQuantizer, OverflowInTheOutputFormatFails) {
