@@ -30,6 +30,7 @@ namespace qforge {
 
 class TokenizerImpl;
 
+// A default-constructed Tokenizer is empty: assign one from from_gguf/from_vocab before use.
 class Tokenizer {
  public:
   // Reads the tokenizer.ggml.* keys. Errors (missing/ill-typed keys, an unknown model or
@@ -54,7 +55,9 @@ class Tokenizer {
   // control/unknown tokens give "", user-defined tokens their text, SPM "\u2581" -> " ",
   // <0xNN> -> that byte, byte-level BPE characters -> their bytes.
   std::string token_to_piece(int32_t id) const;
-  const std::string& token_text(int32_t id) const;  // as stored in the GGUF
+  // As stored in the GGUF ("" for ids outside the vocabulary; an empty stored text reads
+  // "[EMPTY_<id>]", as in llama.cpp).
+  const std::string& token_text(int32_t id) const;
   int32_t n_vocab() const;
   int32_t bos_id() const;  // -1 if none
   int32_t eos_id() const;  // -1 if none
