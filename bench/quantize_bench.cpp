@@ -2,13 +2,15 @@
 //
 //   quantize_bench [--model F16.gguf] [--mixes Q8_0,Q4_K_M,Q6_K] [--threads 1,2]
 //                  [--modes default,ggml] [--synthetic] [--synthetic-only] [--keep] [--tmp DIR]
+//                  [--synthetic-shape LAYERS,HIDDEN,FFN,HEADS,KV_HEADS,VOCAB]
 //
 // Each measurement runs in a forked child (whole process, like llama-quantize's timings in
 // ANCHORS.md): it opens the input, quantizes it to DIR and exits; the parent reports wall time,
 // input MB/s (tensor bytes of the input / wall seconds), CPU time and the child's peak RSS
 // (ru_maxrss from wait4, the figure /usr/bin/time -v prints) next to the streaming bound
 // 3 x largest tensor as f32 + 64 MiB. --synthetic also generates a ~2 GB F16 llama model with
-// real shapes (16 layers, hidden 2048, ffn 8192, 32/8 heads, vocab 8192) in DIR, measures it,
+// real shapes (16 layers, hidden 2048, ffn 8192, 32/8 heads, vocab 8192; --synthetic-shape for
+// others) in DIR, measures it (the last --threads value; all of them with --synthetic-only),
 // and deletes it (unless --keep). Default model: ../shared/reference/refmodel-f16.gguf.
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -137,6 +139,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> modes = {"default", "ggml"};
   std::vector<int> threads = {1, 2};
   bool synthetic = false, synthetic_only = false, keep = false;
+  // layers, hidden, ffn, heads, kv heads, vocab of the synthetic model (default: ~1B, 2 GB F16)
+  std::vector<int> shape = {16, 2048, 8192, 32, 8, 8192};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -159,14 +163,23 @@ int main(int argc, char** argv) {
       tmp = next();
     else if (a == "--synthetic")
       synthetic = true;
-    else if (a == "--keep")
+    else if (a == "--synthetic-shape") {
+      shape.clear();
+      for (const auto& v : split(next())) shape.push_back(std::atoi(v.c_str()));
+      if (shape.size() != 6) {
+        std::fprintf(stderr, "--synthetic-shape wants LAYERS,HIDDEN,FFN,HEADS,KV_HEADS,VOCAB\n");
+        return 2;
+      }
+    } else if (a == "--keep")
       keep = true;
     else if (a == "--synthetic-only")
       synthetic = synthetic_only = true;
     else {
       std::fprintf(stderr,
                    "usage: quantize_bench [--model F16.gguf] [--mixes A,B] [--threads 1,2] "
-                   "[--modes default,ggml] [--synthetic|--synthetic-only] [--keep] [--tmp DIR]\n");
+                   "[--modes default,ggml] [--synthetic|--synthetic-only] [--synthetic-shape "
+                   "L,H,F,HEADS,KV,VOCAB] [--keep] "
+                   "[--tmp DIR]\n");
       return 2;
     }
   }
@@ -178,12 +191,12 @@ int main(int argc, char** argv) {
   }
   if (synthetic) {
     test::SyntheticModel sm;
-    sm.n_layer = 16;
-    sm.hidden = 2048;
-    sm.ffn = 8192;
-    sm.n_head = 32;
-    sm.n_head_kv = 8;
-    sm.vocab = 8192;
+    sm.n_layer = shape[0];
+    sm.hidden = shape[1];
+    sm.ffn = shape[2];
+    sm.n_head = shape[3];
+    sm.n_head_kv = shape[4];
+    sm.vocab = shape[5];
     const std::string path = tmp + "/qforge-bench-synthetic-" + std::to_string(getpid()) + ".gguf";
     const auto t0 = std::chrono::steady_clock::now();
     Status st = test::write_synthetic_gguf(path, sm, true);
@@ -195,7 +208,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(fs::file_size(path)),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     std::vector<int> t2 = {threads.back()};
-    bench_model("synthetic 1B", path, tmp, mixes, t2, modes);
+    bench_model("synthetic", path, tmp, mixes, synthetic_only ? threads : t2, modes);
     if (keep) {
       std::printf("kept %s (delete it when done)\n", path.c_str());
     } else {
