@@ -11,7 +11,7 @@
 # whole eval.txt (PPL of mini-f16 and refmodel-f16, KLD of reference/mini-Q4_K_M vs mini-f16,
 # greedy "The kernel" -n 24 from refmodel-f16) and writes OUTDIR/anchors.md.
 # Environment: CHUNKS (default 40; "all" = the whole eval.txt, 184 chunks of 512, as llama.cpp's
-#   figures in ANCHORS.md), THREADS (default 2), MIXES / IMX_MIXES (space-separated lists).
+#   figures in ANCHORS.md), THREADS (default 2), MIXES / IMX_MIXES (space-separated lists; empty = none).
 #
 # For every mix it quantizes the F16 base twice: with qforge's default (refined) encoders and
 # with --ggml-compatible (byte-identical to llama-quantize), both the same size, then measures
@@ -29,8 +29,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$(realpath "${3:-$ROOT/../shared}")
 CHUNKS=${CHUNKS:-40}
 THREADS=${THREADS:-2}
-MIXES=${MIXES:-"Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
-IMX_MIXES=${IMX_MIXES:-"Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
+MIXES=${MIXES-"Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
+IMX_MIXES=${IMX_MIXES-"Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
 
 BASE=$SHARED/reference/refmodel-f16.gguf
 TEXT=$SHARED/data/eval.txt
