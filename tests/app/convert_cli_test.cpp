@@ -140,6 +140,17 @@ TEST(ConvertCli, QuantizeInOnePassEqualsConvertThenQuantize) {
   EXPECT_EQ(r.err, "qforge: error: convert: quantization options need --quantize MIX\n");
 }
 
+// With ggml's encoder choices, converting and quantizing the embedded HF folder in one pass
+// reproduces llama-quantize's mini-Q4_K_M.gguf (its manifest: every tensor's SHA-256).
+TEST(ConvertCli, QuantizeGgmlCompatibleMatchesLlamaQuantize) {
+  test::TempDir out;
+  const std::string o = out.file("mini-Q4_K_M.gguf");
+  auto r = test::run_qforge("convert " + q(test::source_dir() + "/models/mini") + " " + q(o) +
+                            " --quantize Q4_K_M --ggml-compatible");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(manifest_mismatches(o, "mini-Q4_K_M"), std::vector<std::string>{});
+}
+
 // Each broken checkpoint: exit != 0, a one-line error naming the file, no output, no temp file.
 TEST(ConvertCli, BrokenCheckpointsGiveOneLineErrorsAndNoOutput) {
   struct Case {
