@@ -25,6 +25,9 @@ std::shared_ptr<QuantizeFlags> add_quantize_flags(CLI::App* cmd) {
   cmd->add_flag("--ggml-compatible", f->ggml_compatible,
                 "Use ggml's exact encoder choices: output byte-identical to llama-quantize "
                 "(qforge's default search is never worse in error)");
+  cmd->add_flag("--refine-all", f->refine_all,
+                "Also search scales for Q8_0/Q4_0 without an imatrix (lower error; by default "
+                "those are round-to-nearest, byte-identical to llama-quantize)");
   cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   return f;
@@ -44,6 +47,7 @@ ModelQuantizeOptions build_quantize_options(const QuantizeFlags& f, const std::s
                                                .context("--token-embedding-type: "));
   o.allow_requantize = f.allow_requantize;
   o.ggml_compatible = f.ggml_compatible;
+  o.refine_all = f.refine_all;
   o.threads = f.threads;
   if (!f.imatrix.empty()) {
     check_input(f.imatrix);

@@ -20,6 +20,7 @@ struct QuantizeFlags {
   bool pure = false;                      // --pure
   bool allow_requantize = false;          // --allow-requantize
   bool ggml_compatible = false;           // --ggml-compatible
+  bool refine_all = false;                // --refine-all
   int threads = 0;                        // --threads N (0: all cores)
 };
 

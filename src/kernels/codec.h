@@ -20,6 +20,9 @@ struct QuantizeOptions {
   // Reproduce ggml's reference encoder choices exactly (byte-identical output) instead of
   // qforge's refined search (never worse in weighted error, usually better).
   bool ggml_compatible = false;
+  // Q8_0 and Q4_0 without importance weights are plain round-to-nearest, byte-identical to
+  // llama.cpp, unless this is set: then they get the refined search too (lower error).
+  bool refine_round_to_nearest = false;
 };
 
 // Encodes nrows rows of n_per_row floats (row-major) into dst, row_size(type, n_per_row) bytes

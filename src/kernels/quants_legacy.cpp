@@ -996,7 +996,7 @@ double refine_iq4_xs(const float* x, const float* w_metric, block_iq4_xs& b, Scr
 // when an imatrix is given, where it lowers the weighted error.
 QuantizeOptions rtn_unless_imatrix(const QuantizeOptions& o) {
   QuantizeOptions r = o;
-  if (!o.imatrix) r.ggml_compatible = true;
+  if (!o.imatrix && !o.refine_round_to_nearest) r.ggml_compatible = true;
   return r;
 }
 

@@ -312,6 +312,7 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
       if (t.uses_imatrix) imx = opts.imatrix->find(t.name)->importance.data();
       QuantizeOptions qo;
       qo.ggml_compatible = opts.ggml_compatible;
+      qo.refine_round_to_nearest = opts.refine_all;
 
       const int64_t chunk_rows = std::max<int64_t>(1, kChunkElems / n_per_row);
       const int64_t task_rows = std::max<int64_t>(1, kTaskElems / n_per_row);

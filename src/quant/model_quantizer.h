@@ -37,6 +37,7 @@ struct ModelQuantizeOptions {
   std::shared_ptr<const Imatrix> imatrix;  // optional importance weights
   bool allow_requantize = false;           // accept already-quantized input tensors (lossy twice)
   bool ggml_compatible = false;  // codecs reproduce ggml's exact bytes instead of searching more
+  bool refine_all = false;  // also search scales for Q8_0/Q4_0 without imatrix (not llama.cpp's bytes)
   int threads = 0;               // 0: all hardware threads
   bool overwrite = false;        // replace an existing output (--force)
   bool write_sidecar = true;     // OUT.sha256

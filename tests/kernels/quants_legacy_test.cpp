@@ -176,6 +176,18 @@ TEST_F(QuantVectors, DefaultQ8_0AndQ4_0WithoutImatrixAreGgmlBytes) {
     for (Type t : {Type::Q8_0, Type::Q4_0}) {
       const std::string base = s + "." + vec_name(t) + ".q";
       expect_ggml_bytes(t, encode(t, x, row_len(s), nullptr, false), bytes(base), base);
+      // Opt-in (--refine-all): the refined search, never worse than ggml's rounding.
+      const int64_t n = row_len(s);
+      std::vector<uint8_t> q(*row_size(t, static_cast<uint64_t>(n)) * (x.size() / n));
+      QuantizeOptions opt;
+      opt.refine_round_to_nearest = true;
+      codec(t).quantize(x.data(), q.data(), static_cast<int64_t>(x.size()) / n, n, opt);
+      const double g = rel_err(x, floats(s + "." + vec_name(t) + ".deq"), n, nullptr);
+      const double r = rel_err(x, decode(t, q, x.size()), n, nullptr);
+      EXPECT_LE(r, g * (1 + 1e-6)) << base;
+      if (s == "gauss") {
+        EXPECT_LT(r, g * 0.999) << base;
+      }
     }
   }
 }

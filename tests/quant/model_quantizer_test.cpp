@@ -526,19 +526,23 @@ TEST(ModelQuantizerReference, MiniGgmlCompatibleFilesAreByteIdentical) {
 TEST(ModelQuantizerReference, MiniDefaultModeHasSameTypesAndNoLargerError) {
   QF_REQUIRE_SHARED("reference/mini-f16.gguf");
   REQUIRE_CODECS(Type::Q8_0, Type::Q4_0, Type::Q4_K, Type::Q6_K, Type::F16);
-  // The 8/4-bit round-to-nearest types' refined search is slow: compare layer 0 and the output
-  // tensor for those (their types do not depend on the layer count).
-  const std::function<bool(const std::string&)> layer0_and_output = [](const std::string& n) {
-    return n == "output.weight" || n.rfind("blk.0.", 0) == 0;
-  };
+  // Issue #3 acceptance 1, default mode (no --ggml-compatible): Q8_0 tensor data byte-identical
+  // to llama.cpp's; every Q4_0 tensor byte-identical (the output tensor is Q6_K: error no larger);
+  // Q4_K_M and Q6_K: same types and sizes, per-tensor error no larger than llama.cpp's.
   for (const std::string mix : {"Q4_K_M", "Q6_K", "Q8_0", "Q4_0"}) {
     SCOPED_TRACE(mix);
     if (!shared_mix(mix)) continue;
-    const bool subset = mix == "Q8_0" || mix == "Q4_0";
-    const Comparison c = compare_with_llama(
-        mix, false, subset ? layer0_and_output : std::function<bool(const std::string&)>());
+    const Comparison c = compare_with_llama(mix, false);
     ASSERT_FALSE(c.err.empty());
     for (const auto& [name, e] : c.err) EXPECT_LE(e.first, e.second * (1 + 1e-6)) << name;
+    for (const auto& [name, t] : c.type) {
+      if (t == Type::Q8_0 || t == Type::Q4_0) {
+        EXPECT_TRUE(c.same_bytes.at(name)) << name;
+      }
+    }
+    if (mix == "Q8_0") {
+      EXPECT_TRUE(c.file_identical);
+    }
     if (mix == "Q4_0") {
       EXPECT_EQ(c.type.at("output.weight"), Type::Q6_K);
     }
