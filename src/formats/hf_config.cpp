@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/untrusted_text.h"
 #include "io/mapped_file.h"
 
 namespace qforge {
@@ -40,14 +41,15 @@ class Reader {
     if (!it->is_number_integer() || it->get<int64_t>() <= 0 ||
         static_cast<uint64_t>(it->get<int64_t>()) > kMaxDim)
       return make_error(name_, ": '", key, "' must be a positive integer below 2^31, got ",
-                        it->dump());
+                        printable(it->dump()));
     return static_cast<uint64_t>(it->get<int64_t>());
   }
   Result<double> number(const json& obj, const char* key, double def) const {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return def;
     if (!it->is_number() || !(it->get<double>() > 0))
-      return make_error(name_, ": '", key, "' must be a positive number, got ", it->dump());
+      return make_error(name_, ": '", key, "' must be a positive number, got ",
+                        printable(it->dump()));
     return it->get<double>();
   }
   Result<bool> flag(const char* key, bool def) const {
@@ -67,7 +69,8 @@ class Reader {
       v = &(*v)[0];
     }
     if (!v->is_number_integer() || v->get<int64_t>() < 0)
-      return make_error(name_, ": '", key, "' must be a non-negative integer, got ", it->dump());
+      return make_error(name_, ": '", key, "' must be a non-negative integer, got ",
+                        printable(it->dump()));
     return std::optional<int64_t>(v->get<int64_t>());
   }
 
@@ -93,7 +96,7 @@ Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& 
   for (const auto& a : kArchs)
     if (a.hf_name == hf) d = &a;
   if (!d)
-    return make_error(name, ": unsupported architecture '", hf,
+    return make_error(name, ": unsupported architecture '", printable(hf),
                       "' (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
 
   HfConfig c;
@@ -136,7 +139,7 @@ Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& 
     auto ty = it->find("rope_type");
     if (ty == it->end()) ty = it->find("type");
     if (ty != it->end() && ty->is_string() && ty->get<std::string>() != "default")
-      return make_error(name, ": ", key, ".rope_type '", ty->get<std::string>(),
+      return make_error(name, ": ", key, ".rope_type '", printable(ty->get<std::string>()),
                         "' is not supported (only default RoPE)");
   }
 

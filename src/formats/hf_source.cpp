@@ -7,6 +7,7 @@
 
 #include "core/fp16.h"
 #include "formats/hf_tokenizer.h"
+#include "formats/untrusted_text.h"
 
 namespace qforge {
 namespace {
@@ -205,7 +206,7 @@ Status HfTensorSource::plan(const HfSourceOptions& opts) {
     const auto& t = ckpt_.tensors()[i];
     if (used.count(i)) continue;
     if (t.name.ends_with("rotary_emb.inv_freq")) continue;  // recomputed by every runtime
-    return make_error(ckpt_.file_of(t), ": unexpected tensor '", t.name, "' for ",
+    return make_error(ckpt_.file_of(t), ": unexpected tensor '", printable(t.name), "' for ",
                       c.hf_architecture, " with ", c.num_hidden_layers, " layers");
   }
 

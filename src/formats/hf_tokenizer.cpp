@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "formats/untrusted_text.h"
 #include "io/mapped_file.h"
 
 namespace qforge {
@@ -316,7 +317,8 @@ Result<std::vector<GgufKv>> load_spm(const std::string& dir, const std::string& 
       const long long id = std::strtoll(k.c_str(), &end, 10);
       if (k.empty() || *end != '\0' || !d.is_object() || !d.contains("content") ||
           !d["content"].is_string())
-        return make_error(dir, "/tokenizer_config.json: bad added_tokens_decoder entry '", k, "'");
+        return make_error(dir, "/tokenizer_config.json: bad added_tokens_decoder entry '",
+                          printable(k), "'");
       const bool special = d.contains("special") && d["special"].is_boolean() && d["special"];
       add_token(id, d["content"].get<std::string>(), special);
     }
@@ -364,7 +366,7 @@ Result<std::vector<GgufKv>> load_bpe(const std::string& dir, const std::string& 
   if (model == j.end() || !model->is_object()) return make_error(path, ": no 'model' object");
   const std::string mtype = str_field(*model, "type");
   if (mtype != "BPE")
-    return make_error(path, ": tokenizer model type '", mtype,
+    return make_error(path, ": tokenizer model type '", printable(mtype),
                       "' is not supported (byte-level BPE, or SentencePiece tokenizer.model)");
   const json pre = j.value("pre_tokenizer", json());
   if (!has_byte_level(pre) && !has_byte_level(j.value("decoder", json())))
@@ -379,14 +381,14 @@ Result<std::vector<GgufKv>> load_bpe(const std::string& dir, const std::string& 
     return make_error(path, ": model.vocab missing or empty");
   for (auto it = vit->begin(); it != vit->end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0)
-      return make_error(path, ": vocab entry '", it.key(), "' has no valid id");
+      return make_error(path, ": vocab entry '", printable(it.key()), "' has no valid id");
     const int64_t id = it.value().get<int64_t>();
     if (static_cast<uint64_t>(id) >= n)
-      return make_error(path, ": token id ", id, " ('", it.key(),
+      return make_error(path, ": token id ", id, " ('", printable(it.key()),
                         "') is not below config.json vocab_size ", n);
     if (by_id[id] && *by_id[id] != it.key())
-      return make_error(path, ": token id ", id, " is used by both '", *by_id[id], "' and '",
-                        it.key(), "'");
+      return make_error(path, ": token id ", id, " is used by both '", printable(*by_id[id]),
+                        "' and '", printable(it.key()), "'");
     by_id[id] = it.key();
     v.by_text[it.key()] = id;
   }
@@ -400,7 +402,7 @@ Result<std::vector<GgufKv>> load_bpe(const std::string& dir, const std::string& 
       const int64_t id = e["id"].get<int64_t>();
       const std::string content = e["content"].get<std::string>();
       if (id < 0 || static_cast<uint64_t>(id) >= n)
-        return make_error(path, ": added token '", content, "' has id ", id,
+        return make_error(path, ": added token '", printable(content), "' has id ", id,
                           ", not below config.json vocab_size ", n);
       by_id[id] = content;
       added[id] = true;
@@ -555,7 +557,7 @@ Result<SpmModel> parse_sentencepiece_model(std::span<const uint8_t> bytes,
       if (p.type == TokenType::Byte) {
         auto b = parse_byte_piece(p.text);
         if (!b)
-          return make_error(name, ": byte piece #", m.pieces.size(), " '", p.text,
+          return make_error(name, ": byte piece #", m.pieces.size(), " '", printable(p.text),
                             "' is not of the form <0xHH>");
         have_byte[*b] = true;
       }
@@ -598,7 +600,8 @@ Result<SpmModel> parse_sentencepiece_model(std::span<const uint8_t> bytes,
   }
   if (m.pieces.empty()) return make_error(name, ": no pieces (not a SentencePiece model?)");
   for (const auto& p : m.pieces)
-    if (!seen.insert(p.text).second) return make_error(name, ": piece '", p.text, "' occurs twice");
+    if (!seen.insert(p.text).second)
+      return make_error(name, ": piece '", printable(p.text), "' occurs twice");
   if (m.byte_fallback)
     for (int b = 0; b < 256; ++b)
       if (!have_byte[b])

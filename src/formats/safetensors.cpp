@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/checked.h"
+#include "formats/untrusted_text.h"
 
 namespace qforge {
 namespace {
@@ -57,7 +58,8 @@ Result<json> parse_header_json(std::string_view text, const std::string& name) {
   };
   json j = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/false);
   if (j.is_discarded()) return make_error(name, ": header is not valid JSON");
-  if (!dup.empty()) return make_error(name, ": header: tensor '", dup, "' is defined twice");
+  if (!dup.empty())
+    return make_error(name, ": header: tensor '", printable(dup), "' is defined twice");
   if (!j.is_object()) return make_error(name, ": header is not a JSON object");
   return j;
 }
@@ -118,12 +120,12 @@ Result<SafetensorsFile> SafetensorsFile::parse(std::span<const uint8_t> bytes, s
       if (!v.is_object()) return make_error(nm, ": __metadata__ is not an object");
       for (auto m = v.begin(); m != v.end(); ++m) {
         if (!m.value().is_string())
-          return make_error(nm, ": __metadata__ key '", m.key(), "' is not a string");
+          return make_error(nm, ": __metadata__ key '", printable(m.key()), "' is not a string");
         f.metadata_[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
-    const std::string what = cat(nm, ": tensor '", key, "'");
+    const std::string what = cat(nm, ": tensor '", printable(key), "'");
     if (!v.is_object()) return make_error(what, ": entry is not an object");
     SafetensorsTensor t;
     t.name = key;
@@ -131,7 +133,7 @@ Result<SafetensorsFile> SafetensorsFile::parse(std::span<const uint8_t> bytes, s
     if (dt == v.end() || !dt->is_string()) return make_error(what, ": missing dtype");
     t.dtype = dt->get<std::string>();
     const DtypeEntry* de = find_dtype(t.dtype);
-    if (!de) return make_error(what, ": unknown dtype '", t.dtype, "'");
+    if (!de) return make_error(what, ": unknown dtype '", printable(t.dtype), "'");
     t.type = de->type;
     auto sh = v.find("shape");
     if (sh == v.end() || !sh->is_array()) return make_error(what, ": missing shape");
@@ -190,7 +192,7 @@ Status SafetensorsCheckpoint::index_tensors() {
       t.file = fi;
       auto [it, inserted] = by_name_.emplace(t.name, tensors_.size());
       if (!inserted)
-        return make_error(files_[fi].path(), ": tensor '", t.name, "' is also in ",
+        return make_error(files_[fi].path(), ": tensor '", printable(t.name), "' is also in ",
                           files_[tensors_[it->second].file].path());
       tensors_.push_back(std::move(t));
     }
@@ -231,11 +233,12 @@ Result<SafetensorsCheckpoint> SafetensorsCheckpoint::open_dir(const std::string&
   std::map<std::string, std::string> expected;  // tensor -> shard
   for (auto it = wm->begin(); it != wm->end(); ++it) {
     if (!it.value().is_string())
-      return make_error(index_path, ": weight_map entry '", it.key(), "' is not a file name");
+      return make_error(index_path, ": weight_map entry '", printable(it.key()),
+                        "' is not a file name");
     std::string shard = it.value().get<std::string>();
     if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..")
-      return make_error(index_path, ": weight_map entry '", it.key(), "' names '", shard,
-                        "', not a file in the folder");
+      return make_error(index_path, ": weight_map entry '", printable(it.key()), "' names '",
+                        printable(shard), "', not a file in the folder");
     if (std::find(shards.begin(), shards.end(), shard) == shards.end()) shards.push_back(shard);
     expected[it.key()] = shard;
   }
@@ -250,10 +253,12 @@ Result<SafetensorsCheckpoint> SafetensorsCheckpoint::open_dir(const std::string&
   for (const auto& [name, shard] : expected) {
     const SafetensorsTensor* t = c.find(name);
     const std::string p = (fs::path(dir) / shard).string();
-    if (!t) return make_error(p, ": tensor '", name, "' listed in the index is not in the shard");
+    if (!t)
+      return make_error(p, ": tensor '", printable(name),
+                        "' listed in the index is not in the shard");
     if (c.file_of(*t) != p)
-      return make_error(c.file_of(*t), ": tensor '", name, "' is listed in the index under ",
-                        shard);
+      return make_error(c.file_of(*t), ": tensor '", printable(name),
+                        "' is listed in the index under ", shard);
   }
   return c;
 }

@@ -1,0 +1,80 @@
+// libFuzzer target for the Hugging Face input parsers: the first byte picks the parser
+// (safetensors file, SentencePiece tokenizer.model, config.json), the rest is its input. Any
+// byte string must parse or give a non-empty one-line error, never crash or read out of bounds;
+// what parses must be consistent (every safetensors tensor's bytes inside the buffer, sized
+// dtype x shape, pairwise disjoint; every SentencePiece byte piece spelled <0xHH>).
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+#include <string_view>
+
+#include "formats/hf_config.h"
+#include "formats/hf_tokenizer.h"
+#include "formats/safetensors.h"
+
+namespace {
+
+template <class R>
+bool failed_cleanly(const R& r) {
+  if (r.ok()) return false;
+  const auto& m = r.error().message;
+  if (m.empty() || m.find('\n') != std::string::npos) std::abort();
+  return true;
+}
+
+void fuzz_safetensors(std::span<const uint8_t> b) {
+  auto f = qforge::SafetensorsFile::parse(b, "fuzz.safetensors");
+  if (failed_cleanly(f)) return;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const auto& t : f->tensors()) {
+    if (f->data_offset() + t.end > b.size() || t.begin > t.end) std::abort();
+    auto es = qforge::safetensors_dtype_size(t.dtype);
+    if (!es || t.n_elements() * *es != t.n_bytes()) std::abort();
+    if (f->data(t).size() != t.n_bytes()) std::abort();
+    if (t.n_bytes()) ranges.emplace_back(t.begin, t.end);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first < ranges[i - 1].second) std::abort();
+}
+
+void fuzz_sentencepiece(std::span<const uint8_t> b) {
+  auto m = qforge::parse_sentencepiece_model(b, "fuzz.model");
+  if (failed_cleanly(m)) return;
+  if (m->pieces.empty()) std::abort();
+  for (const auto& p : m->pieces) {
+    if (p.text.empty()) std::abort();
+    if (p.type == qforge::TokenType::Byte &&
+        (p.text.size() != 6 || p.text.compare(0, 3, "<0x") != 0))
+      std::abort();
+  }
+}
+
+void fuzz_config(std::span<const uint8_t> b) {
+  std::string_view text(reinterpret_cast<const char*>(b.data()), b.size());
+  auto c = qforge::parse_hf_config(text, "fuzz/config.json");
+  if (failed_cleanly(c)) return;
+  if (c->num_attention_heads == 0 || c->num_key_value_heads == 0 || c->head_dim % 2 != 0 ||
+      c->num_attention_heads % c->num_key_value_heads != 0)
+    std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  std::span<const uint8_t> rest(data + 1, size - 1);
+  switch (data[0] % 3) {
+    case 0:
+      fuzz_safetensors(rest);
+      break;
+    case 1:
+      fuzz_sentencepiece(rest);
+      break;
+    default:
+      fuzz_config(rest);
+      break;
+  }
+  return 0;
+}
