@@ -134,6 +134,12 @@ TEST(Safetensors, RejectsMalformedEntries) {
   EXPECT_EQ(parse_error(ok), "(parsed)");
 }
 
+TEST(Safetensors, FileSuppliedNamesAreEscapedInErrors) {
+  const std::string err = parse_error(
+      image("{\"a\\nb\":{\"dtype\":\"Q\\u0007\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1));
+  EXPECT_EQ(err, "x.safetensors: tensor 'a\\x0Ab': unknown dtype 'Q\\x07'");
+}
+
 TEST(Safetensors, ShardsWithIndex) {
   test::TempDir dir;
   test::HfSpec spec;
