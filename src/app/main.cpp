@@ -59,7 +59,18 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const qforge::CliError& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "qforge: error: %s\n", e.message.c_str());
+    // Always one line: names taken from a corrupt file may hold control characters.
+    std::string line;
+    for (char c : e.message) {
+      if (c == '\n' || c == '\r') {
+        line += "\\n";
+      } else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+        line += '?';
+      } else {
+        line += c;
+      }
+    }
+    std::fprintf(stderr, "qforge: error: %s\n", line.c_str());
     return e.exit_code;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "qforge: error: out of memory\n");
