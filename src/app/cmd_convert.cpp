@@ -13,6 +13,7 @@
 #include "app/commands.h"
 #include "app/quantize_flags.h"
 #include "core/log.h"
+#include "core/process_memory.h"
 #include "formats/gguf.h"
 #include "formats/hf_source.h"
 #include "quant/model_quantizer.h"
@@ -24,20 +25,6 @@ struct ConvertArgs {
   std::string input, output, outtype = "f16", quantize, name;
   bool json = false, force = false;
 };
-
-// Peak resident set of this process image (VmHWM). Unlike getrusage's ru_maxrss it does not
-// include the high-water mark the process inherited from its parent across fork + exec, so it
-// measures the converter itself. 0 when /proc is unavailable.
-uint64_t peak_rss_self() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  unsigned long long kb = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmHWM: %llu kB", &kb) == 1) break;
-  std::fclose(f);
-  return static_cast<uint64_t>(kb) * 1024;
-}
 
 // Applies the safe-load policy to every file of the folder that conversion may read.
 void check_inputs(const std::string& dir) {
@@ -95,7 +82,7 @@ void run_convert(const ConvertArgs& a, const QuantizeFlags* qflags) {
       j["converted_from"] = a.input;
       j["intermediate_type"] = std::string(type_name(src->matrix_type()));
       j["total_seconds"] = secs;
-      j["peak_rss_bytes"] = peak_rss_self();
+      j["peak_rss_bytes"] = peak_rss_bytes();
       std::printf("%s\n", j.dump(1).c_str());
     } else {
       std::printf("wrote %s: %s from %s, %llu bytes, %zu tensors in %.2f s; sha256 %s\n",
@@ -143,7 +130,7 @@ void run_convert(const ConvertArgs& a, const QuantizeFlags* qflags) {
     j["max_tensor_f32_bytes"] = src->max_tensor_f32_bytes();
     j["sha256"] = sha;
     j["seconds"] = secs;
-    j["peak_rss_bytes"] = peak_rss_self();
+    j["peak_rss_bytes"] = peak_rss_bytes();
     std::printf("%s\n", j.dump(1).c_str());
   } else {
     std::printf("wrote %s: %s (%s), %zu tensors, %llu bytes in %.2f s; sha256 %s\n",

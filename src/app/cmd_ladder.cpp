@@ -189,7 +189,11 @@ void run_ladder(LadderArgs a) {
       v.kld_mean = num(j, {"kld_mean"});
       v.same_top_pct = num(j, {"same_top_pct"});
     }
-    v.peak_rss_bytes = r.peak_rss_bytes;
+    // The child's own figure (VmHWM) when it reports one: wait4's ru_maxrss would include the
+    // parent's pages carried across fork + exec.
+    v.peak_rss_bytes = j.contains("peak_rss_bytes") && j["peak_rss_bytes"].is_number_unsigned()
+                           ? j["peak_rss_bytes"].get<uint64_t>()
+                           : r.peak_rss_bytes;
     v.file_bytes = fs::file_size(p);
     if (!a.no_bench) {
       std::vector<std::string> b = {"bench", p, "--json"};
