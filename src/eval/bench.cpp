@@ -28,12 +28,6 @@ void mean_sd(const std::vector<double>& v, double& mean, double& sd) {
 
 }  // namespace
 
-uint64_t peak_rss_bytes() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
-}
-
 Result<BenchResult> run_bench(const std::string& model_path, const BenchOptions& opt) {
   if (opt.n_prompt < 1 || opt.n_gen < 1 || opt.reps < 1)
     return make_error("bench: prompt, generation and repetition counts must be positive");

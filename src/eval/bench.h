@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/process_memory.h"  // peak_rss_bytes()
 #include "core/result.h"
 
 namespace qforge {
@@ -35,7 +36,5 @@ struct BenchResult {
 
 Result<BenchResult> run_bench(const std::string& model_path, const BenchOptions& opt);
 
-// Peak resident set size of this process so far (getrusage), in bytes.
-uint64_t peak_rss_bytes();
 
 }  // namespace qforge
