@@ -64,7 +64,8 @@ Recommendation recommend(const std::vector<VariantMeasure>& ladder, const Qualit
   }
   const auto& v = ladder[*r.index];
   if (budget_bytes)
-    std::snprintf(buf, sizeof buf, "%s: lowest KLD among variants within %.1f MiB that pass the gates",
+    std::snprintf(buf, sizeof buf,
+                  "%s: lowest KLD among variants within %.1f MiB that pass the gates",
                   v.name.c_str(), *budget_bytes / 1048576.0);
   else
     std::snprintf(buf, sizeof buf, "%s: smallest variant with mean KLD <= %.3f", v.name.c_str(),

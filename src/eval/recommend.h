@@ -10,12 +10,12 @@
 namespace qforge {
 
 struct VariantMeasure {
-  std::string name;        // mix name, e.g. "Q4_K_M" ("F16" for the base)
-  std::string path;        // GGUF file
+  std::string name;  // mix name, e.g. "Q4_K_M" ("F16" for the base)
+  std::string path;  // GGUF file
   uint64_t file_bytes = 0;
   double bits_per_weight = 0;
   double ppl = 0, ppl_stderr = 0;
-  std::optional<double> kld_mean;   // vs the base; absent for the base itself
+  std::optional<double> kld_mean;  // vs the base; absent for the base itself
   std::optional<double> same_top_pct;
   double pp_tokens_per_s = 0, tg_tokens_per_s = 0;
   uint64_t peak_rss_bytes = 0;
@@ -23,9 +23,9 @@ struct VariantMeasure {
 };
 
 struct QualityGates {
-  double max_kld = 0.05;          // mean KLD vs base
-  double min_same_top_pct = 0;    // top-token agreement, 0-100
-  double max_ppl_ratio = 0;       // PPL / PPL(base); 0 = no gate
+  double max_kld = 0.05;        // mean KLD vs base
+  double min_same_top_pct = 0;  // top-token agreement, 0-100
+  double max_ppl_ratio = 0;     // PPL / PPL(base); 0 = no gate
 };
 
 struct Recommendation {
