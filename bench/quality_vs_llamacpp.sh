@@ -94,6 +94,8 @@ measure() {
   local file=$OUT/refmodel-$tag.gguf
   local qargs=(--threads "$THREADS" --force --json)
   [[ $enc == ggml ]] && qargs+=(--ggml-compatible)
+  # --refine-all: Q8_0/Q4_0 without imatrix are llama.cpp's round-to-nearest by default.
+  [[ $enc == refined ]] && qargs+=(--refine-all)
   [[ $imx == yes ]] && qargs+=(--imatrix "$IMATRIX")
   log "quantize $tag"
   "$QF" quantize "$BASE" "$file" "$mix" "${qargs[@]}" 2>/dev/null |
