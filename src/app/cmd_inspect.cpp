@@ -14,25 +14,11 @@
 namespace qforge {
 namespace {
 
+// Arrays are summarised by element type and length; scalars as in manifests.
 nlohmann::json kv_json(const GgufValue& v) {
-  if (const GgufArray* a = v.as_array()) {
+  if (const GgufArray* a = v.as_array())
     return {{"array", std::string(gguf_type_name(a->elem_type))}, {"length", a->items.size()}};
-  }
-  if (const std::string* s = v.as_string()) return *s;
-  switch (v.type()) {
-    case GgufType::BOOL:
-      return *v.as_bool();
-    case GgufType::F32:
-    case GgufType::F64:
-      return *v.as_float();
-    case GgufType::I8:
-    case GgufType::I16:
-    case GgufType::I32:
-    case GgufType::I64:
-      return *v.as_int();
-    default:
-      return *v.as_uint();
-  }
+  return gguf_value_to_json(v);
 }
 
 void run_inspect(const std::string& path, bool json, bool all_kvs) {

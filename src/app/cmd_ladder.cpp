@@ -87,7 +87,8 @@ std::string render_markdown(const std::vector<VariantMeasure>& ladder, const Rec
   md << "Evaluation text `" << a.eval_text << "`, context " << a.ctx
      << (a.chunks ? ", " + std::to_string(a.chunks) + " chunks" : std::string(", all chunks"))
      << ". KLD and same-top are against the F16 base.\n\n";
-  md << "| variant | size (MiB) | bits/weight | PPL | mean KLD | same top % | pp tok/s | tg tok/s | "
+  md << "| variant | size (MiB) | bits/weight | PPL | mean KLD | same top % | pp tok/s | tg tok/s "
+        "| "
         "peak RSS (MiB) | gates |\n";
   md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
   const VariantMeasure* base = nullptr;
@@ -117,7 +118,8 @@ void run_ladder(LadderArgs a) {
   for (const auto& m : a.mixes)
     if (!file_type_from_name(m)) {
       std::string valid;
-      for (const auto& f : all_file_types()) valid += (valid.empty() ? "" : ", ") + std::string(f.name);
+      for (const auto& f : all_file_types())
+        valid += (valid.empty() ? "" : ", ") + std::string(f.name);
       throw CliError{"ladder: unknown mix '" + m + "' (valid: " + valid + ")", 1};
     }
   if (!fs::exists(a.input)) throw CliError{a.input + ": cannot open: No such file or directory", 1};
@@ -169,7 +171,7 @@ void run_ladder(LadderArgs a) {
     v.name = m;
     v.path = p;
     v.is_base = m == "F16";
-    std::vector<std::string> args = {"perplexity", p, "--file", a.eval_text, "--ctx",
+    std::vector<std::string> args = {"perplexity",          p,       "--file", a.eval_text, "--ctx",
                                      std::to_string(a.ctx), "--json"};
     if (a.chunks > 0) args.insert(args.end(), {"--chunks", std::to_string(a.chunks)});
     if (v.is_base) {
@@ -199,8 +201,10 @@ void run_ladder(LadderArgs a) {
       std::vector<std::string> b = {"bench", p, "--json"};
       b.insert(b.end(), common.begin(), common.end());
       auto bj = parse_json(step("bench " + m, b), "bench " + m);
-      v.pp_tokens_per_s = num(bj, {"pp_tokens_per_second", "pp512_tokens_per_second", "pp_tps", "pp512"});
-      v.tg_tokens_per_s = num(bj, {"tg_tokens_per_second", "tg128_tokens_per_second", "tg_tps", "tg128"});
+      v.pp_tokens_per_s =
+          num(bj, {"pp_tokens_per_second", "pp512_tokens_per_second", "pp_tps", "pp512"});
+      v.tg_tokens_per_s =
+          num(bj, {"tg_tokens_per_second", "tg128_tokens_per_second", "tg_tps", "tg128"});
     }
     auto ij = parse_json(step("inspect " + m, {"inspect", p, "--json"}), "inspect " + m);
     v.bits_per_weight = num(ij, {"bits_per_weight"});
@@ -218,11 +222,16 @@ void run_ladder(LadderArgs a) {
   rj["ctx"] = a.ctx;
   rj["variants"] = nlohmann::json::array();
   for (const auto& v : ladder) {
-    nlohmann::json e = {{"name", v.name}, {"path", v.path}, {"file_bytes", v.file_bytes},
-                        {"bits_per_weight", v.bits_per_weight}, {"ppl", v.ppl},
-                        {"ppl_stderr", v.ppl_stderr}, {"pp_tokens_per_second", v.pp_tokens_per_s},
+    nlohmann::json e = {{"name", v.name},
+                        {"path", v.path},
+                        {"file_bytes", v.file_bytes},
+                        {"bits_per_weight", v.bits_per_weight},
+                        {"ppl", v.ppl},
+                        {"ppl_stderr", v.ppl_stderr},
+                        {"pp_tokens_per_second", v.pp_tokens_per_s},
                         {"tg_tokens_per_second", v.tg_tokens_per_s},
-                        {"peak_rss_bytes", v.peak_rss_bytes}, {"is_base", v.is_base}};
+                        {"peak_rss_bytes", v.peak_rss_bytes},
+                        {"is_base", v.is_base}};
     if (v.kld_mean) e["kld_mean"] = *v.kld_mean;
     if (v.same_top_pct) e["same_top_pct"] = *v.same_top_pct;
     rj["variants"].push_back(e);
@@ -231,8 +240,8 @@ void run_ladder(LadderArgs a) {
   rj["reason"] = rec.reason;
   AtomicFileOptions wo;
   wo.overwrite = true;  // reports are regenerated on every run
-  for (const auto& [file, text] : {std::pair{out("report.md"), md},
-                                   std::pair{out("report.json"), rj.dump(1) + "\n"}}) {
+  for (const auto& [file, text] :
+       {std::pair{out("report.md"), md}, std::pair{out("report.json"), rj.dump(1) + "\n"}}) {
     AtomicFile f = unwrap(AtomicFile::create(file, wo));
     unwrap(f.write(text.data(), text.size()));
     unwrap(f.commit());
@@ -247,7 +256,8 @@ void run_ladder(LadderArgs a) {
 
 void add_ladder_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "ladder", "Main job: convert, quantize a ladder of mixes, verify, evaluate, recommend, report");
+      "ladder",
+      "Main job: convert, quantize a ladder of mixes, verify, evaluate, recommend, report");
   auto a = std::make_shared<LadderArgs>();
   cmd->add_option("INPUT", a->input, "Hugging Face model folder or F16/BF16/F32 GGUF")->required();
   cmd->add_option("OUTDIR", a->out_dir, "Output folder (GGUF files, sidecars, report)")->required();

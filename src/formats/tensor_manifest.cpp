@@ -11,25 +11,6 @@ namespace {
 // Names and strings come from untrusted files and need not be UTF-8; messages replace bad bytes.
 constexpr auto kLossy = nlohmann::json::error_handler_t::replace;
 
-nlohmann::json kv_to_json(const GgufValue& v) {
-  if (const GgufArray* a = v.as_array()) return "array[" + std::to_string(a->items.size()) + "]";
-  if (const std::string* s = v.as_string()) return *s;
-  switch (v.type()) {
-    case GgufType::BOOL:
-      return *v.as_bool();
-    case GgufType::F32:
-    case GgufType::F64:
-      return *v.as_float();
-    case GgufType::I8:
-    case GgufType::I16:
-    case GgufType::I32:
-    case GgufType::I64:
-      return *v.as_int();
-    default:
-      return *v.as_uint();
-  }
-}
-
 std::string kv_type_name(const GgufValue& v) {
   std::string t(gguf_type_name(v.type()));
   if (const GgufArray* a = v.as_array()) t += "[" + std::string(gguf_type_name(a->elem_type)) + "]";
@@ -54,7 +35,7 @@ nlohmann::json make_tensor_manifest(const GgufFile& f) {
   nlohmann::json kv_types = nlohmann::json::object();
   nlohmann::json kv_arrays = nlohmann::json::object();
   for (const auto& [k, v] : f.kvs()) {
-    kv[k] = kv_to_json(v);
+    kv[k] = gguf_value_to_json(v);
     kv_types[k] = kv_type_name(v);
     if (v.is_array()) kv_arrays[k] = kv_array_sha256(k, v);
   }
@@ -90,10 +71,10 @@ Result<std::vector<ManifestMismatch>> check_tensor_manifest(const GgufFile& f,
       const GgufValue* v = f.find(key);
       if (!v)
         out.push_back({"", "metadata key '" + key + "' missing from the file"});
-      else if (kv_to_json(*v) != want)
+      else if (gguf_value_to_json(*v) != want)
         out.push_back({"", "metadata key '" + key + "' is " +
-                               kv_to_json(*v).dump(-1, ' ', false, kLossy) + ", manifest has " +
-                               want.dump(-1, ' ', false, kLossy)});
+                               gguf_value_to_json(*v).dump(-1, ' ', false, kLossy) +
+                               ", manifest has " + want.dump(-1, ' ', false, kLossy)});
     }
   }
   if (m.contains("kv_types") && m["kv_types"].is_object()) {
@@ -133,6 +114,25 @@ Result<std::vector<ManifestMismatch>> check_tensor_manifest(const GgufFile& f,
   for (const auto& t : f.tensors())
     if (!listed.count(t.name)) out.push_back({t.name, "not in the manifest"});
   return out;
+}
+
+nlohmann::json gguf_value_to_json(const GgufValue& v) {
+  if (const GgufArray* a = v.as_array()) return "array[" + std::to_string(a->items.size()) + "]";
+  if (const std::string* s = v.as_string()) return *s;
+  switch (v.type()) {
+    case GgufType::BOOL:
+      return *v.as_bool();
+    case GgufType::F32:
+    case GgufType::F64:
+      return *v.as_float();
+    case GgufType::I8:
+    case GgufType::I16:
+    case GgufType::I32:
+    case GgufType::I64:
+      return *v.as_int();
+    default:
+      return *v.as_uint();
+  }
 }
 
 }  // namespace qforge

@@ -17,6 +17,9 @@
 
 namespace qforge {
 
+// A KV as JSON: scalars as numbers/bools/strings (raw string bytes), arrays as "array[N]".
+nlohmann::json gguf_value_to_json(const GgufValue& v);
+
 nlohmann::json make_tensor_manifest(const GgufFile& f);
 
 struct ManifestMismatch {
