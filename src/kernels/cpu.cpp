@@ -1,5 +1,7 @@
 #include "kernels/cpu.h"
 
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -13,8 +15,11 @@ Isa detected_isa() {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
       return Isa::Avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+    // F16C through cpuid (leaf 1, ECX bit 29): not every compiler's __builtin_cpu_supports
+    // knows the name.
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
       return Isa::Avx2;
     return Isa::Generic;
   }();
