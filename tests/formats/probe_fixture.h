@@ -80,10 +80,10 @@ inline void append_values(const std::string& name, const ProbeTensor& t, std::st
 
 // make_probe.py's tensor list for `arch` at hidden size H.
 inline std::map<std::string, ProbeTensor> probe_tensors(const std::string& arch, uint64_t H,
-                                                        uint64_t vocab) {
+                                                        uint64_t vocab, uint64_t head_dim = 0) {
   const bool gemma = arch.rfind("gemma", 0) == 0;
   const uint64_t L = arch == "gemma3" ? 6 : 4, n_head = 4, n_kv = 2;
-  const uint64_t hd = arch == "qwen3" ? 32 : H / n_head, ff = 3 * H;
+  const uint64_t hd = head_dim ? head_dim : arch == "qwen3" ? 32 : H / n_head, ff = 3 * H;
   const bool tied = !(arch == "mistral" || arch == "qwen3moe" || arch == "phi3");
   std::map<std::string, ProbeTensor> w;
   auto mat = [&](const std::string& n, uint64_t rows, uint64_t cols) {
@@ -144,9 +144,10 @@ inline void write_text(const std::filesystem::path& p, const std::string& s) {
 // The probe's model.safetensors bytes. With data = false only the length prefix and header
 // (the caller extends the file to `*data_bytes` zero bytes: a structure-only checkpoint).
 inline std::string probe_safetensors(const std::string& arch, uint64_t vocab, uint64_t H,
-                                     bool data = true, uint64_t* data_bytes = nullptr) {
+                                     bool data = true, uint64_t* data_bytes = nullptr,
+                                     uint64_t head_dim = 0) {
   using namespace probe_detail;
-  const auto tensors = probe_tensors(arch, H, vocab);
+  const auto tensors = probe_tensors(arch, H, vocab, head_dim);
   std::string header = "{", blob;
   uint64_t off = 0;
   for (const auto& [name, t] : tensors) {
@@ -170,12 +171,15 @@ inline std::string probe_safetensors(const std::string& arch, uint64_t vocab, ui
   return out + header + blob;
 }
 
-// The probe's config at hidden size H, as make_probe.py --hidden H writes it.
-inline nlohmann::json probe_config(const std::string& arch, uint64_t H, bool v5 = false) {
+// The probe's config at hidden size H, as make_probe.py --hidden H writes it (head_dim > 0:
+// with that head size instead).
+inline nlohmann::json probe_config(const std::string& arch, uint64_t H, bool v5 = false,
+                                   uint64_t head_dim = 0) {
   const std::string file = probe_dir(arch) + (v5 ? "/v5-config.json" : "/config.json");
   nlohmann::json c = nlohmann::json::parse(read_all(file));
-  if (H == 0 || H == c["hidden_size"].get<uint64_t>()) return c;
-  const uint64_t hd = arch == "qwen3" ? 32 : H / 4;
+  if ((H == 0 || H == c["hidden_size"].get<uint64_t>()) && head_dim == 0) return c;
+  if (H == 0) H = c["hidden_size"].get<uint64_t>();
+  const uint64_t hd = head_dim ? head_dim : arch == "qwen3" ? 32 : H / 4;
   c["hidden_size"] = H;
   c["intermediate_size"] = 3 * H;
   c["head_dim"] = hd;
@@ -197,15 +201,15 @@ inline nlohmann::json probe_config(const std::string& arch, uint64_t H, bool v5 
 // With weights = false the tensors are all zero (a sparse file: fast, for structure-only tests
 // such as the quantization recipes).
 inline void write_probe(const std::string& arch, const std::string& dir, uint64_t H = 0,
-                        bool v5 = false, bool weights = true) {
+                        bool v5 = false, bool weights = true, uint64_t head_dim = 0) {
   namespace fs = std::filesystem;
-  const nlohmann::json cfg = probe_config(arch, H, v5);
+  const nlohmann::json cfg = probe_config(arch, H, v5, head_dim);
   fs::create_directories(dir);
   probe_detail::write_text(fs::path(dir) / "config.json", cfg.dump(1));
   uint64_t data_bytes = 0;
   const std::string st =
       probe_safetensors(arch, cfg["vocab_size"].get<uint64_t>(), cfg["hidden_size"].get<uint64_t>(),
-                        weights, &data_bytes);
+                        weights, &data_bytes, head_dim);
   const fs::path stp = fs::path(dir) / "model.safetensors";
   probe_detail::write_text(stp, st);
   if (!weights) fs::resize_file(stp, st.size() + data_bytes);
