@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -133,6 +135,52 @@ TEST_P(ArchProbe, V5ConfigGivesTheSameKvs) {
 
 INSTANTIATE_TEST_SUITE_P(Probes, ArchProbe, ::testing::ValuesIn(test::probe_names()),
                          [](const auto& info) { return info.param; });
+
+// Bad input: one clear line naming the file and the key or tensor.
+TEST(ArchProbeBadInput, OneLineErrors) {
+  QF_REQUIRE_PROBE("phi3");
+  struct Case {
+    std::string probe;
+    std::function<void(json&)> edit;
+    std::string expect;  // after "<dir>/"
+  };
+  const std::vector<Case> cases = {
+      {"qwen3", [](json& c) { c.erase("hidden_size"); },
+       "config.json: required key 'hidden_size' is missing"},
+      {"llama3", [](json& c) { c["rope_scaling"]["rope_type"] = "dynamic"; },
+       "config.json: rope_scaling.rope_type 'dynamic' is not supported (supported: default, "
+       "linear, yarn, llama3, longrope)"},
+      {"phi3", [](json& c) { c["num_key_value_heads"] = 1; },
+       "model.safetensors: tensor 'model.layers.0.self_attn.qkv_proj.weight' has shape [128, 64] "
+       "but config.json implies [96, 64] (fused q, k, v: (num_attention_heads + 2 "
+       "num_key_value_heads) x head_dim rows)"},
+      {"phi3", [](json& c) { c["intermediate_size"] = 160; },
+       "model.safetensors: tensor 'model.layers.0.mlp.down_proj.weight' has shape [64, 192] but "
+       "config.json implies [64, 160]"},
+      {"qwen3moe", [](json& c) { c["num_experts"] = 3; },
+       "tensor 'model.layers.0.mlp.experts.3.down_proj.weight' exists but config.json says "
+       "num_experts 3"},
+      {"qwen3moe", [](json& c) { c["num_experts"] = 5; },
+       "tensor 'model.layers.0.mlp.experts.4.down_proj.weight' (expert 4 of num_experts 5) is "
+       "missing from the checkpoint"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.expect);
+    test::TempDir dir;
+    const std::string d = dir.path().string();
+    test::write_probe(c.probe, d, 0, false, /*weights=*/false);
+    json cfg = json::parse(test::read_all(d + "/config.json"));
+    c.edit(cfg);
+    std::ofstream(d + "/config.json") << cfg.dump();
+    HfSourceOptions o;
+    o.tokenizer = false;
+    auto r = HfTensorSource::open(d, o);
+    ASSERT_FALSE(r.ok());
+    const std::string want =
+        c.expect.rfind("tensor", 0) == 0 ? d + ": " + c.expect : d + "/" + c.expect;
+    EXPECT_EQ(r.error().message, want);
+  }
+}
 
 }  // namespace
 }  // namespace qforge
