@@ -251,7 +251,7 @@ Status read_chat_templates(const std::string& dir, const std::string& tc_path,
       }
     }
   }
-  if (!spec.chat_template) {
+  if (!spec.chat_template && !dir.empty()) {
     const std::string jinja = (fs::path(dir) / "chat_template.jinja").string();
     std::error_code ec;
     if (fs::exists(jinja, ec)) {
@@ -268,8 +268,11 @@ Status add_specials(const std::string& dir, const HfConfig& cfg, const HfVocab& 
                     std::optional<int32_t> spm_unk, const json* tokenizer, VocabSpec& spec) {
   const std::string tc_path = (fs::path(dir) / "tokenizer_config.json").string();
   const std::string gc_path = (fs::path(dir) / "generation_config.json").string();
-  QF_TRY(auto tc, read_json_if_exists(tc_path));
-  QF_TRY(auto gc, read_json_if_exists(gc_path));
+  std::optional<json> tc, gc;
+  if (!dir.empty()) {
+    QF_TRY(tc, read_json_if_exists(tc_path));
+    QF_TRY(gc, read_json_if_exists(gc_path));
+  }
   const auto n = static_cast<int64_t>(spec.tokens.size());
 
   auto resolve = [&](const std::string& typ,
@@ -615,8 +618,9 @@ Result<VocabSpec> spm_style_vocab(const std::string& dir, const std::string& pat
   return spec;
 }
 
-Result<VocabSpec> load_bpe(const std::string& dir, const std::string& path, const HfConfig& cfg) {
-  QF_TRY(std::string text, read_file_text(path));
+// tokenizer.json text -> vocabulary; `dir` holds the side files (none when empty).
+Result<VocabSpec> bpe_from_text(const std::string& dir, const std::string& path,
+                                std::string_view text, const HfConfig& cfg) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return make_error(path, ": not a valid JSON object");
   auto model = j.find("model");
@@ -646,6 +650,11 @@ Result<VocabSpec> load_bpe(const std::string& dir, const std::string& path, cons
                       " is not recognised (known: Replace ' ' -> U+2581 with or without Prepend "
                       "U+2581; Metaspace always, no split)");
   return spm_style_vocab(dir, path, j, *model, cfg, *prefix);
+}
+
+Result<VocabSpec> load_bpe(const std::string& dir, const std::string& path, const HfConfig& cfg) {
+  QF_TRY(std::string text, read_file_text(path));
+  return bpe_from_text(dir, path, text, cfg);
 }
 
 }  // namespace
@@ -751,6 +760,11 @@ Result<VocabSpec> load_hf_vocab(const std::string& dir, const HfConfig& cfg) {
   if (spm_family && fs::exists(spm, ec)) return load_spm(dir, spm, cfg);
   if (fs::exists(tj, ec)) return load_bpe(dir, tj, cfg);
   return make_error(dir, ": no tokenizer.json", spm_family ? " or tokenizer.model" : "");
+}
+
+Result<VocabSpec> parse_hf_tokenizer_json(std::string_view text, const std::string& name,
+                                          const HfConfig& cfg) {
+  return bpe_from_text("", name, text, cfg);
 }
 
 Result<std::vector<GgufKv>> load_hf_tokenizer(const std::string& dir, const HfConfig& cfg) {

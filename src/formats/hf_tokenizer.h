@@ -24,6 +24,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -58,6 +59,11 @@ Result<SpmModel> parse_sentencepiece_model(std::span<const uint8_t> bytes, const
 // tokens (the embedding's row count); cfg.arch picks tokenizer.model over tokenizer.json for
 // the SentencePiece families (llama, gemma*); cfg's bos/eos/pad ids are fallbacks.
 Result<VocabSpec> load_hf_vocab(const std::string& dir, const HfConfig& cfg);
+
+// tokenizer.json text alone (no tokenizer_config.json or generation_config.json beside it:
+// special ids come from cfg only); `name` is used in errors. For fuzzers and tests.
+Result<VocabSpec> parse_hf_tokenizer_json(std::string_view text, const std::string& name,
+                                          const HfConfig& cfg);
 
 // load_hf_vocab, as the tokenizer.ggml.* KVs in order (vocab_to_gguf_kvs).
 Result<std::vector<GgufKv>> load_hf_tokenizer(const std::string& dir, const HfConfig& cfg);

@@ -49,10 +49,14 @@ std::vector<GgufKv> vocab_to_gguf_kvs(const VocabSpec& s) {
   if (!s.scores.empty()) kvs.emplace_back("tokenizer.ggml.scores", GgufValue::f32_array(s.scores));
   if (!s.token_types.empty())
     kvs.emplace_back("tokenizer.ggml.token_type", GgufValue::i32_array(s.token_types));
-  if (!s.merges.empty())
+  if (!s.merges.empty() || s.model == "gpt2")  // a gpt2 reader needs the key
     kvs.emplace_back("tokenizer.ggml.merges", GgufValue::string_array(s.merges));
+  // Ids as u32 (llama.cpp's type); "explicitly none" as i32 -1, which readers take as none.
   auto put_id = [&](const char* key, const std::optional<int64_t>& id) {
-    if (id && *id >= 0 && *id <= std::numeric_limits<uint32_t>::max())
+    if (!id) return;
+    if (*id < 0)
+      kvs.emplace_back(key, GgufValue::i32(-1));
+    else if (*id <= std::numeric_limits<uint32_t>::max())
       kvs.emplace_back(key, GgufValue::u32(static_cast<uint32_t>(*id)));
   };
   put_id("tokenizer.ggml.unknown_token_id", s.unk);

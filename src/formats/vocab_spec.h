@@ -46,7 +46,9 @@ struct VocabSpec {
 
 // The GGUF KVs of a vocabulary, in the reference conversions' order: model, pre, tokens,
 // [scores], token_type, [merges], special ids (unk, bos, eos, pad, then the others), add_bos,
-// add_sep, add_eos, add_space_prefix, chat template(s). Unset keys are not written.
+// add_sep, add_eos, add_space_prefix, chat template(s). Unset keys are not written (merges
+// always for gpt2); an explicitly absent id (negative) is written as i32 -1, so that
+// vocab_spec_from_gguf(vocab_to_gguf_kvs(s)) gives s back (named chat templates aside).
 std::vector<GgufKv> vocab_to_gguf_kvs(const VocabSpec& spec);
 
 // Reads the tokenizer.ggml.* keys of a GGUF (no defaults applied). Errors name the file and
