@@ -89,6 +89,29 @@ TEST(HfProbeTokenizers, EveryPartGivesHfIds) {
   }
 }
 
+// What the converter writes is what the engine reads: the same vocabulary through its GGUF
+// form (vocab_to_gguf_kvs, then Tokenizer::from_gguf) tokenizes alike, for the new kinds
+// (SentencePiece-style from tokenizer.json with and without a space prefix, GPT-4o).
+TEST(HfProbeTokenizers, GgufFormTokenizesAlike) {
+  QF_REQUIRE_SHARED("arch/tokenizers/gemma3/tokenizer.json");
+  const auto parts = text_parts();
+  for (const Probe& p : {kProbes[1], kProbes[5], kProbes[6]}) {
+    SCOPED_TRACE(p.name);
+    const auto bytes = gguf_serialize_header(3, vocab_to_gguf_kvs(vocab_of(p)), {});
+    auto f = GgufFile::parse(bytes, "probe.gguf");
+    ASSERT_TRUE(f.ok()) << f.error().message;
+    auto tok = Tokenizer::from_gguf(*f);
+    ASSERT_TRUE(tok.ok()) << tok.error().message;
+    const json want = json::parse(
+        test::read_all(test::shared_path(std::string("arch/") + p.name + "/hf-tokens.json")));
+    for (size_t i = 0; i < parts.size(); ++i)
+      EXPECT_EQ(tok->encode(parts[i], false, true), want[i].get<std::vector<int32_t>>())
+          << "part " << i;
+    EXPECT_EQ(tok->pre(), p.tk == std::string("gpt4o") ? "gpt-4o" : "default");
+    EXPECT_EQ(tok->is_spm(), p.tk != std::string("gpt4o"));
+  }
+}
+
 // Python's json.dumps(x, ensure_ascii=False) of a string, with its default separators.
 void py_json_string(const std::string& s, std::string& out) {
   out += '"';

@@ -305,6 +305,76 @@ TEST(HfTokenizer, UnknownPreTokenizerIsRefusedAndBadFilesFail) {
   EXPECT_EQ(r.error().message, d + ": no tokenizer.json or tokenizer.model");
 }
 
+// The pre-tokenizer of a GPT-4o-style tokenizer.json is named "gpt-4o" (it used to convert
+// silently as "default"); an unrecognised Split or normalizer is refused, naming it.
+TEST(HfTokenizer, Gpt4oNamedAndUnknownSplitsRefused) {
+  test::TempDir dir;
+  test::write_hf_checkpoint(dir.path().string(), test::HfSpec{});
+  const std::string d = dir.path().string();
+  auto cfg = load_hf_config(d);
+  ASSERT_TRUE(cfg.ok());
+  auto tok = json::parse(test::read_all(dir.file("tokenizer.json")));
+  const std::string o200k =
+      R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  auto with_split = [&](const std::string& rx) {
+    tok["pre_tokenizer"] = {{"type", "Sequence"},
+                            {"pretokenizers", json::array({{{"type", "Split"},
+                                                            {"pattern", {{"Regex", rx}}},
+                                                            {"behavior", "Removed"},
+                                                            {"invert", true}},
+                                                           {{"type", "ByteLevel"},
+                                                            {"add_prefix_space", false},
+                                                            {"trim_offsets", true},
+                                                            {"use_regex", false}}})}};
+    std::ofstream(dir.file("tokenizer.json")) << tok.dump();
+    return load_hf_tokenizer(d, *cfg);
+  };
+  auto kvs = with_split(o200k);
+  ASSERT_TRUE(kvs.ok()) << kvs.error().message;
+  EXPECT_EQ(*find(*kvs, "tokenizer.ggml.pre")->as_string(), "gpt-4o");
+  auto r = with_split("\\p{N}+");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            dir.file("tokenizer.json") +
+                R"(: pre-tokenizer not recognised: Sequence[Split(Regex "\\p{N}+", Removed, )"
+                R"(invert), ByteLevel(use_regex=false)] (known: ByteLevel; Split with the )"
+                R"(Llama-3, Qwen2 or GPT-4o regex + ByteLevel; Digits + ByteLevel))");
+  tok["normalizer"] = {{"type", "Lowercase"}};
+  r = with_split(o200k);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            dir.file("tokenizer.json") +
+                ": byte-level BPE normalizer 'Lowercase' is not supported (none or NFC)");
+}
+
+// SentencePiece-style BPE (byte_fallback, no ByteLevel) with a normalizer other than
+// SentencePiece's space replacement is refused, naming what it found.
+TEST(HfTokenizer, SentencePieceStyleWithOtherNormalizerRefused) {
+  test::TempDir dir;
+  test::write_hf_checkpoint(dir.path().string(), test::HfSpec{});
+  const std::string d = dir.path().string();
+  auto cfg = load_hf_config(d);
+  ASSERT_TRUE(cfg.ok());
+  auto tok = json::parse(test::read_all(dir.file("tokenizer.json")));
+  tok["pre_tokenizer"] = nullptr;
+  tok["decoder"] = nullptr;
+  tok["model"]["byte_fallback"] = true;
+  tok["normalizer"] = {{"type", "NFKC"}};
+  std::ofstream(dir.file("tokenizer.json")) << tok.dump();
+  auto r = load_hf_tokenizer(d, *cfg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            dir.file("tokenizer.json") +
+                ": SentencePiece-style BPE with normalizer NFKC and pre-tokenizer none is not "
+                "recognised (known: Replace ' ' -> U+2581 with or without Prepend U+2581; "
+                "Metaspace always, no split)");
+  tok["model"]["byte_fallback"] = false;
+  std::ofstream(dir.file("tokenizer.json")) << tok.dump();
+  r = load_hf_tokenizer(d, *cfg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("neither byte-level"), std::string::npos);
+}
+
 TEST(HfTokenizer, SentencePieceFolder) {
   test::TempDir dir;
   test::HfSpec spec;
