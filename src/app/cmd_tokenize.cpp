@@ -1,5 +1,8 @@
 // qforge tokenize MODEL (--text T | --file F) [--no-bos] [--parse-special] [--json]: the token
-// ids of a text under a GGUF model's vocabulary, exactly as llama.cpp tokenizes it.
+// ids of a text under a GGUF model's vocabulary, as llama.cpp tokenizes it; for the files qforge
+// converts, also HF transformers' ids (the GPT-4o pre-tokenizer follows HF where llama.cpp's
+// regex engine differs, e.g. on combining marks). --parse-special matches added/control token
+// texts such as <|im_start|> inside the text, as HF does.
 // --json prints {"ids": [...], "pieces": [...]} where pieces are the vocabulary strings as stored
 // in the GGUF ("Ġthe", "▁the", "<0x0A>"), JSON-escaped.
 #include <cstdio>
@@ -71,7 +74,8 @@ void run_tokenize(const TokenizeArgs& a, bool have_text) {
 
 void add_tokenize_command(CLI::App& app) {
   auto a = std::make_shared<TokenizeArgs>();
-  auto* cmd = app.add_subcommand("tokenize", "Show the token ids of a text (llama.cpp-exact)");
+  auto* cmd = app.add_subcommand("tokenize",
+                                 "Show the token ids of a text (as llama.cpp and HF tokenize it)");
   cmd->add_option("MODEL", a->model, "GGUF model (its tokenizer.ggml.* metadata is used)")
       ->required();
   auto* text_opt = cmd->add_option("--text", a->text, "Text to tokenize");
