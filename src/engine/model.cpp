@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/fp16.h"
+#include "formats/model_family.h"
 
 namespace qforge {
 namespace {
@@ -28,21 +29,6 @@ struct Loader {
     const GgufValue* v = f.find(arch + "." + std::string(key));
     if (!v) return std::nullopt;
     return v->as_float();
-  }
-
-  // An optional integer hyper-parameter: `def` when absent, an error when not an integer.
-  Result<int64_t> hp_or(std::string_view key, int64_t def) const {
-    if (!f.find(arch + "." + std::string(key))) return def;
-    QF_TRY(uint64_t v, hp(key));
-    return static_cast<int64_t>(v);
-  }
-  float hp_float_or(std::string_view key, float def) const {
-    auto v = hp_float(key);
-    return v ? static_cast<float>(*v) : def;
-  }
-  const std::string* hp_string(std::string_view key) const {
-    const GgufValue* v = f.find(arch + "." + std::string(key));
-    return v ? v->as_string() : nullptr;
   }
 
   const GgufTensorInfo* tensor(const std::string& name) const { return f.find_tensor(name); }
@@ -114,48 +100,8 @@ struct Loader {
   }
 };
 
-// What each supported general.architecture switches on in the graph (llama.cpp's graph for
-// that architecture). Hyper-parameters come from the file; these are the structural facts the
-// file does not state.
-struct Family {
-  std::string_view arch;
-  RopeType rope;
-  bool qkv_bias, qk_norm, post_norms, fused, moe, gemma;
-  int swa_pattern;  // every swa_pattern-th layer is global, the others slide (0: none)
-};
-
-constexpr Family kFamilies[] = {
-    // arch       rope              bias   qknorm post   fused  moe    gemma  swa
-    {"llama", RopeType::Normal, false, false, false, false, false, false, 0},
-    {"qwen2", RopeType::Neox, true, false, false, false, false, false, 0},
-    {"qwen3", RopeType::Neox, false, true, false, false, false, false, 0},
-    {"qwen3moe", RopeType::Neox, false, true, false, false, true, false, 0},
-    {"gemma2", RopeType::Neox, false, false, true, false, false, true, 2},
-    {"gemma3", RopeType::Neox, false, true, true, false, false, true, 6},
-    {"phi3", RopeType::Neox, false, false, false, true, false, false, 0},
-};
-
-const Family* find_family(std::string_view arch) {
-  for (const Family& fam : kFamilies)
-    if (fam.arch == arch) return &fam;
-  return nullptr;
-}
-
-std::string supported_list() {
-  std::string s;
-  for (const Family& fam : kFamilies) s += (s.empty() ? "" : ", ") + std::string(fam.arch);
-  return s;
-}
-
-// Attention shape and context keys.
-Status read_shape(const Loader& L, ModelParams& p) {
-  QF_TRY(p.n_embd, L.hp("embedding_length"));
-  QF_TRY(p.n_layer, L.hp("block_count"));
-  QF_TRY(p.n_ff, L.hp("feed_forward_length"));
-  QF_TRY(p.n_head, L.hp("attention.head_count"));
-  QF_TRY(p.n_head_kv, L.hp_or("attention.head_count_kv", p.n_head));
-  QF_TRY(p.n_ctx_train, L.hp("context_length"));
-  p.norm_eps = L.hp_float_or("attention.layer_norm_rms_epsilon", p.norm_eps);
+// Range checks on the descriptor's hyper-parameters (the file is untrusted).
+Status check_shape_params(const Loader& L, const ModelParams& p) {
   const auto bad = [&](std::string_view what) { return L.err(what); };
   if (p.n_embd <= 0 || p.n_embd > (1 << 20)) return bad("embedding_length out of range");
   if (p.n_layer <= 0 || p.n_layer > 4096) return bad("block_count out of range");
@@ -164,101 +110,102 @@ Status read_shape(const Loader& L, ModelParams& p) {
   if (p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0)
     return bad("attention.head_count_kv does not divide attention.head_count");
   if (p.n_ctx_train <= 0) return bad("context_length must be positive");
-  // The head size: attention.key_length when given (qwen3, gemma: != n_embd / n_head).
-  const bool has_key_len = L.f.find(p.arch + ".attention.key_length") != nullptr;
-  if (!has_key_len && p.n_embd % p.n_head != 0)
-    return bad("attention.head_count does not divide embedding_length");
-  QF_TRY(p.head_dim, L.hp_or("attention.key_length", p.n_embd / p.n_head));
-  QF_TRY(int64_t vlen, L.hp_or("attention.value_length", p.head_dim));
   if (p.head_dim <= 0 || p.head_dim > 4096) return bad("attention.key_length out of range");
-  if (vlen != p.head_dim)
-    return bad("attention.value_length differs from attention.key_length (not supported)");
-  QF_TRY(p.n_rot, L.hp_or("rope.dimension_count", p.head_dim));
+  if (L.f.find(p.arch + ".attention.value_length")) {
+    QF_TRY(uint64_t vlen, L.hp("attention.value_length"));
+    if (static_cast<int64_t>(vlen) != p.head_dim)
+      return bad("attention.value_length differs from attention.key_length (not supported)");
+  }
   if (p.n_rot <= 0 || p.n_rot > p.head_dim || p.n_rot % 2 != 0)
     return bad("rope.dimension_count must be even and at most the head size");
+  if (!(p.norm_eps > 0) || !std::isfinite(p.norm_eps))
+    return bad("attention.layer_norm_rms_epsilon must be positive");
   return ok_status();
 }
 
-// RoPE bases and scaling (llama.cpp's rope.* keys).
-Status read_rope(const Loader& L, const Family& fam, ModelParams& p) {
-  p.rope_type = fam.rope;
-  p.rope_freq_base = L.hp_float_or("rope.freq_base", p.rope_freq_base);
-  if (!(p.rope_freq_base > 0)) return L.err("rope.freq_base must be positive");
-  p.rope.freq_base = p.rope_freq_base;
-  float factor = L.hp_float_or("rope.scaling.factor", 0.0f);
-  if (factor == 0.0f) {  // the older key holds the frequency scale itself
-    const float s = L.hp_float_or("rope.scale_linear", 1.0f);
-    factor = s > 0 ? 1.0f / s : 0.0f;
-  }
-  const std::string* type = L.hp_string("rope.scaling.type");
-  const std::string t = type ? *type : (factor != 1.0f ? "linear" : "none");
-  if (t == "linear") {
-    p.rope.scaling = RopeScaling::Linear;
-  } else if (t == "yarn") {
-    p.rope.scaling = RopeScaling::Yarn;
-  } else if (t != "none" && t != "longrope") {
-    return L.err("rope.scaling.type '" + t + "' is not supported (none, linear, yarn, longrope)");
+// The RoPE of global and sliding layers, with llama.cpp's defaults for absent keys.
+Status rope_params(const Loader& L, const ModelHParams& hp, ModelParams& p) {
+  p.rope_freq_base = hp.rope_freq_base;
+  p.rope.freq_base = hp.rope_freq_base;
+  switch (hp.rope_scaling) {
+    case RopeScalingKind::Linear:
+      p.rope.scaling = RopeScaling::Linear;
+      break;
+    case RopeScalingKind::Yarn:
+      p.rope.scaling = RopeScaling::Yarn;
+      break;
+    default:  // none; llama3 / longrope are per-dimension factor tensors
+      break;
   }
   if (p.rope.scaling != RopeScaling::None) {
-    if (!(factor > 0)) return L.err("rope.scaling.factor must be positive");
-    p.rope.freq_scale = 1.0f / factor;
+    if (!(hp.rope_scaling_factor > 0) || !std::isfinite(hp.rope_scaling_factor))
+      return L.err("rope.scaling.factor must be positive");
+    p.rope.freq_scale = 1.0f / hp.rope_scaling_factor;
   }
-  QF_TRY(p.n_ctx_orig, L.hp_or("rope.scaling.original_context_length", p.n_ctx_train));
-  p.rope_attn_factor = L.hp_float_or("rope.scaling.attn_factor", 1.0f);
-  p.yarn_ext_factor = L.hp_float_or("rope.scaling.yarn_ext_factor", 1.0f);
-  p.yarn_beta_fast = L.hp_float_or("rope.scaling.yarn_beta_fast", 32.0f);
-  p.yarn_beta_slow = L.hp_float_or("rope.scaling.yarn_beta_slow", 1.0f);
-  // Sliding layers: their own base (gemma3's local base, llama.cpp's default 10000), never
-  // scaled; without a sliding window they do not occur.
+  p.n_ctx_orig = hp.rope_orig_ctx > 0 ? static_cast<int64_t>(hp.rope_orig_ctx) : p.n_ctx_train;
+  p.rope_attn_factor = hp.rope_attn_factor > 0 ? hp.rope_attn_factor : 1.0f;
+  if (p.rope.scaling == RopeScaling::Yarn && hp.yarn_attn_factor > 0)
+    p.rope_attn_factor = hp.yarn_attn_factor;
+  p.yarn_ext_factor = hp.yarn_ext_factor >= 0 ? hp.yarn_ext_factor : 1.0f;
+  if (hp.yarn_beta_fast > 0) p.yarn_beta_fast = hp.yarn_beta_fast;
+  if (hp.yarn_beta_slow > 0) p.yarn_beta_slow = hp.yarn_beta_slow;
+  // Sliding layers: their own base, never scaled (llama.cpp: Gemma-3 local layers use
+  // freq_base_swa, 10000 when the key is absent).
   p.rope_swa = p.rope;
-  if (fam.gemma) {
-    p.rope_swa.freq_base =
-        L.hp_float_or("rope.freq_base_swa", fam.arch == "gemma3" ? 10000.0f : p.rope_freq_base);
+  if (hp.family->traits.embed_scale_sqrt && hp.sliding_window > 0) {
+    p.rope_swa.freq_base = hp.rope_freq_base_swa > 0     ? hp.rope_freq_base_swa
+                           : hp.family->name == "gemma3" ? 10000.0f
+                                                         : hp.rope_freq_base;
     p.rope_swa.freq_scale = 1.0f;
     p.rope_swa.scaling = RopeScaling::None;
   }
-  if (!(p.rope_swa.freq_base > 0)) return L.err("rope.freq_base_swa must be positive");
+  for (float b : {p.rope.freq_base, p.rope_swa.freq_base})
+    if (!(b > 0) || !std::isfinite(b)) return L.err("rope.freq_base must be positive");
   return ok_status();
 }
 
-// Graph switches of the family and the attention / MoE keys that go with them.
-Status read_switches(const Loader& L, const Family& fam, ModelParams& p) {
-  p.qkv_bias = fam.qkv_bias;
-  p.qk_norm = fam.qk_norm;
-  p.post_norms = fam.post_norms;
-  p.fused_qkv = p.fused_up = fam.fused;
-  if (fam.gemma) {
-    p.act = Activation::GeluTanh;
-    p.embd_scale = std::sqrt(static_cast<float>(p.n_embd));
-  }
-  p.attn_scale = L.hp_float_or("attention.scale", 0.0f);
-  p.attn_softcap = L.hp_float_or("attn_logit_softcapping", 0.0f);
-  p.final_softcap = L.hp_float_or("final_logit_softcapping", 0.0f);
-  if (p.attn_scale < 0 || p.attn_softcap < 0 || p.final_softcap < 0)
-    return L.err("attention.scale and the soft-caps must not be negative");
-  QF_TRY(p.n_swa, L.hp_or("attention.sliding_window", 0));
-  if (p.n_swa > 0 && fam.swa_pattern > 0) {
-    QF_TRY(int64_t pattern, L.hp_or("attention.sliding_window_pattern", fam.swa_pattern));
-    if (pattern <= 0) return L.err("attention.sliding_window_pattern must be positive");
+// ModelParams from the architecture descriptor (formats/model_family.h): the family's static
+// graph switches plus the file's hyper-parameters.
+Status params_from_descriptor(const Loader& L, const ModelHParams& hp, ModelParams& p) {
+  const FamilyTraits& t = hp.family->traits;
+  p.n_embd = static_cast<int64_t>(hp.n_embd);
+  p.n_layer = static_cast<int64_t>(hp.n_layer);
+  p.n_ff = static_cast<int64_t>(hp.n_ff);
+  p.n_head = static_cast<int64_t>(hp.n_head);
+  p.n_head_kv = static_cast<int64_t>(hp.n_head_kv);
+  p.head_dim = static_cast<int64_t>(hp.head_dim);
+  p.n_rot = static_cast<int64_t>(hp.n_rot);
+  p.n_ctx_train = static_cast<int64_t>(hp.n_ctx_train);
+  p.norm_eps = hp.norm_eps;
+  QF_CHECK(check_shape_params(L, p));
+  p.rope_type = t.rope == RopeLayout::Neox ? RopeType::Neox : RopeType::Normal;
+  QF_CHECK(rope_params(L, hp, p));
+  p.act = t.act;
+  p.qkv_bias = t.qkv_bias;
+  p.qk_norm = t.qk_norm;
+  p.post_norms = t.post_norms;
+  p.fused_qkv = t.fused_qkv;
+  p.fused_up = t.fused_gate_up;
+  if (t.embed_scale_sqrt) p.embd_scale = std::sqrt(static_cast<float>(p.n_embd));
+  p.attn_scale = hp.attn_scale();
+  p.attn_softcap = hp.attn_softcap;
+  p.final_softcap = hp.final_softcap;
+  for (float v : {p.attn_scale, p.attn_softcap, p.final_softcap})
+    if (!(v >= 0) || !std::isfinite(v))
+      return L.err("attention.scale and the soft-caps must be finite and not negative");
+  if (hp.sliding_window > 0 && hp.sliding_pattern != 1) {
+    p.n_swa = static_cast<int64_t>(hp.sliding_window);
     p.swa_layers.resize(static_cast<size_t>(p.n_layer));
     for (int64_t i = 0; i < p.n_layer; ++i)
-      p.swa_layers[static_cast<size_t>(i)] = (i % pattern) < pattern - 1 ? 1 : 0;
-  } else if (p.n_swa > 0 && fam.arch == "llama") {  // Mistral-style: every layer slides
-    p.swa_layers.assign(static_cast<size_t>(p.n_layer), 1);
-  } else {
-    p.n_swa = 0;  // llama.cpp ignores a window on the others (phi3 writes 0)
+      p.swa_layers[static_cast<size_t>(i)] = hp.is_sliding(static_cast<uint64_t>(i)) ? 1 : 0;
   }
-  if (fam.moe) {
-    QF_TRY(p.n_expert, L.hp("expert_count"));
-    QF_TRY(p.n_expert_used, L.hp("expert_used_count"));
-    QF_TRY(p.n_ff_exp, L.hp_or("expert_feed_forward_length", p.n_ff));
-    if (p.n_expert <= 0 || p.n_expert > 4096) return L.err("expert_count out of range");
-    if (p.n_expert_used <= 0 || p.n_expert_used > p.n_expert)
-      return L.err("expert_used_count must be between 1 and expert_count");
-    if (p.n_ff_exp <= 0 || p.n_ff_exp > (1 << 22))
-      return L.err("expert_feed_forward_length out of range");
-    if (const GgufValue* v = L.f.find(p.arch + ".expert_weights_norm"))
-      p.expert_weights_norm = v->as_bool().value_or(true);
+  if (t.moe) {
+    p.n_expert = static_cast<int64_t>(hp.n_expert);
+    p.n_expert_used = static_cast<int64_t>(hp.n_expert_used);
+    p.n_ff_exp = hp.n_ff_exp > 0 ? static_cast<int64_t>(hp.n_ff_exp) : p.n_ff;
+    if (p.n_expert > 4096) return L.err("expert_count out of range");
+    if (p.n_ff_exp > (1 << 22)) return L.err("expert_feed_forward_length out of range");
+    p.expert_weights_norm = hp.expert_weights_norm;
   }
   return ok_status();
 }
@@ -386,14 +333,9 @@ Result<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file) {
   Loader L{f, f.architecture()};
   ModelParams& p = m.params_;
   p.arch = L.arch;
-  const Family* fam = find_family(p.arch);
-  if (!fam)
-    return make_error(f.path(), ": unsupported architecture '",
-                      p.arch.empty() ? std::string("(none)") : p.arch,
-                      "' (supported: ", supported_list(), ")");
-  QF_CHECK(read_shape(L, p));
-  QF_CHECK(read_rope(L, *fam, p));
-  QF_CHECK(read_switches(L, *fam, p));
+  if (p.arch.empty()) return make_error(f.path(), ": unsupported architecture '(none)'");
+  QF_TRY(ModelHParams hp, read_hparams(f));
+  QF_CHECK(params_from_descriptor(L, hp, p));
 
   const GgufTensorInfo* te = f.find_tensor("token_embd.weight");
   if (!te) return make_error(f.path(), ": missing tensor 'token_embd.weight'");

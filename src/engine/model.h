@@ -19,6 +19,7 @@
 #include "core/result.h"
 #include "core/types.h"
 #include "formats/gguf.h"
+#include "formats/model_family.h"
 #include "kernels/codec.h"
 
 namespace qforge {
@@ -32,7 +33,6 @@ enum class RopeType { Normal, Neox };
 // Per-dimension factors (llama3's rope_freqs, phi3's longrope short/long) are separate and
 // combine with any of these.
 enum class RopeScaling { None, Linear, Yarn };
-enum class Activation { Silu, GeluTanh };
 
 // The RoPE of one kind of layer (Gemma 3 has a local and a global one).
 struct RopeConfig {
