@@ -1,5 +1,8 @@
 // libFuzzer target for the Hugging Face input parsers: the first byte picks the parser
-// (safetensors file, SentencePiece tokenizer.model, config.json), the rest is its input. Any
+// (safetensors file, SentencePiece tokenizer.model, config.json, tokenizer.json), the rest is
+// its input. A tokenizer.json that parses must give a consistent vocabulary (one type per token,
+// a registry pre-tokenizer, special ids inside) that the engine's tokenizer builds from or
+// refuses cleanly. Any
 // byte string must parse or give a non-empty one-line error, never crash or read out of bounds;
 // what parses must be consistent (every safetensors tensor's bytes inside the buffer, sized
 // dtype x shape, pairwise disjoint; every SentencePiece byte piece spelled <0xHH>).
@@ -9,8 +12,10 @@
 #include <span>
 #include <string_view>
 
+#include "engine/tokenizer.h"
 #include "formats/hf_config.h"
 #include "formats/hf_tokenizer.h"
+#include "formats/pretokenizer_registry.h"
 #include "formats/safetensors.h"
 
 namespace {
@@ -60,20 +65,45 @@ void fuzz_config(std::span<const uint8_t> b) {
     std::abort();
 }
 
+void fuzz_tokenizer_json(std::span<const uint8_t> b) {
+  std::string_view text(reinterpret_cast<const char*>(b.data()), b.size());
+  qforge::HfConfig cfg;
+  cfg.arch = "llama";
+  cfg.vocab_size = 300;
+  auto v = qforge::parse_hf_tokenizer_json(text, "fuzz/tokenizer.json", cfg);
+  if (failed_cleanly(v)) return;
+  const size_t n = v->tokens.size();
+  if (n != cfg.vocab_size || v->token_types.size() != n) std::abort();
+  if (!v->scores.empty() && v->scores.size() != n) std::abort();
+  if (v->model == "gpt2" && !qforge::find_pre_tokenizer(v->pre)) std::abort();
+  if (v->model != "gpt2" && v->model != "llama") std::abort();
+  for (const auto& id : {v->bos, v->eos, v->unk, v->pad})
+    if (id && (*id < 0 || static_cast<size_t>(*id) >= n)) std::abort();
+  auto vocab = qforge::Vocab::build(*v, "fuzz");
+  if (failed_cleanly(vocab)) return;  // e.g. an added token repeating a vocabulary text
+  auto tok = qforge::Tokenizer::from_vocab(std::move(vocab).value());
+  if (!tok.ok()) std::abort();
+  for (int32_t id : tok->encode("Hello, World! 123 \xC3\xA9\t<s>", true, true))
+    if (id < 0 || static_cast<size_t>(id) >= n) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::span<const uint8_t> rest(data + 1, size - 1);
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0:
       fuzz_safetensors(rest);
       break;
     case 1:
       fuzz_sentencepiece(rest);
       break;
-    default:
+    case 2:
       fuzz_config(rest);
+      break;
+    default:
+      fuzz_tokenizer_json(rest);
       break;
   }
   return 0;

@@ -5,7 +5,9 @@
 // llama.cpp-sanitised form (invalid bytes as U+FFFD). Inputs starting with "GGUF" are also
 // loaded as a vocabulary file: tokenizer.ggml.* parsing must fail cleanly or give a tokenizer
 // that survives the same checks. The first byte picks the mode. QFORGE_FUZZ_VOCAB=file.gguf adds
-// a real vocabulary. Links qforge_engine (PCRE2).
+// a real vocabulary. Every fixture vocabulary is also written as GGUF KVs and read back
+// (formats/vocab_spec.h), so the description carries the same tokenizer both ways; a loaded
+// GGUF vocabulary must survive the same round trip. Links qforge_engine (PCRE2).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,12 +20,19 @@
 #include "engine/tokenizer.h"
 #include "engine/unicode.h"
 #include "formats/gguf.h"
+#include "formats/vocab_spec.h"
 
 namespace {
 
 using qforge::Tokenizer;
 using qforge::TokenType;
 using qforge::VocabSpec;
+
+// The spec written as GGUF KVs (no tensors) and parsed back.
+qforge::Result<qforge::GgufFile> as_gguf(const VocabSpec& spec) {
+  const auto bytes = qforge::gguf_serialize_header(3, qforge::vocab_to_gguf_kvs(spec), {});
+  return qforge::GgufFile::parse(bytes, "fuzz-roundtrip.gguf");
+}
 
 Tokenizer build(const VocabSpec& spec) {
   auto v = qforge::Vocab::build(spec, "fuzz");
@@ -33,8 +42,19 @@ Tokenizer build(const VocabSpec& spec) {
   return std::move(t).value();
 }
 
-// A small SentencePiece vocabulary: specials, 256 byte tokens, a few scored pieces.
-Tokenizer make_spm() {
+// `spec` and the tokenizer read back from its GGUF form.
+void build_both(const VocabSpec& spec, std::vector<Tokenizer>& out) {
+  out.push_back(build(spec));
+  auto f = as_gguf(spec);
+  if (!f.ok()) std::abort();
+  auto t = Tokenizer::from_gguf(*f);
+  if (!t.ok()) std::abort();
+  out.push_back(std::move(t).value());
+}
+
+// A small SentencePiece vocabulary: specials, 256 byte tokens, a few scored pieces; with or
+// without the dummy-prefix space (Gemma writes add_space_prefix false).
+VocabSpec make_spm(bool space_prefix) {
   VocabSpec s;
   s.model = "llama";
   auto add = [&](std::string t, float score, TokenType type) {
@@ -60,11 +80,12 @@ Tokenizer make_spm() {
   add(sp, -5, TokenType::Normal);
   add(sp + sp, -4, TokenType::Normal);
   add("<user>", 0, TokenType::UserDefined);
-  return build(s);
+  if (!space_prefix) s.add_space_prefix = false;
+  return s;
 }
 
 // A small byte-level BPE vocabulary: GPT-2's 256 characters plus a few merges.
-Tokenizer make_bpe(const char* pre) {
+VocabSpec make_bpe(const char* pre) {
   VocabSpec s;
   s.model = "gpt2";
   s.pre = pre;
@@ -83,15 +104,18 @@ Tokenizer make_bpe(const char* pre) {
   s.eos = static_cast<int64_t>(s.tokens.size() - 1);
   s.add_bos = true;
   s.bos = s.eos;
-  return build(s);
+  s.add_sep = false;
+  s.chat_template = "{{ messages }}";
+  return s;
 }
 
 struct Fixture {
   std::vector<Tokenizer> spm, bpe;
   Fixture() {
-    spm.push_back(make_spm());
-    for (const char* pre : {"gpt-2", "llama-bpe", "qwen2", "default", "starcoder", "falcon"})
-      bpe.push_back(make_bpe(pre));
+    for (bool prefix : {true, false}) build_both(make_spm(prefix), spm);
+    for (const char* pre :
+         {"gpt-2", "llama-bpe", "qwen2", "gpt-4o", "default", "starcoder", "falcon"})
+      build_both(make_bpe(pre), bpe);
     if (const char* path = std::getenv("QFORGE_FUZZ_VOCAB")) {
       auto f = qforge::GgufFile::open(path);
       if (!f.ok()) std::abort();
@@ -142,7 +166,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!t.ok()) {
         if (t.error().message.empty()) std::abort();
       } else {
-        (void)t->encode("fuzz text", true, true);
+        // The description read from the file, written again and re-read, tokenizes alike.
+        const auto ids = t->encode("fuzz text \xE2\x96\x81 <s>", true, true);
+        auto spec = qforge::vocab_spec_from_gguf(*f);
+        if (!spec.ok()) std::abort();
+        auto g = as_gguf(*spec);
+        if (!g.ok()) std::abort();
+        auto t2 = Tokenizer::from_gguf(*g);
+        if (!t2.ok() || t2->encode("fuzz text \xE2\x96\x81 <s>", true, true) != ids) std::abort();
       }
     }
     return 0;

@@ -16,6 +16,7 @@
 #include "core/process_memory.h"
 #include "formats/gguf.h"
 #include "formats/hf_source.h"
+#include "formats/model_family.h"
 #include "quant/model_quantizer.h"
 
 namespace qforge {
@@ -122,6 +123,7 @@ void run_convert(const ConvertArgs& a, const QuantizeFlags* qflags) {
     j["output"] = a.output;
     j["architecture"] = src->config().arch;
     j["hf_architecture"] = src->config().hf_architecture;
+    j["family"] = std::string(src->config().family->name);
     j["outtype"] = std::string(type_name(src->matrix_type()));
     j["file_type"] = src->file_type();
     j["tensors"] = src->tensors().size();
@@ -145,9 +147,9 @@ void run_convert(const ConvertArgs& a, const QuantizeFlags* qflags) {
 void add_convert_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "convert",
-      "Convert a Hugging Face checkpoint folder (LlamaForCausalLM, MistralForCausalLM, "
-      "Qwen2ForCausalLM; safetensors F32/F16/BF16) to GGUF, optionally quantizing in the same "
-      "pass; the output is written atomically with a .sha256 sidecar");
+      "Convert a Hugging Face checkpoint folder (" + supported_hf_classes() +
+          "; safetensors F32/F16/BF16) to GGUF, optionally quantizing in the same pass; the "
+          "output is written atomically with a .sha256 sidecar");
   auto a = std::make_shared<ConvertArgs>();
   cmd->add_option("HF_DIR", a->input,
                   "Model folder: config.json, model.safetensors (or shards + "

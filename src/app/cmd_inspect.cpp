@@ -1,5 +1,7 @@
 // qforge inspect FILE [--json]: what a GGUF holds — architecture, hyper-parameters, tokenizer,
-// every tensor, totals, bits per weight, file type.
+// every tensor, totals, bits per weight, file type, and for the families of the architecture
+// descriptor (formats/model_family.h) the model's features as the engine reads them (RoPE
+// layout and scaling, q/k norm, soft-caps, sliding window, experts, ...).
 #include <cstdio>
 #include <map>
 
@@ -9,6 +11,7 @@
 #include "app/commands.h"
 #include "formats/file_type.h"
 #include "formats/gguf.h"
+#include "formats/model_family.h"
 #include "formats/tensor_manifest.h"
 
 namespace qforge {
@@ -39,6 +42,22 @@ void run_inspect(const std::string& path, bool json, bool all_kvs) {
   const GgufValue* tokens = f.find("tokenizer.ggml.tokens");
   size_t n_vocab = tokens && tokens->as_array() ? tokens->as_array()->items.size() : 0;
 
+  // The family's features, or why the file is not one the engine can run.
+  auto hparams = read_hparams(f);
+  nlohmann::json family = nullptr;
+  std::vector<std::string> features;
+  if (hparams.ok()) {
+    features = family_features(*hparams);
+    family = {{"name", std::string(hparams->family->name)},
+              {"features", features},
+              {"head_dim", hparams->head_dim},
+              {"n_rot", hparams->n_rot},
+              {"rope_scaling", std::string(rope_scaling_name(hparams->rope_scaling))},
+              {"sliding_window", hparams->sliding_window},
+              {"n_expert", hparams->n_expert},
+              {"n_expert_used", hparams->n_expert_used}};
+  }
+
   // Special token ids (null / "-" when absent).
   auto token_id = [&](std::string_view key) -> nlohmann::json {
     const GgufValue* v = f.find(key);
@@ -65,6 +84,8 @@ void run_inspect(const std::string& path, bool json, bool all_kvs) {
     for (const auto& [k, v] : f.kvs())
       if (!arch.empty() && k.rfind(arch + ".", 0) == 0) hp[k.substr(arch.size() + 1)] = kv_json(v);
     j["hyperparameters"] = hp;
+    j["family"] = family;
+    if (!hparams.ok()) j["family_error"] = hparams.error().message;
     j["tokenizer"] = {{"model", f.get_string_or("tokenizer.ggml.model", "")},
                       {"pre", f.get_string_or("tokenizer.ggml.pre", "")},
                       {"n_vocab", n_vocab},
@@ -85,6 +106,13 @@ void run_inspect(const std::string& path, bool json, bool all_kvs) {
   std::printf("gguf version:  %u, alignment %u\n", f.version(), f.alignment());
   std::printf("architecture:  %s\n", arch.empty() ? "(none)" : arch.c_str());
   std::printf("file type:     %s\n", ftype.c_str());
+  if (hparams.ok()) {
+    std::string line;
+    for (const auto& x : features) line += (line.empty() ? "" : ", ") + x;
+    std::printf("features:      %s\n", line.c_str());
+  } else {
+    std::printf("features:      (%s)\n", hparams.error().message.c_str());
+  }
   std::printf(
       "size:          %llu bytes (%llu tensor data), %zu tensors, %.3f M params, %.3f "
       "bits/weight\n",

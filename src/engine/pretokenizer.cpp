@@ -4,91 +4,11 @@
 #include <pcre2.h>
 
 #include <array>
-#include <initializer_list>
+
+#include "formats/pretokenizer_registry.h"
 
 namespace qforge {
 namespace {
-
-// llama.cpp's whitespace (Python str.isspace): used by its hand-written GPT-2 / Llama-3
-// matchers.
-constexpr std::string_view kWsCustom =
-    R"(\t-\r\x{1C}-\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
-// std::regex's \s over llama.cpp's "collapsed" text: C-locale ASCII space characters plus every
-// non-ASCII code point of the set above (collapsed to \v before matching).
-constexpr std::string_view kWsStl =
-    R"(\t-\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
-
-// Expands "WS" placeholders: "{S}" -> [ws], "{S-}" -> the class body (to embed in a class),
-// "{NS}" -> [^ws].
-std::string expand(std::string_view pattern, std::string_view ws) {
-  std::string out;
-  for (size_t i = 0; i < pattern.size();) {
-    if (pattern.substr(i, 3) == "{S}") {
-      out += '[';
-      out += ws;
-      out += ']';
-      i += 3;
-    } else if (pattern.substr(i, 4) == "{S-}") {
-      out += ws;
-      i += 4;
-    } else if (pattern.substr(i, 4) == "{NS}") {
-      out += "[^";
-      out += ws;
-      out += ']';
-      i += 4;
-    } else {
-      out += pattern[i++];
-    }
-  }
-  return out;
-}
-
-// GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-constexpr std::string_view kGpt2 =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^{S-}\p{L}\p{N}]+|{S}+(?!{NS})|{S}+)";
-// Llama-3 (case-insensitive contractions spelled out as llama.cpp does).
-constexpr std::string_view kLlama3 =
-    R"('[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^{S-}\p{L}\p{N}]+[\r\n]*|{S}*[\r\n]+|{S}+(?!{NS})|{S}+)";
-// Qwen2: as Llama-3 but single digits.
-constexpr std::string_view kQwen2 =
-    R"('[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^{S-}\p{L}\p{N}]+[\r\n]*|{S}*[\r\n]+|{S}+(?!{NS})|{S}+)";
-
-enum class Matcher { Custom, Stl };
-struct PatternSpec {
-  std::string_view pattern;
-  Matcher matcher;
-};
-
-bool is_one_of(std::string_view s, std::initializer_list<std::string_view> names) {
-  for (auto n : names)
-    if (s == n) return true;
-  return false;
-}
-
-Result<std::vector<PatternSpec>> specs_for(std::string_view pre) {
-  using M = Matcher;
-  if (pre == "default")
-    return std::vector<PatternSpec>{{R"([\p{P}\$\+<=>\^~\|]+)", M::Stl},
-                                    {kGpt2, M::Custom},
-                                    {R"(\p{N}+)", M::Stl},
-                                    {"[0-9][0-9][0-9]", M::Stl}};
-  if (is_one_of(pre,
-                {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es",
-                 "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais"}))
-    return std::vector<PatternSpec>{{kGpt2, M::Custom}};
-  if (is_one_of(pre,
-                {"llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"}))
-    return std::vector<PatternSpec>{{kLlama3, M::Custom}};
-  if (is_one_of(pre, {"qwen2", "deepseek-r1-qwen", "megrez", "stablelm2"}))
-    return std::vector<PatternSpec>{{kQwen2, M::Stl}};
-  if (is_one_of(
-          pre, {"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"}))
-    return std::vector<PatternSpec>{{R"(\p{N})", M::Stl}, {kGpt2, M::Custom}};
-  if (pre == "falcon")
-    return std::vector<PatternSpec>{
-        {R"([\p{P}\$\+<=>\^~\|`]+)", M::Stl}, {kGpt2, M::Custom}, {"[0-9][0-9][0-9]", M::Stl}};
-  return make_error("unknown pre-tokenizer '", pre, "'");
-}
 
 struct CodeDeleter {
   void operator()(pcre2_code* c) const { pcre2_code_free(c); }
@@ -105,10 +25,12 @@ struct PreTokenizerState {
 };
 
 Result<PreTokenizer> PreTokenizer::create(std::string_view pre) {
-  QF_TRY(auto specs, specs_for(pre));
+  const PreTokenizerDef* def = find_pre_tokenizer(pre);
+  if (!def)
+    return make_error("unknown pre-tokenizer '", pre, "' (known: ", known_pre_tokenizer_names(),
+                      ")");
   auto state = std::make_shared<PreTokenizerState>();
-  for (const auto& spec : specs) {
-    std::string pat = expand(spec.pattern, spec.matcher == Matcher::Custom ? kWsCustom : kWsStl);
+  for (const std::string& pat : def->patterns) {
     int err = 0;
     PCRE2_SIZE erroff = 0;
     pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pat.data()), pat.size(),
@@ -123,7 +45,7 @@ Result<PreTokenizer> PreTokenizer::create(std::string_view pre) {
     // interpreter gives the same matches.
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     state->codes.emplace_back(code);
-    state->patterns.push_back(std::move(pat));
+    state->patterns.push_back(pat);
   }
   PreTokenizer p;
   p.state_ = std::move(state);

@@ -1,5 +1,6 @@
 // Pre-tokenizers of byte-level BPE vocabularies (tokenizer.ggml.pre): the regular expressions
-// that cut text into words before BPE merges, compiled with PCRE2 (UTF, JIT).
+// that cut text into words before BPE merges (from the one registry,
+// formats/pretokenizer_registry.h), compiled with PCRE2 (UTF, JIT).
 //
 // They reproduce llama.cpp's splitting exactly, including its quirks: a list of expressions is
 // applied in turn, each one re-splitting every piece produced by the previous one (lookarounds
@@ -23,11 +24,8 @@ struct PreTokenizerState;
 
 class PreTokenizer {
  public:
-  // Known names: "default", "gpt-2" (and the llama.cpp aliases that share its expression:
-  // "phi-2", "mpt", "olmo", "jais", "roberta-bpe", "jina-*", "gigachat"), "llama3" /
-  // "llama-v3" / "llama-bpe" / "falcon3" / "dbrx" / "smaug-bpe" / "chatglm-bpe", "qwen2" /
-  // "deepseek-r1-qwen" / "megrez" / "stablelm2", "starcoder" / "refact" / "command-r" /
-  // "smollm" / "codeshell" / "exaone" / "minerva-7b", "falcon". Anything else is an error.
+  // `pre` is a name of the registry (formats/pretokenizer_registry.h: find_pre_tokenizer, which
+  // holds the expressions); anything else is an error.
   static Result<PreTokenizer> create(std::string_view pre);
 
   // The individual expressions (PCRE2 syntax), in application order; for tests.

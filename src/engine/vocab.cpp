@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/log.h"
+#include "formats/pretokenizer_registry.h"
 
 namespace qforge {
 
@@ -26,33 +27,6 @@ int32_t Vocab::find_merge(std::string_view left, std::string_view right,
 
 namespace {
 
-Result<std::vector<std::string>> string_array(const GgufFile& f, std::string_view key) {
-  const GgufValue* v = f.find(key);
-  const GgufArray* a = v ? v->as_array() : nullptr;
-  if (!a || a->elem_type != GgufType::STRING)
-    return make_error(f.path(), ": key ", key, ": expected an array of strings");
-  std::vector<std::string> out;
-  out.reserve(a->items.size());
-  for (const auto& item : a->items) out.push_back(*item.as_string());
-  return out;
-}
-
-std::optional<int64_t> opt_id(const GgufFile& f, std::string_view key) {
-  const GgufValue* v = f.find(key);
-  if (!v) return std::nullopt;
-  if (auto i = v->as_int()) return *i < 0 ? -1 : *i;
-  if (auto u = v->as_uint())
-    return *u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-               ? int64_t{-1}
-               : static_cast<int64_t>(*u);
-  return std::nullopt;
-}
-
-std::optional<bool> opt_bool(const GgufFile& f, std::string_view key) {
-  const GgufValue* v = f.find(key);
-  return v ? v->as_bool() : std::nullopt;
-}
-
 uint32_t attr_of(int32_t type) {
   switch (static_cast<TokenType>(type)) {
     case TokenType::Normal:
@@ -72,65 +46,7 @@ uint32_t attr_of(int32_t type) {
   }
 }
 
-bool is_one_of(std::string_view s, std::initializer_list<std::string_view> names) {
-  return std::find(names.begin(), names.end(), s) != names.end();
-}
-
 }  // namespace
-
-Result<VocabSpec> Vocab::spec_from_gguf(const GgufFile& f) {
-  VocabSpec s;
-  const GgufValue* model = f.find("tokenizer.ggml.model");
-  if (!model || !model->as_string())
-    return make_error(f.path(), ": key tokenizer.ggml.model: missing or not a string");
-  s.model = *model->as_string();
-  s.pre = f.get_string_or("tokenizer.ggml.pre", "");
-  QF_TRY(s.tokens, string_array(f, "tokenizer.ggml.tokens"));
-  if (const GgufValue* v = f.find("tokenizer.ggml.scores")) {
-    const GgufArray* a = v->as_array();
-    if (!a) return make_error(f.path(), ": key tokenizer.ggml.scores: expected an array");
-    s.scores.reserve(a->items.size());
-    for (const auto& item : a->items) {
-      auto x = item.as_float();
-      if (!x) return make_error(f.path(), ": key tokenizer.ggml.scores: non-numeric element");
-      s.scores.push_back(static_cast<float>(*x));
-    }
-  }
-  if (const GgufValue* v = f.find("tokenizer.ggml.token_type")) {
-    const GgufArray* a = v->as_array();
-    if (!a) return make_error(f.path(), ": key tokenizer.ggml.token_type: expected an array");
-    s.token_types.reserve(a->items.size());
-    for (const auto& item : a->items) {
-      auto x = item.as_int();
-      if (!x) return make_error(f.path(), ": key tokenizer.ggml.token_type: bad element");
-      s.token_types.push_back(static_cast<int32_t>(std::clamp<int64_t>(*x, -1, 1000)));
-    }
-  }
-  if (s.model == "gpt2") {
-    QF_TRY(s.merges, string_array(f, "tokenizer.ggml.merges"));
-  }
-  s.bos = opt_id(f, "tokenizer.ggml.bos_token_id");
-  s.eos = opt_id(f, "tokenizer.ggml.eos_token_id");
-  s.eot = opt_id(f, "tokenizer.ggml.eot_token_id");
-  s.eom = opt_id(f, "tokenizer.ggml.eom_token_id");
-  s.unk = opt_id(f, "tokenizer.ggml.unknown_token_id");
-  s.sep = opt_id(f, "tokenizer.ggml.seperator_token_id");  // sic: llama.cpp's spelling
-  s.pad = opt_id(f, "tokenizer.ggml.padding_token_id");
-  s.mask = opt_id(f, "tokenizer.ggml.mask_token_id");
-  s.fim_pre = opt_id(f, "tokenizer.ggml.fim_pre_token_id");
-  if (!s.fim_pre) s.fim_pre = opt_id(f, "tokenizer.ggml.prefix_token_id");
-  s.fim_suf = opt_id(f, "tokenizer.ggml.fim_suf_token_id");
-  if (!s.fim_suf) s.fim_suf = opt_id(f, "tokenizer.ggml.suffix_token_id");
-  s.fim_mid = opt_id(f, "tokenizer.ggml.fim_mid_token_id");
-  if (!s.fim_mid) s.fim_mid = opt_id(f, "tokenizer.ggml.middle_token_id");
-  s.fim_pad = opt_id(f, "tokenizer.ggml.fim_pad_token_id");
-  s.fim_rep = opt_id(f, "tokenizer.ggml.fim_rep_token_id");
-  s.fim_sep = opt_id(f, "tokenizer.ggml.fim_sep_token_id");
-  s.add_bos = opt_bool(f, "tokenizer.ggml.add_bos_token");
-  s.add_eos = opt_bool(f, "tokenizer.ggml.add_eos_token");
-  s.add_space_prefix = opt_bool(f, "tokenizer.ggml.add_space_prefix");
-  return s;
-}
 
 Result<Vocab> Vocab::from_gguf(const GgufFile& f) {
   QF_TRY(VocabSpec spec, spec_from_gguf(f));
@@ -162,14 +78,13 @@ Result<Vocab> Vocab::build(const VocabSpec& spec, std::string_view origin) {
     v.type = VocabType::Bpe;
     v.bos = 11, v.eos = 11, v.unk = -1;
     v.clean_spaces = true;
-    const std::string& p = v.pre;
-    if (is_one_of(p, {"llama3", "llama-v3", "llama-bpe", "falcon3"})) {
-      v.ignore_merges = true;
-      v.add_bos = true;
-    } else if (is_one_of(p, {"qwen2", "deepseek-r1-qwen", "command-r", "smollm"})) {
-      v.clean_spaces = false;
-    } else if (p == "chatglm-bpe") {
-      v.bos = -1;
+    // Flags llama.cpp ties to the pre-tokenizer name (an unknown name is refused later, by
+    // the pre-tokenizer itself).
+    if (const PreTokenizerDef* d = find_pre_tokenizer(v.pre)) {
+      v.ignore_merges = d->ignore_merges;
+      if (d->add_bos) v.add_bos = true;
+      v.clean_spaces = d->clean_spaces;
+      if (d->no_bos) v.bos = -1;
     }
   } else {
     return make_error(origin, ": key tokenizer.ggml.model: unsupported tokenizer '", spec.model,

@@ -1,8 +1,9 @@
 // A tokenizer vocabulary as llama.cpp understands it: token texts, scores and attributes, BPE
-// merge ranks, special token ids and the flags that steer encoding. Built from GGUF metadata
-// (tokenizer.ggml.*) or, for the converter, from a VocabSpec filled from tokenizer files; in
-// both cases llama.cpp's defaults and fix-ups are applied (defaults per model type, special ids
-// out of range ignored, end-of-generation tokens detected by text and forced to CONTROL).
+// merge ranks, special token ids and the flags that steer encoding. Built from the one
+// vocabulary description (formats/vocab_spec.h), read from GGUF metadata or filled from HF
+// tokenizer files by the converter; in both cases llama.cpp's defaults and fix-ups are applied
+// (defaults per model type, special ids out of range ignored, end-of-generation tokens detected by
+// text and forced to CONTROL).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,7 @@
 
 #include "core/result.h"
 #include "formats/gguf.h"
-#include "formats/hf_tokenizer.h"  // TokenType (GGUF token types)
+#include "formats/vocab_spec.h"  // VocabSpec, TokenType
 
 namespace qforge {
 
@@ -30,19 +31,6 @@ enum TokenAttr : uint32_t {
   kAttrControl = 1u << 3,
   kAttrUserDefined = 1u << 4,
   kAttrByte = 1u << 5,
-};
-
-// Raw inputs of a vocabulary. Unset optionals take llama.cpp's defaults for the model type.
-struct VocabSpec {
-  std::string model;  // "llama" or "gpt2"
-  std::string pre;    // tokenizer.ggml.pre; empty = "default"
-  std::vector<std::string> tokens;
-  std::vector<float> scores;         // empty or one per token
-  std::vector<int32_t> token_types;  // empty or one per token (TokenType values)
-  std::vector<std::string> merges;   // "left right", in rank order (gpt2 only)
-  std::optional<int64_t> bos, eos, eot, eom, unk, sep, pad, mask;  // -1 = explicitly none
-  std::optional<int64_t> fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep;
-  std::optional<bool> add_bos, add_eos, add_space_prefix;
 };
 
 // Hash for heterogeneous lookup of std::string keys by std::string_view.
@@ -76,8 +64,8 @@ struct Vocab {
   // `origin` names the source (a file path) in error messages.
   static Result<Vocab> build(const VocabSpec& spec, std::string_view origin);
   static Result<Vocab> from_gguf(const GgufFile& f);
-  // Reads the tokenizer.ggml.* keys into a spec (no defaults applied).
-  static Result<VocabSpec> spec_from_gguf(const GgufFile& f);
+  // Reads the tokenizer.ggml.* keys into a spec (no defaults applied): vocab_spec_from_gguf.
+  static Result<VocabSpec> spec_from_gguf(const GgufFile& f) { return vocab_spec_from_gguf(f); }
 
   int32_t n_tokens() const { return static_cast<int32_t>(tokens.size()); }
   int32_t find(std::string_view text) const {

@@ -1,12 +1,15 @@
-// Hugging Face config.json for the supported causal-LM architectures:
-//   LlamaForCausalLM, MistralForCausalLM -> GGUF arch "llama" (RoPE on interleaved pairs, so
-//                                            the converter permutes Q/K)
-//   Qwen2ForCausalLM                     -> GGUF arch "qwen2" (NEOX RoPE, q/k/v biases, no
-//                                            permutation)
-// Keys missing from the file take the defaults of the transformers config class (as
-// from_pretrained would). rope_theta is read top-level (older files) or under
-// rope_parameters (transformers 5); the dtype under "dtype" or "torch_dtype". Any other
-// architecture is rejected with an error naming it.
+// Hugging Face config.json -> the hyper-parameters of one of the families of the architecture
+// descriptor (formats/model_family.h: the "architectures" class picks the family).
+//
+// Both config styles are read: transformers <= 4 (rope_theta top-level, rope_scaling with "type"
+// or "rope_type", Gemma-3's rope_local_base_freq / sliding_window_pattern, Phi-3's top-level
+// original_max_position_embeddings / partial_rotary_factor) and transformers 5 (rope_parameters,
+// flat or per layer type {full_attention, sliding_attention}; layer_types; num_local_experts).
+// RoPE scaling types: default, linear, yarn, llama3 (llama family), longrope / su (phi3);
+// anything else is refused naming it. Llama and Qwen2 keys missing from the file take the
+// defaults of their transformers config class (as from_pretrained would); the newer families
+// require their structural keys (hidden_size, layers, heads, intermediate/expert sizes, vocab).
+// Every error is one line that starts with `name` and names the key.
 #pragma once
 
 #include <cstdint>
@@ -15,14 +18,18 @@
 #include <string_view>
 
 #include "core/result.h"
+#include "formats/model_family.h"
 
 namespace qforge {
 
 struct HfConfig {
   std::string hf_architecture;  // "LlamaForCausalLM", ...
-  std::string arch;             // GGUF general.architecture: "llama" or "qwen2"
-  bool permute_qk = false;      // llama: HF rotate-half rows -> interleaved pairs
+  std::string arch;             // GGUF general.architecture (= family->gguf_arch)
+  const ModelFamily* family = nullptr;
+  ModelHParams hp;          // everything the converter writes (family, sizes, rope, switches)
+  bool permute_qk = false;  // = family->traits.permute_qk
 
+  // The config values under their HF names (also in hp, in GGUF terms).
   uint64_t vocab_size = 0;
   uint64_t hidden_size = 0;
   uint64_t intermediate_size = 0;

@@ -1,9 +1,14 @@
 // A Hugging Face checkpoint folder (config.json, safetensors, tokenizer files) as a TensorSource
-// in GGUF conventions (ENGINEERING.md §5): tensors renamed (token_embd, blk.N.attn_q, ...),
-// dims reversed to ggml order, Q/K weights (and biases) of llama-family models permuted from
-// the HF rotate-half layout to interleaved pairs (qwen2 keeps NEOX order), 1-D tensors (norms,
-// biases) as F32 and matrices in the output type. KVs are those of the reference conversions,
-// in llama.cpp's order: general.architecture, general.name, the architecture's hyperparameters,
+// in GGUF conventions (ENGINEERING.md §5), driven by the architecture descriptor
+// (formats/model_family.h): tensors renamed by the family's TensorRules (token_embd,
+// blk.N.attn_q, ...), dims reversed to ggml order, Q/K weights (and biases) of llama-family
+// models permuted from the HF rotate-half layout to interleaved pairs, per-expert tensors stacked
+// into 3-D blk.N.ffn_{gate,up,down}_exps, Gemma norms written as 1 + w (computed in f32), fused
+// Phi-3 attn_qkv / ffn_up kept fused, routers / 1-D tensors (norms, biases) as F32 and matrices
+// in the output type. Generated tensors come first: rope_freqs.weight (Llama-3 rope scaling,
+// float32 arithmetic as llama.cpp computes it) and rope_factors_long/short.weight (longrope).
+// Gemma-3's embedding keeps only the rows the tokenizer defines (as llama.cpp trims it).
+// KVs: general.architecture, general.name, the family's hyper-parameter KVs (write_hparams),
 // general.file_type, then tokenizer.ggml.*.
 //
 // Streaming: data(i) converts one tensor from the mapped safetensors into a buffer of its
@@ -39,6 +44,9 @@ struct HfSourceOptions {
   // (decided by the embedding's dtype).
   OutType outtype = OutType::F16;
   std::string name;  // general.name; empty: the folder's name
+  // false: no tokenizer.ggml.* KVs (tensor / hyper-parameter conversion only; tests use it to
+  // check the weights of checkpoints independently of their tokenizer).
+  bool tokenizer = true;
 };
 
 class HfTensorSource : public TensorSource {
@@ -64,8 +72,12 @@ class HfTensorSource : public TensorSource {
 
  private:
   struct Slot {
-    size_t st = 0;               // index into ckpt_.tensors()
-    uint64_t permute_heads = 0;  // > 0: permute rows in this many heads
+    std::vector<size_t> st;        // indices into ckpt_.tensors() (several: stacked experts)
+    uint64_t permute_heads = 0;    // > 0: permute rows in this many heads
+    bool plus_one = false;         // write 1 + w
+    uint64_t keep_bytes = 0;       // > 0: only this prefix of the source (trimmed rows)
+    bool force_f32 = false;        // kept F32 whatever the output type (routers)
+    std::vector<float> generated;  // a generated tensor (st empty)
   };
   struct Key {
     explicit Key() = default;
@@ -76,6 +88,10 @@ class HfTensorSource : public TensorSource {
 
  private:
   Status plan(const HfSourceOptions& opts);
+  Status plan_tensors();
+  void add_generated(std::string name, std::vector<float> values);
+  Result<std::span<const uint8_t>> convert_part(const SafetensorsTensor& st, const Slot& slot,
+                                                Type out_type, uint8_t* dst);
 
   std::string dir_;
   HfConfig cfg_;

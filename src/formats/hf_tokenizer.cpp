@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "formats/pretokenizer_registry.h"
 #include "formats/untrusted_text.h"
 #include "io/mapped_file.h"
 
@@ -152,8 +153,9 @@ bool looks_special(std::string_view t) {
     return t.size() >= a.size() + b.size() && t.substr(0, a.size()) == a &&
            t.substr(t.size() - b.size()) == b;
   };
-  return t == "<pad>" || t == "<mask>" || wrapped("<|", "|>") || wrapped("<start_of_", ">") ||
-         wrapped("<end_of_", ">");
+  return t == "<pad>" || t == "<mask>" || t == "<2mass>" || t == "[@BOS@]" || wrapped("<|", "|>") ||
+         wrapped("<\xef\xbd\x9c", "\xef\xbd\x9c>") || wrapped("<start_of_", ">") ||
+         wrapped("<end_of_", ">") || wrapped("<unused", ">");
 }
 
 // Replaces SentencePiece's word-boundary mark U+2581 with a space (user-defined tokens are
@@ -164,23 +166,114 @@ std::string spaces_for_spm_marks(std::string s) {
   return s;
 }
 
-struct Vocab {
-  std::vector<std::string> tokens;
-  std::vector<int32_t> types;
-  std::vector<float> scores;  // SentencePiece only
+struct HfVocab {
   std::unordered_map<std::string, int64_t> by_text;
   std::unordered_map<std::string, int64_t> added_by_text;  // added tokens win when resolving
 };
 
-// tokenizer_config.json, config.json, generation_config.json -> special-token KVs + flags +
-// chat template, appended to kvs.
-Status add_special_kvs(const std::string& dir, const HfConfig& cfg, const Vocab& vocab,
-                       std::optional<int32_t> spm_unk, std::vector<GgufKv>& kvs) {
+// Which add_*_token flags a tokenizer.json post-processor implies (gguf-py's reading of a
+// simple TemplateProcessing: "<bos> $A" -> add_bos, "$A <eos>" -> add_eos, a separator
+// between $A and $B of a pair -> add_sep). `templated` tells whether one was found.
+struct PostProcessorFlags {
+  bool templated = false;
+  std::optional<bool> add_bos, add_eos, add_sep;
+};
+
+std::string special_id_of(const json& entry) {
+  if (!entry.is_object()) return {};
+  auto st = entry.find("SpecialToken");
+  return st != entry.end() ? str_field(*st, "id") : std::string();
+}
+
+PostProcessorFlags read_post_processor(const json& tokenizer, const std::optional<json>& tc) {
+  PostProcessorFlags f;
+  const json pp = tokenizer.value("post_processor", json());
+  if (!pp.is_object()) return f;
+  const json* tp = nullptr;
+  if (str_field(pp, "type") == "TemplateProcessing") tp = &pp;
+  auto procs = pp.find("processors");
+  if (!tp && procs != pp.end() && procs->is_array())
+    for (const auto& p : *procs)
+      if (str_field(p, "type") == "TemplateProcessing") tp = &p;
+  if (!tp) return f;
+  f.templated = true;
+  auto text_of = [&](const char* key) {
+    return tc ? token_text(*tc, key).value_or("") : std::string();
+  };
+  const std::string bos = text_of("bos_token"), eos = text_of("eos_token");
+  const std::string sep = text_of("sep_token"), cls = text_of("cls_token");
+  const json single = tp->value("single", json::array());
+  const json pair = tp->value("pair", json::array());
+  std::string first, last;
+  if (single.is_array() && single.size() > 1) {
+    first = special_id_of(single.front());
+    last = special_id_of(single.back());
+    if (!first.empty()) f.add_bos = first == bos || first == cls;
+    if (!last.empty()) f.add_eos = last == eos;
+  }
+  if (!pair.is_array() || pair.empty()) return f;
+  size_t b = (!first.empty() && special_id_of(pair.front()) == first) ? 1 : 0;
+  size_t e = (!last.empty() && special_id_of(pair.back()) == last) ? pair.size() - 1 : pair.size();
+  if (e < b + 3) return f;  // no middle between $A and $B
+  auto seq_id = [](const json& x) {
+    return x.is_object() && x.contains("Sequence") ? str_field(x["Sequence"], "id") : "";
+  };
+  if (seq_id(pair[b]) != "A" || seq_id(pair[e - 1]) != "B") return f;
+  bool add_sep = false;
+  const std::string mid = special_id_of(pair[b + 1]);
+  if (!mid.empty() && (mid == sep || mid == eos) && last.empty()) add_sep = true;
+  if (e - b == 4) {
+    const std::string mid2 = special_id_of(pair[b + 2]);
+    if (!mid2.empty() && (mid2 == sep || mid2 == eos)) add_sep = true;
+  }
+  f.add_sep = add_sep;
+  return f;
+}
+
+// The chat template(s) of tokenizer_config.json (a string, or a list of named templates), else
+// chat_template.jinja beside it.
+Status read_chat_templates(const std::string& dir, const std::string& tc_path,
+                           const std::optional<json>& tc, VocabSpec& spec) {
+  if (tc) {
+    auto ct = tc->find("chat_template");
+    if (ct != tc->end() && ct->is_string()) {
+      spec.chat_template = ct->get<std::string>();
+    } else if (ct != tc->end() && ct->is_array()) {
+      for (const auto& e : *ct) {
+        if (!e.is_object() || !e.contains("name") || !e.contains("template") ||
+            !e["name"].is_string() || !e["template"].is_string())
+          return make_error(tc_path, ": chat_template list entries need 'name' and 'template'");
+        if (e["name"] == "default")
+          spec.chat_template = e["template"].get<std::string>();
+        else
+          spec.named_chat_templates.emplace_back(e["name"].get<std::string>(),
+                                                 e["template"].get<std::string>());
+      }
+    }
+  }
+  if (!spec.chat_template && !dir.empty()) {
+    const std::string jinja = (fs::path(dir) / "chat_template.jinja").string();
+    std::error_code ec;
+    if (fs::exists(jinja, ec)) {
+      QF_TRY(std::string t, read_file_text(jinja));
+      spec.chat_template = std::move(t);
+    }
+  }
+  return ok_status();
+}
+
+// tokenizer_config.json, config.json, generation_config.json (and tokenizer.json's
+// post-processor, when given) -> special-token ids, add_* flags and chat template of `spec`.
+Status add_specials(const std::string& dir, const HfConfig& cfg, const HfVocab& vocab,
+                    std::optional<int32_t> spm_unk, const json* tokenizer, VocabSpec& spec) {
   const std::string tc_path = (fs::path(dir) / "tokenizer_config.json").string();
   const std::string gc_path = (fs::path(dir) / "generation_config.json").string();
-  QF_TRY(auto tc, read_json_if_exists(tc_path));
-  QF_TRY(auto gc, read_json_if_exists(gc_path));
-  const int64_t n = static_cast<int64_t>(vocab.tokens.size());
+  std::optional<json> tc, gc;
+  if (!dir.empty()) {
+    QF_TRY(tc, read_json_if_exists(tc_path));
+    QF_TRY(gc, read_json_if_exists(gc_path));
+  }
+  const auto n = static_cast<int64_t>(spec.tokens.size());
 
   auto resolve = [&](const std::string& typ,
                      std::optional<int64_t> from_config) -> Result<std::optional<int64_t>> {
@@ -200,92 +293,53 @@ Status add_special_kvs(const std::string& dir, const HfConfig& cfg, const Vocab&
                         " tokens");
     return id;
   };
-
   std::optional<int64_t> unk_cfg;
   if (spm_unk) unk_cfg = *spm_unk;
-  QF_TRY(auto unk, resolve("unk", unk_cfg));
-  QF_TRY(auto bos, resolve("bos", cfg.bos_token_id));
-  QF_TRY(auto eos, resolve("eos", cfg.eos_token_id));
-  QF_TRY(auto pad, resolve("pad", cfg.pad_token_id));
-  auto put_id = [&](const char* key, std::optional<int64_t> id) {
-    if (id) kvs.emplace_back(key, GgufValue::u32(static_cast<uint32_t>(*id)));
-  };
-  put_id("tokenizer.ggml.unknown_token_id", unk);
-  put_id("tokenizer.ggml.bos_token_id", bos);
-  put_id("tokenizer.ggml.eos_token_id", eos);
-  put_id("tokenizer.ggml.padding_token_id", pad);
+  QF_TRY(spec.unk, resolve("unk", unk_cfg));
+  QF_TRY(spec.bos, resolve("bos", cfg.bos_token_id));
+  QF_TRY(spec.eos, resolve("eos", cfg.eos_token_id));
+  QF_TRY(spec.pad, resolve("pad", cfg.pad_token_id));
 
+  // add_*_token: from a TemplateProcessing post-processor, overridden by tokenizer_config.json.
+  // Without a template, add_bos is written when tokenizer_config.json has it and add_eos only
+  // when true (the reference conversions omit a false one).
+  const PostProcessorFlags pp =
+      tokenizer ? read_post_processor(*tokenizer, tc) : PostProcessorFlags{};
+  spec.add_bos = pp.add_bos;
+  spec.add_sep = pp.add_sep;
+  spec.add_eos = pp.add_eos;
   if (tc) {
     auto ab = tc->find("add_bos_token");
-    if (ab != tc->end() && ab->is_boolean())
-      kvs.emplace_back("tokenizer.ggml.add_bos_token", GgufValue::boolean(ab->get<bool>()));
+    if (ab != tc->end() && ab->is_boolean()) spec.add_bos = ab->get<bool>();
     auto ae = tc->find("add_eos_token");
-    if (ae != tc->end() && ae->is_boolean() && ae->get<bool>())
-      kvs.emplace_back("tokenizer.ggml.add_eos_token", GgufValue::boolean(true));
+    if (ae != tc->end() && ae->is_boolean() && (pp.templated || ae->get<bool>()))
+      spec.add_eos = ae->get<bool>();
   }
-
-  // Chat template: tokenizer_config.json's chat_template (a string, or a list of named
-  // templates), else chat_template.jinja beside it.
-  std::optional<std::string> tmpl;
-  std::vector<std::pair<std::string, std::string>> named;
-  if (tc) {
-    auto ct = tc->find("chat_template");
-    if (ct != tc->end() && ct->is_string()) {
-      tmpl = ct->get<std::string>();
-    } else if (ct != tc->end() && ct->is_array()) {
-      for (const auto& e : *ct) {
-        if (!e.is_object() || !e.contains("name") || !e.contains("template") ||
-            !e["name"].is_string() || !e["template"].is_string())
-          return make_error(tc_path, ": chat_template list entries need 'name' and 'template'");
-        if (e["name"] == "default")
-          tmpl = e["template"].get<std::string>();
-        else
-          named.emplace_back(e["name"].get<std::string>(), e["template"].get<std::string>());
-      }
-    }
-  }
-  if (!tmpl) {
-    const std::string jinja = (fs::path(dir) / "chat_template.jinja").string();
-    std::error_code ec;
-    if (fs::exists(jinja, ec)) {
-      QF_TRY(std::string t, read_file_text(jinja));
-      tmpl = std::move(t);
-    }
-  }
-  if (tmpl) kvs.emplace_back("tokenizer.chat_template", GgufValue::string(*tmpl));
-  if (!named.empty()) {
-    std::vector<std::string> names;
-    for (auto& [nm, t] : named) {
-      kvs.emplace_back("tokenizer.chat_template." + nm, GgufValue::string(t));
-      names.push_back(nm);
-    }
-    kvs.emplace_back("tokenizer.chat_templates", GgufValue::string_array(names));
-  }
-  return ok_status();
+  return read_chat_templates(dir, tc_path, tc, spec);
 }
 
 // ---------------------------------------------------------------------------------------------
 // SentencePiece
 
-Result<std::vector<GgufKv>> load_spm(const std::string& dir, const std::string& path,
-                                     const HfConfig& cfg) {
+Result<VocabSpec> load_spm(const std::string& dir, const std::string& path, const HfConfig& cfg) {
   QF_TRY(MappedFile mf, MappedFile::open(path));
   QF_TRY(SpmModel m, parse_sentencepiece_model(mf.bytes(), path));
   const uint64_t n = cfg.vocab_size;
   if (m.pieces.size() > n)
     return make_error(path, ": ", m.pieces.size(), " pieces but config.json vocab_size is ", n);
-  Vocab v;
+  VocabSpec spec;
+  HfVocab v;
   for (const auto& p : m.pieces) {
-    v.by_text.emplace(p.text, static_cast<int64_t>(v.tokens.size()));
-    v.tokens.push_back(p.text);
-    v.scores.push_back(p.score);
-    v.types.push_back(static_cast<int32_t>(p.type));
+    v.by_text.emplace(p.text, static_cast<int64_t>(spec.tokens.size()));
+    spec.tokens.push_back(p.text);
+    spec.scores.push_back(p.score);
+    spec.token_types.push_back(static_cast<int32_t>(p.type));
   }
   // Rows of the embedding beyond the tokenizer: placeholder tokens.
   for (uint64_t i = m.pieces.size(); i < n; ++i) {
-    v.tokens.push_back("[PAD" + std::to_string(i) + "]");
-    v.scores.push_back(-1000.0f);
-    v.types.push_back(static_cast<int32_t>(TokenType::Unused));
+    spec.tokens.push_back("[PAD" + std::to_string(i) + "]");
+    spec.scores.push_back(-1000.0f);
+    spec.token_types.push_back(static_cast<int32_t>(TokenType::Unused));
   }
 
   // Tokens added on top of the SentencePiece model (added_tokens.json, and
@@ -301,9 +355,9 @@ Result<std::vector<GgufKv>> load_spm(const std::string& dir, const std::string& 
       t = TokenType::Control;
     else
       text = spaces_for_spm_marks(text);
-    v.types[id] = static_cast<int32_t>(t);
-    v.scores[id] = -1000.0f;
-    v.tokens[id] = text;
+    spec.token_types[id] = static_cast<int32_t>(t);
+    spec.scores[id] = -1000.0f;
+    spec.tokens[id] = text;
     v.added_by_text[text] = id;
   };
   QF_TRY(auto added, read_json_if_exists((fs::path(dir) / "added_tokens.json").string()));
@@ -324,12 +378,8 @@ Result<std::vector<GgufKv>> load_spm(const std::string& dir, const std::string& 
     }
   }
 
-  std::vector<GgufKv> kvs;
-  kvs.emplace_back("tokenizer.ggml.model", GgufValue::string("llama"));
-  kvs.emplace_back("tokenizer.ggml.pre", GgufValue::string("default"));
-  kvs.emplace_back("tokenizer.ggml.tokens", GgufValue::string_array(v.tokens));
-  kvs.emplace_back("tokenizer.ggml.scores", GgufValue::f32_array(v.scores));
-  kvs.emplace_back("tokenizer.ggml.token_type", GgufValue::i32_array(v.types));
+  spec.model = "llama";
+  spec.pre = "default";
   std::optional<int32_t> unk = m.unk_id;
   if (!unk)
     for (size_t i = 0; i < m.pieces.size(); ++i)
@@ -337,47 +387,38 @@ Result<std::vector<GgufKv>> load_spm(const std::string& dir, const std::string& 
         unk = static_cast<int32_t>(i);
         break;
       }
-  QF_CHECK(add_special_kvs(dir, cfg, v, unk, kvs));
-  return kvs;
+  QF_CHECK(add_specials(dir, cfg, v, unk, nullptr, spec));
+  return spec;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Byte-level BPE (tokenizer.json)
+// BPE (tokenizer.json)
 
-bool has_byte_level(const json& node) {
+bool has_type(const json& node, std::string_view type) {
   if (node.is_object()) {
     auto t = node.find("type");
-    if (t != node.end() && *t == "ByteLevel") return true;
+    if (t != node.end() && t->is_string() && *t == type) return true;
     for (const auto& [k, v] : node.items())
-      if (has_byte_level(v)) return true;
+      if (has_type(v, type)) return true;
   } else if (node.is_array()) {
     for (const auto& v : node)
-      if (has_byte_level(v)) return true;
+      if (has_type(v, type)) return true;
   }
   return false;
 }
 
-Result<std::vector<GgufKv>> load_bpe(const std::string& dir, const std::string& path,
-                                     const HfConfig& cfg) {
-  QF_TRY(std::string text, read_file_text(path));
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return make_error(path, ": not a valid JSON object");
-  auto model = j.find("model");
-  if (model == j.end() || !model->is_object()) return make_error(path, ": no 'model' object");
-  const std::string mtype = str_field(*model, "type");
-  if (mtype != "BPE")
-    return make_error(path, ": tokenizer model type '", printable(mtype),
-                      "' is not supported (byte-level BPE, or SentencePiece tokenizer.model)");
-  const json pre = j.value("pre_tokenizer", json());
-  if (!has_byte_level(pre) && !has_byte_level(j.value("decoder", json())))
-    return make_error(path, ": BPE tokenizer is not byte-level (no ByteLevel pre-tokenizer or ",
-                      "decoder); SentencePiece-style BPE needs tokenizer.model");
+// One entry of model.vocab / added_tokens, before types are assigned.
+struct BpeEntry {
+  std::optional<std::string> text;
+  bool added = false, special = false, normalized = false;
+};
 
-  const uint64_t n = cfg.vocab_size;
-  std::vector<std::optional<std::string>> by_id(n);
-  Vocab v;
-  auto vit = model->find("vocab");
-  if (vit == model->end() || !vit->is_object() || vit->empty())
+// model.vocab and added_tokens -> entries by id (config.json's vocab_size of them).
+Status read_bpe_entries(const std::string& path, const json& j, const json& model, uint64_t n,
+                        std::vector<BpeEntry>& by_id, HfVocab& v) {
+  by_id.assign(n, BpeEntry{});
+  auto vit = model.find("vocab");
+  if (vit == model.end() || !vit->is_object() || vit->empty())
     return make_error(path, ": model.vocab missing or empty");
   for (auto it = vit->begin(); it != vit->end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0)
@@ -386,13 +427,12 @@ Result<std::vector<GgufKv>> load_bpe(const std::string& dir, const std::string& 
     if (static_cast<uint64_t>(id) >= n)
       return make_error(path, ": token id ", id, " ('", printable(it.key()),
                         "') is not below config.json vocab_size ", n);
-    if (by_id[id] && *by_id[id] != it.key())
-      return make_error(path, ": token id ", id, " is used by both '", printable(*by_id[id]),
+    if (by_id[id].text && *by_id[id].text != it.key())
+      return make_error(path, ": token id ", id, " is used by both '", printable(*by_id[id].text),
                         "' and '", printable(it.key()), "'");
-    by_id[id] = it.key();
+    by_id[id].text = it.key();
     v.by_text[it.key()] = id;
   }
-  std::vector<bool> added(n, false), added_special(n, false);
   auto at = j.find("added_tokens");
   if (at != j.end() && at->is_array()) {
     for (const auto& e : *at) {
@@ -404,124 +444,220 @@ Result<std::vector<GgufKv>> load_bpe(const std::string& dir, const std::string& 
       if (id < 0 || static_cast<uint64_t>(id) >= n)
         return make_error(path, ": added token '", printable(content), "' has id ", id,
                           ", not below config.json vocab_size ", n);
-      by_id[id] = content;
-      added[id] = true;
-      added_special[id] = bool_field(e, "special", false);
+      by_id[id] = BpeEntry{content, true, bool_field(e, "special", false),
+                           bool_field(e, "normalized", !bool_field(e, "special", false))};
       v.added_by_text[content] = id;
     }
   }
-  for (uint64_t i = 0; i < n; ++i) {
-    if (!by_id[i]) {
-      v.tokens.push_back("[PAD" + std::to_string(i) + "]");
-      v.types.push_back(static_cast<int32_t>(TokenType::Unused));
-    } else if (added[i]) {
-      const bool control = added_special[i] || looks_special(*by_id[i]);
-      v.tokens.push_back(control ? *by_id[i] : spaces_for_spm_marks(*by_id[i]));
-      v.types.push_back(
+  return ok_status();
+}
+
+// Merges: "a b" strings, or [a, b] pairs (transformers >= 4.45) whose parts may contain
+// spaces; those are written as U+0120 so that "a b" stays unambiguous. `pairs` receives the
+// parts as given (for SentencePiece-style scores).
+Status read_merges(const std::string& path, const json& model, std::vector<std::string>& merges,
+                   std::vector<std::pair<std::string, std::string>>* pairs) {
+  auto mit = model.find("merges");
+  if (mit == model.end() || !mit->is_array()) return ok_status();
+  merges.reserve(mit->size());
+  for (const auto& m : *mit) {
+    if (m.is_string()) {
+      const std::string s = m.get<std::string>();
+      if (pairs) {
+        const size_t sp = s.find(' ', 1);
+        if (sp == std::string::npos)
+          return make_error(path, ": merge #", merges.size(), " '", printable(s), "' has no space");
+        pairs->emplace_back(s.substr(0, sp), s.substr(sp + 1));
+      }
+      merges.push_back(s);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      std::string s;
+      for (int k = 0; k < 2; ++k) {
+        if (k) s += ' ';
+        for (char c : m[k].get<std::string>()) {
+          if (c == ' ')
+            s += "\xc4\xa0";  // U+0120
+          else
+            s += c;
+        }
+      }
+      if (pairs) pairs->emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
+      merges.push_back(std::move(s));
+    } else {
+      return make_error(path, ": merge #", merges.size(), " is neither \"a b\" nor [a, b]");
+    }
+  }
+  return ok_status();
+}
+
+// Byte-level BPE: GGUF model "gpt2" with the pre-tokenizer named by its exact definition.
+Result<VocabSpec> byte_level_vocab(const std::string& dir, const std::string& path, const json& j,
+                                   const json& model, const HfConfig& cfg) {
+  const json norm = j.value("normalizer", json());
+  // NFC changes nothing on NFC text, which is what llama.cpp assumes; anything else would
+  // change the text before splitting in a way the GGUF cannot say.
+  if (!norm.is_null() && str_field(norm, "type") != "NFC")
+    return make_error(path, ": byte-level BPE normalizer '", printable(str_field(norm, "type")),
+                      "' is not supported (none or NFC)");
+  const json pre = j.value("pre_tokenizer", json());
+  const auto pre_name = identify_hf_pre_tokenizer(pre);
+  if (!pre_name)
+    return make_error(path, ": pre-tokenizer not recognised: ", describe_hf_pre_tokenizer(pre),
+                      " (known: ByteLevel; Split with the Llama-3, Qwen2 or GPT-4o regex + "
+                      "ByteLevel; Digits + ByteLevel)");
+  std::vector<BpeEntry> by_id;
+  HfVocab v;
+  QF_CHECK(read_bpe_entries(path, j, model, cfg.vocab_size, by_id, v));
+  VocabSpec spec;
+  for (uint64_t i = 0; i < by_id.size(); ++i) {
+    const BpeEntry& e = by_id[i];
+    if (!e.text) {
+      spec.tokens.push_back("[PAD" + std::to_string(i) + "]");
+      spec.token_types.push_back(static_cast<int32_t>(TokenType::Unused));
+    } else if (e.added) {
+      const bool control = e.special || looks_special(*e.text);
+      spec.tokens.push_back(control ? *e.text : spaces_for_spm_marks(*e.text));
+      spec.token_types.push_back(
           static_cast<int32_t>(control ? TokenType::Control : TokenType::UserDefined));
     } else {
-      v.tokens.push_back(*by_id[i]);
-      v.types.push_back(static_cast<int32_t>(TokenType::Normal));
+      spec.tokens.push_back(*e.text);
+      spec.token_types.push_back(static_cast<int32_t>(TokenType::Normal));
     }
   }
-
-  // Merges: "a b" strings, or [a, b] pairs (transformers >= 4.45) whose parts may contain
-  // spaces; those are written as U+0120 so that "a b" stays unambiguous.
-  std::vector<std::string> merges;
-  auto mit = model->find("merges");
-  if (mit != model->end() && mit->is_array()) {
-    merges.reserve(mit->size());
-    for (const auto& m : *mit) {
-      if (m.is_string()) {
-        merges.push_back(m.get<std::string>());
-      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-        std::string s;
-        for (int k = 0; k < 2; ++k) {
-          if (k) s += ' ';
-          for (char c : m[k].get<std::string>()) {
-            if (c == ' ')
-              s += "\xc4\xa0";  // U+0120
-            else
-              s += c;
-          }
-        }
-        merges.push_back(std::move(s));
-      } else {
-        return make_error(path, ": merge #", merges.size(), " is neither \"a b\" nor [a, b]");
-      }
-    }
-  }
-
-  std::string pre_name = "default";
-  if (auto p = identify_bpe_pre_tokenizer(pre)) {
-    pre_name = *p;
-  } else {
-    log_warn("convert.tokenizer",
-             "pre-tokenizer not recognized; writing 'default' (tokenization may differ)",
-             {{"file", path}, {"pre_tokenizer", pre.dump().substr(0, 200)}});
-  }
-
-  std::vector<GgufKv> kvs;
-  kvs.emplace_back("tokenizer.ggml.model", GgufValue::string("gpt2"));
-  kvs.emplace_back("tokenizer.ggml.pre", GgufValue::string(pre_name));
-  kvs.emplace_back("tokenizer.ggml.tokens", GgufValue::string_array(v.tokens));
-  kvs.emplace_back("tokenizer.ggml.token_type", GgufValue::i32_array(v.types));
-  if (!merges.empty()) kvs.emplace_back("tokenizer.ggml.merges", GgufValue::string_array(merges));
-  QF_CHECK(add_special_kvs(dir, cfg, v, std::nullopt, kvs));
-  return kvs;
+  QF_CHECK(read_merges(path, model, spec.merges, nullptr));
+  spec.model = "gpt2";
+  spec.pre = *pre_name;
+  QF_CHECK(add_specials(dir, cfg, v, std::nullopt, &j, spec));
+  return spec;
 }
 
-// The split regexes of the pre-tokenizers we recognize (as written in tokenizer.json).
-constexpr std::string_view kLlama3Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
-    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-constexpr std::string_view kQwen2Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-}  // namespace
-
-std::optional<std::string> identify_bpe_pre_tokenizer(const json& pre) {
-  if (!pre.is_object()) return std::nullopt;
-  const std::string type = str_field(pre, "type");
-  if (type == "ByteLevel") {
-    const bool use_regex = !pre.contains("use_regex") || pre["use_regex"] == true;
-    if (use_regex) return "gpt-2";
-    return std::nullopt;
+// The SentencePiece conventions of a tokenizer.json BPE without ByteLevel: spaces become U+2581
+// (normalizer Replace, or Metaspace), optionally with one U+2581 prepended (Prepend, or
+// Metaspace's prepend_scheme "always"), and no other splitting. Returns add_space_prefix, or
+// nullopt when the definition is something else.
+std::optional<bool> spm_style_prefix(const json& norm, const json& pre) {
+  const std::string mark = "\xe2\x96\x81";
+  auto is_replace = [&](const json& x) {
+    return str_field(x, "type") == "Replace" && x.contains("pattern") &&
+           str_field(x["pattern"], "String") == " " && str_field(x, "content") == mark;
+  };
+  auto is_prepend = [&](const json& x) {
+    return str_field(x, "type") == "Prepend" && str_field(x, "prepend") == mark;
+  };
+  // A Split on " " after the normalizer has replaced every " " finds nothing to split.
+  const bool pre_noop =
+      pre.is_null() ||
+      (str_field(pre, "type") == "Split" && pre.contains("pattern") &&
+       str_field(pre["pattern"], "String") == " " &&
+       str_field(pre, "behavior") == "MergedWithPrevious" && !bool_field(pre, "invert", false));
+  if (str_field(norm, "type") == "Replace" && is_replace(norm) && pre_noop) return false;
+  if (str_field(norm, "type") == "Sequence" && pre_noop) {
+    const json list = norm.value("normalizers", json());
+    if (list.is_array() && list.size() == 2 && is_prepend(list[0]) && is_replace(list[1]))
+      return true;
   }
-  if (type != "Sequence") return std::nullopt;
-  auto list = pre.find("pretokenizers");
-  if (list == pre.end() || !list->is_array()) return std::nullopt;
-  // A Split on a known regex followed by a ByteLevel without its own regex; or a lone ByteLevel
-  // with the GPT-2 regex.
-  std::optional<std::string> split;
-  bool byte_level_regex = false, byte_level = false, other = false;
-  for (const auto& p : *list) {
-    const std::string t = str_field(p, "type");
-    if (t == "Split") {
-      const json pat = p.is_object() ? p.value("pattern", json()) : json();
-      std::string rx;
-      if (pat.is_object() && pat.contains("Regex") && pat["Regex"].is_string())
-        rx = pat["Regex"].get<std::string>();
-      if (split || rx.empty()) return std::nullopt;
-      if (rx == kLlama3Regex)
-        split = "llama-bpe";
-      else if (rx == kQwen2Regex)
-        split = "qwen2";
-      else
-        return std::nullopt;
-    } else if (t == "ByteLevel") {
-      byte_level = true;
-      byte_level_regex = !p.contains("use_regex") || p["use_regex"] == true;
-    } else {
-      other = true;
-    }
-  }
-  if (other || !byte_level) return std::nullopt;
-  if (split && !byte_level_regex) return split;
-  if (!split && byte_level_regex) return "gpt-2";
+  if (norm.is_null() && str_field(pre, "type") == "Metaspace" &&
+      str_field(pre, "replacement") == mark && str_field(pre, "prepend_scheme") == "always" &&
+      !bool_field(pre, "split", true))
+    return true;
   return std::nullopt;
 }
+
+// SentencePiece-style BPE given only as tokenizer.json (Llama-2 / Mistral fine-tunes, Gemma):
+// written as a SentencePiece vocabulary (model "llama") whose scores come from the merge ranks:
+// the token a merge produces scores -(rank of its first merge), so that merging the
+// highest-scoring adjacent pair (llama.cpp's SentencePiece tokenizer) is merging the
+// lowest-ranked pair (HF's BPE). Added tokens: special ones CONTROL; the others USER_DEFINED,
+// with U+2581 as spaces where HF matches them on normalized text.
+Result<VocabSpec> spm_style_vocab(const std::string& dir, const std::string& path, const json& j,
+                                  const json& model, const HfConfig& cfg, bool space_prefix) {
+  std::vector<BpeEntry> by_id;
+  HfVocab v;
+  QF_CHECK(read_bpe_entries(path, j, model, cfg.vocab_size, by_id, v));
+  std::vector<std::string> merges;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  QF_CHECK(read_merges(path, model, merges, &pairs));
+  VocabSpec spec;
+  const auto n = by_id.size();
+  std::vector<float> rank_score(n, 1.0f);  // 1: no merge produces the token
+  for (size_t r = 0; r < pairs.size(); ++r) {
+    auto it = v.by_text.find(pairs[r].first + pairs[r].second);
+    if (it != v.by_text.end() && rank_score[it->second] > 0)
+      rank_score[it->second] = -static_cast<float>(r);
+  }
+  const auto unreachable = -static_cast<float>(pairs.size() + 1);
+  for (size_t i = 0; i < n; ++i) {
+    const BpeEntry& e = by_id[i];
+    if (!e.text) {
+      spec.tokens.push_back("[PAD" + std::to_string(i) + "]");
+      spec.scores.push_back(-1000.0f);
+      spec.token_types.push_back(static_cast<int32_t>(TokenType::Unused));
+    } else if (e.added) {
+      const bool control = e.special || looks_special(*e.text);
+      spec.tokens.push_back(control || !e.normalized ? *e.text : spaces_for_spm_marks(*e.text));
+      spec.scores.push_back(0.0f);
+      spec.token_types.push_back(
+          static_cast<int32_t>(control ? TokenType::Control : TokenType::UserDefined));
+    } else if (parse_byte_piece(*e.text)) {
+      spec.tokens.push_back(*e.text);
+      spec.scores.push_back(0.0f);
+      spec.token_types.push_back(static_cast<int32_t>(TokenType::Byte));
+    } else {
+      spec.tokens.push_back(*e.text);
+      spec.scores.push_back(rank_score[i] > 0 ? unreachable : rank_score[i]);
+      spec.token_types.push_back(static_cast<int32_t>(TokenType::Normal));
+    }
+  }
+  spec.model = "llama";
+  spec.pre = "default";
+  if (!space_prefix) spec.add_space_prefix = false;  // true is the SentencePiece default
+  std::optional<int32_t> unk;
+  if (auto u = v.by_text.find(str_field(model, "unk_token")); u != v.by_text.end())
+    unk = static_cast<int32_t>(u->second);
+  QF_CHECK(add_specials(dir, cfg, v, unk, &j, spec));
+  return spec;
+}
+
+// tokenizer.json text -> vocabulary; `dir` holds the side files (none when empty).
+Result<VocabSpec> bpe_from_text(const std::string& dir, const std::string& path,
+                                std::string_view text, const HfConfig& cfg) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return make_error(path, ": not a valid JSON object");
+  auto model = j.find("model");
+  if (model == j.end() || !model->is_object()) return make_error(path, ": no 'model' object");
+  const std::string mtype = str_field(*model, "type");
+  if (mtype != "BPE")
+    return make_error(path, ": tokenizer model type '", printable(mtype),
+                      "' is not supported (byte-level BPE, or SentencePiece tokenizer.model)");
+  const json pre = j.value("pre_tokenizer", json());
+  if (has_type(pre, "ByteLevel") || has_type(j.value("decoder", json()), "ByteLevel"))
+    return byte_level_vocab(dir, path, j, *model, cfg);
+  if (!bool_field(*model, "byte_fallback", false))
+    return make_error(path, ": BPE tokenizer is neither byte-level (no ByteLevel pre-tokenizer or ",
+                      "decoder) nor SentencePiece-style (byte_fallback)");
+  if (bool_field(*model, "ignore_merges", false) ||
+      !str_field(*model, "continuing_subword_prefix").empty() ||
+      !str_field(*model, "end_of_word_suffix").empty())
+    return make_error(path,
+                      ": SentencePiece-style BPE with ignore_merges, a subword prefix or a "
+                      "word suffix is not supported");
+  const json norm = j.value("normalizer", json());
+  const auto prefix = spm_style_prefix(norm, pre);
+  if (!prefix)
+    return make_error(path, ": SentencePiece-style BPE with normalizer ",
+                      norm.is_null() ? std::string("none") : printable(str_field(norm, "type")),
+                      " and pre-tokenizer ", describe_hf_pre_tokenizer(pre),
+                      " is not recognised (known: Replace ' ' -> U+2581 with or without Prepend "
+                      "U+2581; Metaspace always, no split)");
+  return spm_style_vocab(dir, path, j, *model, cfg, *prefix);
+}
+
+Result<VocabSpec> load_bpe(const std::string& dir, const std::string& path, const HfConfig& cfg) {
+  QF_TRY(std::string text, read_file_text(path));
+  return bpe_from_text(dir, path, text, cfg);
+}
+
+}  // namespace
 
 Result<SpmModel> parse_sentencepiece_model(std::span<const uint8_t> bytes,
                                            const std::string& name) {
@@ -614,14 +750,26 @@ Result<SpmModel> parse_sentencepiece_model(std::span<const uint8_t> bytes,
   return m;
 }
 
-Result<std::vector<GgufKv>> load_hf_tokenizer(const std::string& dir, const HfConfig& cfg) {
+Result<VocabSpec> load_hf_vocab(const std::string& dir, const HfConfig& cfg) {
   const std::string spm = (fs::path(dir) / "tokenizer.model").string();
   const std::string tj = (fs::path(dir) / "tokenizer.json").string();
   std::error_code ec;
-  // llama.cpp prefers the SentencePiece model for llama-family folders that ship both.
-  if (cfg.arch == "llama" && fs::exists(spm, ec)) return load_spm(dir, spm, cfg);
+  // llama.cpp prefers the SentencePiece model for the families that ship one (Llama, Mistral,
+  // Gemma) when a folder has both.
+  const bool spm_family = cfg.arch == "llama" || cfg.arch.rfind("gemma", 0) == 0;
+  if (spm_family && fs::exists(spm, ec)) return load_spm(dir, spm, cfg);
   if (fs::exists(tj, ec)) return load_bpe(dir, tj, cfg);
-  return make_error(dir, ": no tokenizer.json", cfg.arch == "llama" ? " or tokenizer.model" : "");
+  return make_error(dir, ": no tokenizer.json", spm_family ? " or tokenizer.model" : "");
+}
+
+Result<VocabSpec> parse_hf_tokenizer_json(std::string_view text, const std::string& name,
+                                          const HfConfig& cfg) {
+  return bpe_from_text("", name, text, cfg);
+}
+
+Result<std::vector<GgufKv>> load_hf_tokenizer(const std::string& dir, const HfConfig& cfg) {
+  QF_TRY(VocabSpec spec, load_hf_vocab(dir, cfg));
+  return vocab_to_gguf_kvs(spec);
 }
 
 }  // namespace qforge

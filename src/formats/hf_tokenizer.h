@@ -2,21 +2,29 @@
 // with the keys, value types and order of the reference conversions (llama.cpp conventions):
 //   byte-level BPE (tokenizer.json): model "gpt2", pre, tokens, token_type, merges,
 //     [unknown_token_id], bos_token_id, eos_token_id, [padding_token_id], add_bos_token,
-//     [add_eos_token], [chat_template]
+//     [add_sep_token, add_eos_token], [chat_template]. The pre-tokenizer is recognised by its
+//     exact definition (formats/pretokenizer_registry.h); anything else is refused, naming it.
 //   SentencePiece (tokenizer.model): model "llama", pre "default", tokens, scores, token_type,
 //     then the same special-token keys.
-// A llama-family folder with tokenizer.model uses SentencePiece; otherwise tokenizer.json must
-// be a byte-level BPE. Special token ids come from tokenizer_config.json (bos_token etc.,
-// resolved to ids through the vocabulary), then config.json, then generation_config.json.
-// add_bos_token is written when tokenizer_config.json has it; add_eos_token only when true (the
-// reference files omit a false one). Token ids past the vocabulary (config vocab_size larger
-// than the tokenizer) become "[PAD<id>]" entries of type UNUSED.
+//   SentencePiece-style BPE given only as tokenizer.json (byte_fallback, U+2581 for spaces:
+//     Llama-2 / Mistral fine-tunes, Gemma): written as SentencePiece (model "llama") with
+//     scores from the merge ranks, so that llama.cpp's SentencePiece tokenizer and ours give
+//     HF's ids; add_space_prefix false when the normalizer prepends no U+2581 (Gemma).
+// A llama- or gemma-family folder with tokenizer.model uses SentencePiece; otherwise
+// tokenizer.json. add_sep/add_eos follow a TemplateProcessing post-processor when there is one
+// (gguf-py's reading), tokenizer_config.json's add_*_token overriding. Special token ids come from
+// tokenizer_config.json (bos_token etc., resolved to ids through the vocabulary), then config.json,
+// then generation_config.json. add_bos_token is written when tokenizer_config.json has it;
+// add_eos_token only when true (the reference files omit a false one). Token ids past the
+// vocabulary (config vocab_size larger than the tokenizer) become "[PAD<id>]" entries of type
+// UNUSED.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,18 +32,9 @@
 #include "core/result.h"
 #include "formats/gguf.h"
 #include "formats/hf_config.h"
+#include "formats/vocab_spec.h"
 
 namespace qforge {
-
-// GGUF token types (tokenizer.ggml.token_type); SentencePiece uses the same numbering.
-enum class TokenType : int32_t {
-  Normal = 1,
-  Unknown = 2,
-  Control = 3,
-  UserDefined = 4,
-  Unused = 5,
-  Byte = 6,
-};
 
 // A parsed SentencePiece ModelProto (the parts a converter needs).
 struct SpmPiece {
@@ -55,13 +54,18 @@ struct SpmModel {
 // spelled <0xHH>, no duplicate pieces, and with byte_fallback all 256 byte pieces present.
 Result<SpmModel> parse_sentencepiece_model(std::span<const uint8_t> bytes, const std::string& name);
 
-// Identifies a byte-level BPE pre-tokenizer from tokenizer.json's "pre_tokenizer" value:
-// "gpt-2" (ByteLevel with use_regex), "llama-bpe" (Llama-3's split regex), "qwen2" (Qwen2's);
-// nullopt when not recognized (the caller warns and writes "default").
-std::optional<std::string> identify_bpe_pre_tokenizer(const nlohmann::json& pre_tokenizer);
+// Reads the tokenizer files of `dir` into the one vocabulary description (formats/vocab_spec.h),
+// which the engine's tokenizer can run directly (Vocab::build). cfg.vocab_size is the number of
+// tokens (the embedding's row count); cfg.arch picks tokenizer.model over tokenizer.json for
+// the SentencePiece families (llama, gemma*); cfg's bos/eos/pad ids are fallbacks.
+Result<VocabSpec> load_hf_vocab(const std::string& dir, const HfConfig& cfg);
 
-// Reads the tokenizer files of `dir` and returns the tokenizer.ggml.* KVs in order.
-// cfg.vocab_size is the number of tokens written (the embedding's row count).
+// tokenizer.json text alone (no tokenizer_config.json or generation_config.json beside it:
+// special ids come from cfg only); `name` is used in errors. For fuzzers and tests.
+Result<VocabSpec> parse_hf_tokenizer_json(std::string_view text, const std::string& name,
+                                          const HfConfig& cfg);
+
+// load_hf_vocab, as the tokenizer.ggml.* KVs in order (vocab_to_gguf_kvs).
 Result<std::vector<GgufKv>> load_hf_tokenizer(const std::string& dir, const HfConfig& cfg);
 
 }  // namespace qforge

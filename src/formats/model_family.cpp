@@ -506,7 +506,7 @@ GgufValue key_value(const GgufKeySpec& k, const ModelHParams& hp) {
   if (k.id == K::AttentionScale) return GgufValue::f32(hp.attn_scale());
   return std::visit(
       [&](auto field) -> GgufValue {
-        using T = std::remove_reference_t<decltype(hp.*field)>;
+        using T = std::remove_cvref_t<decltype(hp.*field)>;
         if constexpr (std::is_same_v<T, float>) return GgufValue::f32(hp.*field);
         if constexpr (std::is_same_v<T, bool>) return GgufValue::boolean(hp.*field);
         if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, bool>)
@@ -545,7 +545,7 @@ Status read_key(const GgufKeySpec& k, const GgufValue& v, ModelHParams& hp, cons
   }
   return std::visit(
       [&](auto field) -> Status {
-        using T = std::remove_reference_t<decltype(hp.*field)>;
+        using T = std::remove_cvref_t<decltype(hp.*field)>;
         if constexpr (std::is_same_v<T, float>) {
           auto f = v.as_float();
           if (!f || !std::isfinite(*f))

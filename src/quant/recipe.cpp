@@ -6,6 +6,8 @@
 #include <charconv>
 #include <numeric>
 
+#include "formats/model_family.h"
+
 namespace qforge {
 namespace {
 
@@ -114,17 +116,12 @@ struct ModelFacts {
   int n_expert = 0;
   int n_attention_wv = 0;
   bool has_output = false;
+  // The family's fused attn_qkv follows the attn_v rules (llama.cpp counts it as attn_v).
+  bool qkv_as_v = false;
 };
 
 ModelFacts model_facts(std::span<const RecipeTensor> tensors, const std::vector<GgufKv>& kvs) {
   ModelFacts f;
-  std::string arch;
-  for (const auto& [k, v] : kvs)
-    if (k == "general.architecture" && v.as_string()) arch = *v.as_string();
-  const uint64_t n_head = kv_uint(kvs, arch + ".attention.head_count").value_or(0);
-  const uint64_t n_head_kv = kv_uint(kvs, arch + ".attention.head_count_kv").value_or(n_head);
-  f.n_gqa = n_head_kv > 0 ? static_cast<int>(n_head / n_head_kv) : 0;
-  f.n_expert = static_cast<int>(kv_uint(kvs, arch + ".expert_count").value_or(0));
   int max_layer = -1;
   for (const auto& t : tensors) {
     if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") ||
@@ -133,6 +130,26 @@ ModelFacts model_facts(std::span<const RecipeTensor> tensors, const std::vector<
     if (t.name == "output.weight") f.has_output = true;
     max_layer = std::max(max_layer, layer_of(t.name));
   }
+  // A family of the architecture descriptor: its hyper-parameters as the engine reads them.
+  auto has_tensor = [&](std::string_view n) {
+    return std::any_of(tensors.begin(), tensors.end(), [&](const auto& t) { return t.name == n; });
+  };
+  auto hp = read_hparams(kvs, has_tensor, "model");
+  if (hp.ok()) {
+    f.n_gqa = static_cast<int>(hp->n_head / hp->n_head_kv);
+    f.n_expert = static_cast<int>(hp->n_expert);
+    f.n_layer = static_cast<int>(hp->n_layer);
+    f.qkv_as_v = hp->family->traits.fused_qkv;
+    return f;
+  }
+  // Another architecture: the generic keys, as llama-quantize reads them.
+  std::string arch;
+  for (const auto& [k, v] : kvs)
+    if (k == "general.architecture" && v.as_string()) arch = *v.as_string();
+  const uint64_t n_head = kv_uint(kvs, arch + ".attention.head_count").value_or(0);
+  const uint64_t n_head_kv = kv_uint(kvs, arch + ".attention.head_count_kv").value_or(n_head);
+  f.n_gqa = n_head_kv > 0 ? static_cast<int>(n_head / n_head_kv) : 0;
+  f.n_expert = static_cast<int>(kv_uint(kvs, arch + ".expert_count").value_or(0));
   f.n_layer = static_cast<int>(kv_uint(kvs, arch + ".block_count").value_or(max_layer + 1));
   return f;
 }
@@ -269,7 +286,8 @@ Result<std::vector<TensorChoice>> Recipe::plan(std::span<const RecipeTensor> ten
           nt = Type::Q6_K;
       } else if (name == "token_embd.weight") {
         // untied embeddings keep the base type
-      } else if (contains(name, "attn_v.weight")) {
+      } else if (contains(name, "attn_v.weight") ||
+                 (facts.qkv_as_v && contains(name, "attn_qkv.weight"))) {
         const int i = i_attention_wv, n = facts.n_attention_wv;
         if (ft == kQ2_K)
           nt = facts.n_gqa >= 4 ? Type::Q4_K : Type::Q3_K;

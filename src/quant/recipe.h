@@ -4,6 +4,12 @@
 // (output, attn_v, ffn_down in the layers use_more_bits() picks, ...), and the fallbacks for rows
 // whose length is not a multiple of a type's block size.
 //
+// The model's hyper-parameters (head counts, layers, experts) and family switches (Phi-3's fused
+// attn_qkv follows the attn_v rules) come from the architecture descriptor
+// (formats/model_family.h, read_hparams) for the families it knows; other architectures are
+// read through the generic <arch>.* keys as llama-quantize does. Oracle for the families:
+// ../shared/arch/recipes.json (experts, fused tensors, tied embeddings).
+//
 // Explicit user choices come on top: --tensor-type REGEX=TYPE (ECMAScript regex searched in the
 // tensor name; the last matching rule wins), --token-embedding-type, --output-tensor-type (for a
 // model with tied embeddings it applies to token_embd.weight unless --token-embedding-type is

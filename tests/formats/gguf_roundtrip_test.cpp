@@ -9,11 +9,11 @@ namespace qforge {
 // Reading and re-writing each reference GGUF (KVs, tensor infos, data) gives the same bytes.
 TEST(GgufWriter, RoundTripIsByteIdentical) {
   QF_REQUIRE_SHARED("reference/mini-Q4_K_M.gguf");
-  const char* files[] = {"reference/mini-f16.gguf",       "reference/mini-Q4_0.gguf",
-                         "reference/mini-Q4_K_M.gguf",    "reference/mini-Q6_K.gguf",
-                         "reference/mini-Q8_0.gguf",      "reference/tiny-qwen2-f16.gguf",
-                         "reference/tiny-spm-f16.gguf",   "reference/quant-vectors.gguf",
-                         "reference/refmodel-f16.gguf",   "vocab/ggml-vocab-gpt-2.gguf",
+  const char* files[] = {"reference/mini-f16.gguf",        "reference/mini-Q4_0.gguf",
+                         "reference/mini-Q4_K_M.gguf",     "reference/mini-Q6_K.gguf",
+                         "reference/mini-Q8_0.gguf",       "reference/tiny-qwen2-f16.gguf",
+                         "reference/tiny-spm-f16.gguf",    "reference/quant-vectors.gguf",
+                         "reference/refmodel-f16.gguf",    "vocab/ggml-vocab-gpt-2.gguf",
                          "vocab/ggml-vocab-llama-spm.gguf"};
   test::TempDir tmp;
   for (const char* rel : files) {

@@ -97,9 +97,10 @@ TEST(HfConfig, Errors) {
     const char* expect;
   };
   const Case cases[] = {
-      {R"({"architectures": ["Qwen3ForCausalLM"]})",
-       "d/config.json: unsupported architecture 'Qwen3ForCausalLM' (supported: LlamaForCausalLM, "
-       "MistralForCausalLM, Qwen2ForCausalLM)"},
+      {R"({"architectures": ["FalconForCausalLM"]})",
+       "d/config.json: unsupported architecture 'FalconForCausalLM' (supported: LlamaForCausalLM, "
+       "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, "
+       "Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM)"},
       {R"({"model_type": "llama"})",
        "d/config.json: no 'architectures' list naming the model class"},
       {"{", "d/config.json: not valid JSON"},
@@ -111,8 +112,33 @@ TEST(HfConfig, Errors) {
        "d/config.json: num_attention_heads 6 is not a multiple of num_key_value_heads 4"},
       {R"({"architectures": ["LlamaForCausalLM"], "rms_norm_eps": "small"})",
        "d/config.json: 'rms_norm_eps' must be a positive number, got \"small\""},
-      {R"({"architectures": ["LlamaForCausalLM"], "rope_scaling": {"rope_type": "llama3", "factor": 8.0}})",
-       "d/config.json: rope_scaling.rope_type 'llama3' is not supported (only default RoPE)"},
+      // Unknown rope scaling types are refused, in both config styles.
+      {R"({"architectures": ["LlamaForCausalLM"], "rope_scaling": {"rope_type": "dynamic", "factor": 8.0}})",
+       "d/config.json: rope_scaling.rope_type 'dynamic' is not supported (supported: default, "
+       "linear, yarn, llama3, longrope)"},
+      {R"({"architectures": ["LlamaForCausalLM"], "rope_parameters": {"rope_type": "ntk", "rope_theta": 1e4}})",
+       "d/config.json: rope_parameters.rope_type 'ntk' is not supported (supported: default, "
+       "linear, yarn, llama3, longrope)"},
+      {R"({"architectures": ["Qwen3ForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96, "vocab_size": 10, "rope_scaling": {"type": "llama3", "factor": 8.0, "original_max_position_embeddings": 32}})",
+       "d/config.json: rope_scaling.type 'llama3' is not supported for qwen3"},
+      {R"({"architectures": ["LlamaForCausalLM"], "rope_scaling": {"rope_type": "llama3", "original_max_position_embeddings": 32}})",
+       "d/config.json: 'rope_scaling.factor' is missing"},
+      {R"({"architectures": ["LlamaForCausalLM"], "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})",
+       "d/config.json: required key 'original_max_position_embeddings' is missing"},
+      // The newer families need their structural keys.
+      {R"({"architectures": ["Qwen3ForCausalLM"], "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 96, "vocab_size": 10})",
+       "d/config.json: required key 'num_hidden_layers' is missing"},
+      {R"({"architectures": ["Qwen3MoeForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10, "num_experts": 4, "num_experts_per_tok": 2})",
+       "d/config.json: required key 'moe_intermediate_size' is missing"},
+      {R"({"architectures": ["Qwen3MoeForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10, "num_experts": 4, "num_experts_per_tok": 6, "moe_intermediate_size": 32})",
+       "d/config.json: num_experts_per_tok 6 exceeds num_experts 4"},
+      {R"({"architectures": ["Phi3ForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 96, "vocab_size": 10, "max_position_embeddings": 256, "original_max_position_embeddings": 32, "rope_scaling": {"type": "longrope", "short_factor": [1, 1], "long_factor": [1, 1, 1, 1, 1, 1, 1, 1]}})",
+       "d/config.json: 'rope_scaling.short_factor' has 2 entries; rotary dimension / 2 = 8"},
+      {R"({"architectures": ["Gemma3ForCausalLM"], "hidden_size": 32, "num_hidden_layers": 6, "num_attention_heads": 4, "intermediate_size": 96, "vocab_size": 10, "head_dim": 8, "sliding_window_pattern": 4})",
+       "d/config.json: sliding window pattern 4 is not the pattern 6 that GGUF gemma3 assumes"},
+      {R"({"architectures": ["Gemma2ForCausalLM"], "hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 96, "vocab_size": 10, "head_dim": 8, "hidden_activation": "relu"})",
+       "d/config.json: 'hidden_activation' relu is not supported for Gemma2ForCausalLM "
+       "(gelu_pytorch_tanh)"},
       {R"({"architectures": ["LlamaForCausalLM"], "tie_word_embeddings": 1})",
        "d/config.json: 'tie_word_embeddings' must be true or false"},
   };

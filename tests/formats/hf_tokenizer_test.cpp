@@ -2,6 +2,7 @@
 // by hand (and validated), pre-tokenizer identification, special tokens, and the exact KVs of
 // the reference conversions.
 #include "formats/hf_tokenizer.h"
+#include "formats/pretokenizer_registry.h"
 
 #include <gtest/gtest.h>
 
@@ -143,11 +144,11 @@ TEST(SentencePieceModel, RejectsInvalidModels) {
 }
 
 TEST(BpePreTokenizer, IdentifiesFromDefinition) {
-  EXPECT_EQ(identify_bpe_pre_tokenizer(
+  EXPECT_EQ(identify_hf_pre_tokenizer(
                 json::parse(R"({"type":"ByteLevel","add_prefix_space":false,"use_regex":true})")),
             "gpt-2");
-  EXPECT_EQ(identify_bpe_pre_tokenizer(json::parse(R"({"type":"ByteLevel"})")), "gpt-2");
-  EXPECT_EQ(identify_bpe_pre_tokenizer(json::parse(R"({"type":"ByteLevel","use_regex":false})")),
+  EXPECT_EQ(identify_hf_pre_tokenizer(json::parse(R"({"type":"ByteLevel"})")), "gpt-2");
+  EXPECT_EQ(identify_hf_pre_tokenizer(json::parse(R"({"type":"ByteLevel","use_regex":false})")),
             std::nullopt);
   const std::string llama3 =
       R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
@@ -166,11 +167,30 @@ TEST(BpePreTokenizer, IdentifiesFromDefinition) {
                                        {"use_regex", false}}});
     return j;
   };
-  EXPECT_EQ(identify_bpe_pre_tokenizer(seq(llama3)), "llama-bpe");
-  EXPECT_EQ(identify_bpe_pre_tokenizer(seq(qwen2)), "qwen2");
-  EXPECT_EQ(identify_bpe_pre_tokenizer(seq("\\w+")), std::nullopt);
-  EXPECT_EQ(identify_bpe_pre_tokenizer(json()), std::nullopt);
-  EXPECT_EQ(identify_bpe_pre_tokenizer(json::parse(R"({"type":"Metaspace"})")), std::nullopt);
+  EXPECT_EQ(identify_hf_pre_tokenizer(seq(llama3)), "llama-bpe");
+  EXPECT_EQ(identify_hf_pre_tokenizer(seq(qwen2)), "qwen2");
+  EXPECT_EQ(identify_hf_pre_tokenizer(seq("\\w+")), std::nullopt);
+  EXPECT_EQ(identify_hf_pre_tokenizer(json()), std::nullopt);
+  EXPECT_EQ(identify_hf_pre_tokenizer(json::parse(R"({"type":"Metaspace"})")), std::nullopt);
+  // GPT-4o (o200k): only with its own Split behaviour (Removed, inverted).
+  const std::string gpt4o =
+      R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  json o200k = seq(gpt4o);
+  EXPECT_EQ(identify_hf_pre_tokenizer(o200k), std::nullopt);  // Isolated: not GPT-4o's
+  o200k["pretokenizers"][0]["behavior"] = "Removed";
+  o200k["pretokenizers"][0]["invert"] = true;
+  EXPECT_EQ(identify_hf_pre_tokenizer(o200k), "gpt-4o");
+  o200k["pretokenizers"][1]["add_prefix_space"] = true;  // a prefix space: not representable
+  EXPECT_EQ(identify_hf_pre_tokenizer(o200k), std::nullopt);
+  EXPECT_EQ(describe_hf_pre_tokenizer(o200k).substr(0, 24), "Sequence[Split(Regex \"[^");
+  // StarCoder style: single digits, then GPT-2's split.
+  EXPECT_EQ(identify_hf_pre_tokenizer(json::parse(
+                R"({"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":true},
+                    {"type":"ByteLevel","add_prefix_space":false,"use_regex":true}]})")),
+            "starcoder");
+  // Every identified name is one the engine's registry can run.
+  for (const char* n : {"gpt-2", "llama-bpe", "qwen2", "gpt-4o", "starcoder"})
+    EXPECT_NE(find_pre_tokenizer(n), nullptr) << n;
 }
 
 TEST(HfTokenizer, EmbeddedMiniMatchesReferenceKvs) {
@@ -243,20 +263,27 @@ TEST(HfTokenizer, PaddingMergesWithSpacesAddedTokensAndChatTemplate) {
   EXPECT_EQ(*find(*kvs, "tokenizer.chat_template")->as_string(), "{{ messages }}");
 }
 
-TEST(HfTokenizer, UnknownPreTokenizerWritesDefaultAndBadFilesFail) {
+TEST(HfTokenizer, UnknownPreTokenizerIsRefusedAndBadFilesFail) {
   test::TempDir dir;
   test::write_hf_checkpoint(dir.path().string(), test::HfSpec{});
   const std::string d = dir.path().string();
   auto cfg = load_hf_config(d);
   ASSERT_TRUE(cfg.ok());
   auto tok = json::parse(test::read_all(dir.file("tokenizer.json")));
+  const json byte_level = tok["pre_tokenizer"];
+  // Digits that are not individual, then GPT-2's split: no GGUF pre-tokenizer says that.
   tok["pre_tokenizer"] = {
       {"type", "Sequence"},
       {"pretokenizers", json::array({{{"type", "Digits"}}, {{"type", "ByteLevel"}}})}};
   std::ofstream(dir.file("tokenizer.json")) << tok.dump();
   auto kvs = load_hf_tokenizer(d, *cfg);
-  ASSERT_TRUE(kvs.ok()) << kvs.error().message;
-  EXPECT_EQ(*find(*kvs, "tokenizer.ggml.pre")->as_string(), "default");
+  ASSERT_FALSE(kvs.ok());
+  EXPECT_EQ(kvs.error().message,
+            dir.file("tokenizer.json") +
+                ": pre-tokenizer not recognised: Sequence[Digits, ByteLevel()] (known: "
+                "ByteLevel; Split with the Llama-3, Qwen2 or GPT-4o regex + ByteLevel; Digits + "
+                "ByteLevel)");
+  tok["pre_tokenizer"] = byte_level;
 
   tok["model"]["vocab"]["zz"] = 48;  // not below vocab_size
   std::ofstream(dir.file("tokenizer.json")) << tok.dump();
@@ -276,6 +303,76 @@ TEST(HfTokenizer, UnknownPreTokenizerWritesDefaultAndBadFilesFail) {
   r = load_hf_tokenizer(d, *cfg);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, d + ": no tokenizer.json or tokenizer.model");
+}
+
+// The pre-tokenizer of a GPT-4o-style tokenizer.json is named "gpt-4o" (it used to convert
+// silently as "default"); an unrecognised Split or normalizer is refused, naming it.
+TEST(HfTokenizer, Gpt4oNamedAndUnknownSplitsRefused) {
+  test::TempDir dir;
+  test::write_hf_checkpoint(dir.path().string(), test::HfSpec{});
+  const std::string d = dir.path().string();
+  auto cfg = load_hf_config(d);
+  ASSERT_TRUE(cfg.ok());
+  auto tok = json::parse(test::read_all(dir.file("tokenizer.json")));
+  const std::string o200k =
+      R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  auto with_split = [&](const std::string& rx) {
+    tok["pre_tokenizer"] = {{"type", "Sequence"},
+                            {"pretokenizers", json::array({{{"type", "Split"},
+                                                            {"pattern", {{"Regex", rx}}},
+                                                            {"behavior", "Removed"},
+                                                            {"invert", true}},
+                                                           {{"type", "ByteLevel"},
+                                                            {"add_prefix_space", false},
+                                                            {"trim_offsets", true},
+                                                            {"use_regex", false}}})}};
+    std::ofstream(dir.file("tokenizer.json")) << tok.dump();
+    return load_hf_tokenizer(d, *cfg);
+  };
+  auto kvs = with_split(o200k);
+  ASSERT_TRUE(kvs.ok()) << kvs.error().message;
+  EXPECT_EQ(*find(*kvs, "tokenizer.ggml.pre")->as_string(), "gpt-4o");
+  auto r = with_split("\\p{N}+");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            dir.file("tokenizer.json") +
+                R"(: pre-tokenizer not recognised: Sequence[Split(Regex "\\p{N}+", Removed, )"
+                R"(invert), ByteLevel(use_regex=false)] (known: ByteLevel; Split with the )"
+                R"(Llama-3, Qwen2 or GPT-4o regex + ByteLevel; Digits + ByteLevel))");
+  tok["normalizer"] = {{"type", "Lowercase"}};
+  r = with_split(o200k);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            dir.file("tokenizer.json") +
+                ": byte-level BPE normalizer 'Lowercase' is not supported (none or NFC)");
+}
+
+// SentencePiece-style BPE (byte_fallback, no ByteLevel) with a normalizer other than
+// SentencePiece's space replacement is refused, naming what it found.
+TEST(HfTokenizer, SentencePieceStyleWithOtherNormalizerRefused) {
+  test::TempDir dir;
+  test::write_hf_checkpoint(dir.path().string(), test::HfSpec{});
+  const std::string d = dir.path().string();
+  auto cfg = load_hf_config(d);
+  ASSERT_TRUE(cfg.ok());
+  auto tok = json::parse(test::read_all(dir.file("tokenizer.json")));
+  tok["pre_tokenizer"] = nullptr;
+  tok["decoder"] = nullptr;
+  tok["model"]["byte_fallback"] = true;
+  tok["normalizer"] = {{"type", "NFKC"}};
+  std::ofstream(dir.file("tokenizer.json")) << tok.dump();
+  auto r = load_hf_tokenizer(d, *cfg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            dir.file("tokenizer.json") +
+                ": SentencePiece-style BPE with normalizer NFKC and pre-tokenizer none is not "
+                "recognised (known: Replace ' ' -> U+2581 with or without Prepend U+2581; "
+                "Metaspace always, no split)");
+  tok["model"]["byte_fallback"] = false;
+  std::ofstream(dir.file("tokenizer.json")) << tok.dump();
+  r = load_hf_tokenizer(d, *cfg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("neither byte-level"), std::string::npos);
 }
 
 TEST(HfTokenizer, SentencePieceFolder) {

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "formats/file_type.h"
+#include "formats/hf_source.h"
+#include "formats/probe_fixture.h"
 #include "test_util.h"
 
 namespace qforge {
@@ -241,6 +243,56 @@ TEST(Recipe, ImatrixChangesTheLowLayers) {
   EXPECT_EQ(c["blk.1.ffn_down.weight"].type, Type::Q5_K);
   c = plan_by_name(many, kvs, "IQ4_NL", im);
   EXPECT_EQ(c["blk.1.ffn_down.weight"].type, Type::IQ4_NL);
+}
+
+// The architecture probes at hidden size 256 (../shared/arch/recipes.json: llama-quantize's
+// type for every tensor of 12 mixes per family): the converted tensors (names, shapes, F32
+// routers / norms) as the recipe sees them, the family's hyper-parameters from the converter's
+// KVs. Experts, fused tensors and tied embeddings are all in there. recipes.json's qwen3 was
+// measured with head_dim 128 (its _shapes), not make_probe.py's 32: the probe is built with
+// the head size of the oracle's shapes (with 32, attn_output rows of 128 fall back to IQ4_NL /
+// Q5_0 ... exactly as llama-quantize does for rows that a 256-block type cannot hold).
+TEST(Recipe, MatchesLlamaQuantizeOnArchitectureProbes) {
+  QF_REQUIRE_SHARED("arch/recipes.json");
+  const auto all = nlohmann::json::parse(test::read_all(test::shared_path("arch/recipes.json")));
+  for (const auto& [probe, mixes] : all.items()) {
+    SCOPED_TRACE(probe);
+    test::TempDir dir;
+    const auto& shapes = mixes["_shapes"];
+    const uint64_t hd = shapes.contains("blk.0.attn_k_norm.weight")
+                            ? shapes["blk.0.attn_k_norm.weight"][0].get<uint64_t>()
+                            : 0;
+    test::write_probe(probe, dir.path().string(), 256, false, /*weights=*/false, hd);
+    HfSourceOptions o;
+    o.tokenizer = false;
+    auto src = HfTensorSource::open(dir.path().string(), o);
+    ASSERT_TRUE(src.ok()) << src.error().message;
+    std::vector<RecipeTensor> ts;
+    for (const auto& t : (*src)->tensors()) {
+      ts.push_back({t.name, t.dims, t.type});
+      ASSERT_TRUE(shapes.contains(t.name)) << t.name;
+      auto want = shapes[t.name].get<std::vector<uint64_t>>();
+      if (t.name == "token_embd.weight" || t.name == "output.weight") want[1] = t.dims[1];  // vocab
+      EXPECT_EQ(t.dims, want) << t.name;
+    }
+    EXPECT_EQ(ts.size(), shapes.size());
+    int checked = 0;
+    for (const auto& [mix, want] : mixes.items()) {
+      if (mix == "_shapes") continue;
+      SCOPED_TRACE(mix);
+      auto got = plan_by_name(ts, (*src)->kvs(), mix);
+      for (const auto& [name, type] : want.items()) {
+        auto it = got.find(name);
+        if (it == got.end()) {
+          ADD_FAILURE() << "no tensor " << name;
+          continue;
+        }
+        EXPECT_EQ(type_name(it->second.type), type.get<std::string>()) << name;
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 12 * 20);
+  }
 }
 
 }  // namespace
