@@ -122,11 +122,14 @@ void for_range(ThreadPool& pool, int64_t n, int64_t cost_per_item, int64_t grain
   pool.parallel_for(n, grain, fn);
 }
 
-std::vector<double> rope_inv_freq(const ModelParams& p) {
-  std::vector<double> f(static_cast<size_t>(p.n_rot / 2));
-  for (size_t i = 0; i < f.size(); ++i)
-    f[i] = std::pow(static_cast<double>(p.rope_freq_base), -2.0 * static_cast<double>(i) / p.n_rot);
-  return f;
+// g[i] = gelu_tanh(g[i]) * u[i] (GELU with the tanh approximation, as HF's
+// gelu_pytorch_tanh).
+inline void gelu_tanh_mul(float* g, const float* u, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = g[i];
+    g[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x))) * u[i];
+  }
 }
 
 }  // namespace
@@ -170,30 +173,30 @@ Context::Context(const Model& model, int64_t n_ctx, ThreadPool& pool, int64_t n_
       pool_(pool),
       n_batch_(std::max<int64_t>(1, std::min(n_batch, n_ctx))),
       n_vocab_(model.params().n_vocab),
-      kv_(model.params(), n_ctx),
-      inv_freq_(rope_inv_freq(model.params())) {
+      kv_(model.params(), n_ctx) {
   const ModelParams& p = model.params();
   const auto nb = static_cast<size_t>(n_batch_);
+  const int64_t F = std::max(p.n_ff, p.n_ff_exp);
   x_.resize(nb * p.n_embd);
-  xn_.resize(nb * std::max(p.n_embd, p.n_ff));
-  q_.resize(nb * p.n_embd);
+  xn_.resize(nb * std::max({p.n_embd, p.n_ff, p.n_q()}));
+  q_.resize(nb * p.n_q());
   k_.resize(nb * p.n_embd_kv());
   v_.resize(nb * p.n_embd_kv());
-  attn_.resize(nb * p.n_embd);
-  gate_.resize(nb * p.n_ff);
-  up_.resize(nb * p.n_ff);
+  attn_.resize(nb * p.n_q());
+  gate_.resize(nb * F);
+  up_.resize(nb * F * (p.fused_up ? 2 : 1));
+  if (p.fused_qkv) qkv_.resize(nb * (p.n_q() + 2 * p.n_embd_kv()));
+  if (p.n_expert > 0) {
+    router_.resize(nb * p.n_expert);
+    xe_.resize(nb * p.n_embd);
+    ye_.resize(nb * p.n_embd);
+  }
   scores_.resize(static_cast<size_t>(pool.size()));
   for (auto& s : scores_) s.resize(static_cast<size_t>(4 * kv_.key_stride()));
   // cos/sin of every (position, pair) once, instead of per head and token.
-  const int64_t half = p.n_rot / 2;
-  rope_cos_.resize(static_cast<size_t>(n_ctx * half));
-  rope_sin_.resize(rope_cos_.size());
-  for (int64_t pos = 0; pos < n_ctx; ++pos)
-    for (int64_t i = 0; i < half; ++i) {
-      const double th = static_cast<double>(pos) * inv_freq_[static_cast<size_t>(i)];
-      rope_cos_[static_cast<size_t>(pos * half + i)] = static_cast<float>(std::cos(th));
-      rope_sin_[static_cast<size_t>(pos * half + i)] = static_cast<float>(std::sin(th));
-    }
+  const std::vector<float>& factors = model.rope_factors(n_ctx);
+  rope_ = build_rope_table(p, p.rope, factors, n_ctx);
+  if (!p.swa_layers.empty()) rope_swa_ = build_rope_table(p, p.rope_swa, factors, n_ctx);
 }
 
 Status Context::decode(std::span<const int32_t> tokens, int64_t n_outputs) {
@@ -222,7 +225,11 @@ Status Context::decode(std::span<const int32_t> tokens, int64_t n_outputs) {
 void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
   const ModelParams& p = model_.params();
   const int64_t hd = p.head_dim, group = p.n_head / p.n_head_kv, ks = kv_.key_stride();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t Q = p.n_q();
+  const float scale = p.attn_scale > 0 ? p.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  const float cap = p.attn_softcap;
+  // Positions a query at pos sees: [pos - window + 1, pos] (all of them without a window).
+  const int64_t window = p.is_swa(layer) ? p.n_swa : INT64_MAX;
   // Work items: (head, block of 4 consecutive tokens), head-major so that neighbouring items
   // reuse the same keys from cache.
   const int64_t n_blocks = (n + 3) / 4;
@@ -235,25 +242,33 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
                 const float* kt = kv_.keys(layer, g);
                 const float* q[4];
                 for (int i = 0; i < 4; ++i)
-                  q[i] = q_.data() + (t0 + std::min(i, nq - 1)) * p.n_embd + h * hd;
-                const int64_t n_kv_max =
-                    pos0 + t0 + nq;  // causal: token t sees positions 0..pos0+t
+                  q[i] = q_.data() + (t0 + std::min(i, nq - 1)) * Q + h * hd;
+                // causal: token t sees positions up to pos0 + t
+                const int64_t n_kv_max = pos0 + t0 + nq;
+                const auto first_of = [&](int64_t pos) {
+                  return window == INT64_MAX ? 0 : std::max<int64_t>(0, pos - window + 1);
+                };
+                // Scores from the first key any of the 4 queries sees, aligned down to 16 so
+                // that the vector loop stays within the key stride.
+                const int64_t lo = first_of(pos0 + t0) / 16 * 16;
 #ifdef QF_ENGINE_AVX2
-                qk_scores4(q, kt, ks, hd, n_kv_max, scale, sc);
+                qk_scores4(q, kt + lo, ks, hd, n_kv_max - lo, scale, sc + lo);
 #else
       for (int i = 0; i < 4; ++i)
-        for (int64_t j = 0; j < n_kv_max; ++j) {
+        for (int64_t j = lo; j < n_kv_max; ++j) {
           float s = 0;
           for (int64_t d = 0; d < hd; ++d) s += q[i][d] * kt[d * ks + j];
           sc[i * ks + j] = s * scale;
         }
 #endif
                 for (int i = 0; i < nq; ++i) {
-                  float* w = sc + i * ks;
-                  const int64_t n_kv = pos0 + t0 + i + 1;
+                  const int64_t pos = pos0 + t0 + i, j0 = first_of(pos), n_kv = pos + 1 - j0;
+                  float* w = sc + i * ks + j0;
+                  if (cap > 0)
+                    for (int64_t j = 0; j < n_kv; ++j) w[j] = cap * std::tanh(w[j] / cap);
                   const float inv = 1.0f / exp_sub_sum(w, n_kv, max_of(w, n_kv));
-                  float* out = attn_.data() + (t0 + i) * p.n_embd + h * hd;
-                  const float* v = kv_.value(layer, g, 0);
+                  float* out = attn_.data() + (t0 + i) * Q + h * hd;
+                  const float* v = kv_.value(layer, g, j0);
 #ifdef QF_ENGINE_AVX2
                   if (hd == 64) {
                     weighted_values<8>(w, v, n_kv, inv, out);
@@ -271,6 +286,10 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
                     weighted_values<2>(w, v, n_kv, inv, out);
                     continue;
                   }
+                  if (hd == 8) {
+                    weighted_values<1>(w, v, n_kv, inv, out);
+                    continue;
+                  }
 #endif
                   std::fill(out, out + hd, 0.0f);
                   for (int64_t j = 0; j < n_kv; ++j) axpy(w[j], v + j * hd, out, hd);
@@ -280,172 +299,177 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
             });
 }
 
-void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, float* out_logits) {
+void Context::mm(const WeightView& w, const float* x, int64_t n, float* y) {
+  matmul(*w.codec, w.data, w.rows, w.cols, x, n, y, pool_);
+}
+
+void Context::norm_rows(float* x, const std::vector<float>& w, int64_t from, int64_t to, float* y) {
   const ModelParams& p = model_.params();
-  const int64_t E = p.n_embd, KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
-  const int64_t pos0 = kv_.size();
-  auto mm = [&](const WeightView& w, const float* x, int64_t rows_in, float* y) {
-    matmul(*w.codec, w.data, w.rows, w.cols, x, rows_in, y, pool_);
-  };
-  auto norm_rows = [&](const float* x, const std::vector<float>& w, int64_t from, int64_t to,
-                       float* y) {
-    for_range(pool_, to - from, 4 * E, 16, [&](int64_t b, int64_t e, int) {
-      for (int64_t t = from + b; t < from + e; ++t)
-        rms_norm_row(x + t * E, w.data(), E, p.norm_eps, y + (t - from) * E);
-    });
-  };
+  const int64_t E = p.n_embd;
+  for_range(pool_, to - from, 4 * E, 16, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = from + b; t < from + e; ++t)
+      rms_norm_row(x + t * E, w.data(), E, p.norm_eps, y + (t - from) * E);
+  });
+}
 
-  for (int64_t t = 0; t < n; ++t) model_.embed(tokens[t], x_.data() + t * E);
-
-  for (int64_t l = 0; l < p.n_layer; ++l) {
-    const LayerWeights& L = model_.layers()[static_cast<size_t>(l)];
-    norm_rows(x_.data(), L.attn_norm, 0, n, xn_.data());
+// q/k/v of the micro-batch (normalised input in xn_): projections, biases, q/k norms, RoPE,
+// and the new keys/values into the cache.
+void Context::qkv_rope_store(int64_t l, int64_t n, int64_t pos0) {
+  const ModelParams& p = model_.params();
+  const LayerWeights& L = model_.layers()[static_cast<size_t>(l)];
+  const int64_t Q = p.n_q(), KV = p.n_embd_kv(), hd = p.head_dim;
+  if (!L.wqkv.empty()) {
+    mm(L.wqkv, xn_.data(), n, qkv_.data());
+    const int64_t W = Q + 2 * KV;
+    for (int64_t t = 0; t < n; ++t) {
+      const float* r = qkv_.data() + t * W;
+      std::memcpy(q_.data() + t * Q, r, sizeof(float) * Q);
+      std::memcpy(k_.data() + t * KV, r + Q, sizeof(float) * KV);
+      std::memcpy(v_.data() + t * KV, r + Q + KV, sizeof(float) * KV);
+    }
+  } else {
     mm(L.wq, xn_.data(), n, q_.data());
     mm(L.wk, xn_.data(), n, k_.data());
     mm(L.wv, xn_.data(), n, v_.data());
-    // Biases, RoPE, and the new keys/values into the cache.
-    for_range(pool_, n, 8 * E, 8, [&](int64_t b, int64_t e, int) {
-      for (int64_t t = b; t < e; ++t) {
-        float* q = q_.data() + t * E;
-        float* k = k_.data() + t * KV;
-        float* v = v_.data() + t * KV;
-        if (!L.bq.empty()) add_inplace(q, L.bq.data(), E);
-        if (!L.bk.empty()) add_inplace(k, L.bk.data(), KV);
-        if (!L.bv.empty()) add_inplace(v, L.bv.data(), KV);
-        const int64_t pos = pos0 + t, half = p.n_rot / 2;
-        const float* c = rope_cos_.data() + pos * half;
-        const float* sn = rope_sin_.data() + pos * half;
-        for (int64_t h = 0; h < p.n_head; ++h) rope_row_cs(q + h * hd, p.n_rot, c, sn, p.rope_type);
-        for (int64_t h = 0; h < p.n_head_kv; ++h) {
-          rope_row_cs(k + h * hd, p.n_rot, c, sn, p.rope_type);
-          float* kt = kv_.keys(l, h);
-          for (int64_t d = 0; d < hd; ++d) kt[d * kv_.key_stride() + pos] = k[h * hd + d];
-          std::memcpy(kv_.value(l, h, pos), v + h * hd, sizeof(float) * hd);
-        }
+  }
+  const RopeTable& rt = p.is_swa(l) ? rope_swa_ : rope_;
+  for_range(pool_, n, 8 * Q, 8, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      float* q = q_.data() + t * Q;
+      float* k = k_.data() + t * KV;
+      float* v = v_.data() + t * KV;
+      if (!L.bq.empty()) add_inplace(q, L.bq.data(), Q);
+      if (!L.bk.empty()) add_inplace(k, L.bk.data(), KV);
+      if (!L.bv.empty()) add_inplace(v, L.bv.data(), KV);
+      if (!L.q_norm.empty()) {
+        for (int64_t h = 0; h < p.n_head; ++h)
+          rms_norm_row(q + h * hd, L.q_norm.data(), hd, p.norm_eps, q + h * hd);
+        for (int64_t h = 0; h < p.n_head_kv; ++h)
+          rms_norm_row(k + h * hd, L.k_norm.data(), hd, p.norm_eps, k + h * hd);
       }
-    });
-    attention(l, n, pos0);
-    mm(L.wo, attn_.data(), n, xn_.data());
-    add_inplace(x_.data(), xn_.data(), n * E);
+      const int64_t pos = pos0 + t;
+      const float* c = rt.cos_at(pos);
+      const float* sn = rt.sin_at(pos);
+      for (int64_t h = 0; h < p.n_head; ++h) rope_row_cs(q + h * hd, p.n_rot, c, sn, p.rope_type);
+      for (int64_t h = 0; h < p.n_head_kv; ++h) {
+        rope_row_cs(k + h * hd, p.n_rot, c, sn, p.rope_type);
+        float* kt = kv_.keys(l, h);
+        for (int64_t d = 0; d < hd; ++d) kt[d * kv_.key_stride() + pos] = k[h * hd + d];
+        std::memcpy(kv_.value(l, h, pos), v + h * hd, sizeof(float) * hd);
+      }
+    }
+  });
+}
 
-    norm_rows(x_.data(), L.ffn_norm, 0, n, xn_.data());
+void Context::attention_block(int64_t l, int64_t n, int64_t pos0) {
+  const ModelParams& p = model_.params();
+  const LayerWeights& L = model_.layers()[static_cast<size_t>(l)];
+  norm_rows(x_.data(), L.attn_norm, 0, n, xn_.data());
+  qkv_rope_store(l, n, pos0);
+  attention(l, n, pos0);
+  mm(L.wo, attn_.data(), n, xn_.data());
+  if (!L.post_attn_norm.empty()) norm_rows(xn_.data(), L.post_attn_norm, 0, n, xn_.data());
+  add_inplace(x_.data(), xn_.data(), n * p.n_embd);
+}
+
+// Routed experts (input: normalised rows in xn_): softmax over the router logits, the top
+// n_expert_used experts (ties to the lower index), weights renormalised to sum 1 when the
+// model says so; each expert multiplies the rows routed to it as one batch, and x_ gains the
+// weighted outputs.
+void Context::moe_ffn(const LayerWeights& L, int64_t n) {
+  const ModelParams& p = model_.params();
+  const int64_t E = p.n_embd, X = p.n_expert, K = p.n_expert_used, F = p.n_ff_exp;
+  mm(L.ffn_gate_inp, xn_.data(), n, router_.data());
+  std::vector<std::vector<std::pair<int64_t, float>>> routed(static_cast<size_t>(X));
+  std::vector<int64_t> idx(static_cast<size_t>(X));
+  for (int64_t t = 0; t < n; ++t) {
+    float* r = router_.data() + t * X;
+    const float inv = 1.0f / exp_sub_sum(r, X, max_of(r, X));
+    for (int64_t e = 0; e < X; ++e) r[e] *= inv;
+    for (int64_t e = 0; e < X; ++e) idx[static_cast<size_t>(e)] = e;
+    std::partial_sort(idx.begin(), idx.begin() + K, idx.end(),
+                      [&](int64_t a, int64_t b) { return r[a] > r[b] || (r[a] == r[b] && a < b); });
+    float sum = 0;
+    for (int64_t k = 0; k < K; ++k) sum += r[idx[static_cast<size_t>(k)]];
+    const float norm = p.expert_weights_norm && sum > 0 ? 1.0f / sum : 1.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t e = idx[static_cast<size_t>(k)];
+      routed[static_cast<size_t>(e)].emplace_back(t, r[e] * norm);
+    }
+  }
+  for (int64_t e = 0; e < X; ++e) {
+    const auto& rows = routed[static_cast<size_t>(e)];
+    const auto m = static_cast<int64_t>(rows.size());
+    if (m == 0) continue;
+    for (int64_t i = 0; i < m; ++i)
+      std::memcpy(xe_.data() + i * E, xn_.data() + rows[static_cast<size_t>(i)].first * E,
+                  sizeof(float) * E);
+    const auto ue = static_cast<size_t>(e);
+    mm(L.gate_exps[ue], xe_.data(), m, gate_.data());
+    mm(L.up_exps[ue], xe_.data(), m, up_.data());
+    swiglu(gate_.data(), up_.data(), m * F);
+    mm(L.down_exps[ue], gate_.data(), m, ye_.data());
+    for (int64_t i = 0; i < m; ++i) {
+      const auto [t, wgt] = rows[static_cast<size_t>(i)];
+      axpy(wgt, ye_.data() + i * E, x_.data() + t * E, E);
+    }
+  }
+}
+
+void Context::ffn_block(int64_t l, int64_t n) {
+  const ModelParams& p = model_.params();
+  const LayerWeights& L = model_.layers()[static_cast<size_t>(l)];
+  const int64_t E = p.n_embd, F = p.n_ff;
+  norm_rows(x_.data(), L.ffn_norm, 0, n, xn_.data());
+  if (p.n_expert > 0) {
+    moe_ffn(L, n);
+    return;
+  }
+  if (L.ffn_gate.empty()) {  // fused: each row of ffn_up's output is [gate | up]
+    mm(L.ffn_up, xn_.data(), n, up_.data());
+    for (int64_t t = 0; t < n; ++t)
+      std::memcpy(gate_.data() + t * F, up_.data() + t * 2 * F, sizeof(float) * F);
+    for (int64_t t = 0; t < n; ++t)
+      std::memmove(up_.data() + t * F, up_.data() + t * 2 * F + F, sizeof(float) * F);
+  } else {
     mm(L.ffn_gate, xn_.data(), n, gate_.data());
     mm(L.ffn_up, xn_.data(), n, up_.data());
-    for_range(pool_, n, 16 * F, 8, [&](int64_t b, int64_t e, int) {
+  }
+  const bool gelu = p.act == Activation::GeluTanh;
+  for_range(pool_, n, 16 * F, 8, [&](int64_t b, int64_t e, int) {
+    if (gelu)
+      gelu_tanh_mul(gate_.data() + b * F, up_.data() + b * F, (e - b) * F);
+    else
       swiglu(gate_.data() + b * F, up_.data() + b * F, (e - b) * F);
-    });
-    mm(L.ffn_down, gate_.data(), n, xn_.data());
-    add_inplace(x_.data(), xn_.data(), n * E);
+  });
+  mm(L.ffn_down, gate_.data(), n, xn_.data());
+  if (!L.post_ffw_norm.empty()) norm_rows(xn_.data(), L.post_ffw_norm, 0, n, xn_.data());
+  add_inplace(x_.data(), xn_.data(), n * E);
+}
+
+void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, float* out_logits) {
+  const ModelParams& p = model_.params();
+  const int64_t E = p.n_embd;
+  const int64_t pos0 = kv_.size();
+  for (int64_t t = 0; t < n; ++t) model_.embed(tokens[t], x_.data() + t * E);
+  if (p.embd_scale != 1.0f)
+    for (int64_t i = 0; i < n * E; ++i) x_[static_cast<size_t>(i)] *= p.embd_scale;
+
+  for (int64_t l = 0; l < p.n_layer; ++l) {
+    attention_block(l, n, pos0);
+    ffn_block(l, n);
   }
   kv_.set_size(pos0 + n);
 
   if (out_from < n) {
     norm_rows(x_.data(), model_.output_norm(), out_from, n, xn_.data());
     mm(model_.output(), xn_.data(), n - out_from, out_logits);
-  }
-}
-
-// ------------------------------------------------------------------------------------------
-// Scalar reference path
-
-namespace {
-
-void ref_matmul(const WeightView& w, const std::vector<float>& x, int64_t n,
-                std::vector<float>& y) {
-  y.assign(static_cast<size_t>(n * w.rows), 0.0f);
-  matmul_reference(w.type, w.data, w.rows, w.cols, x.data(), n, y.data());
-}
-
-void ref_rms_norm(const float* x, const std::vector<float>& w, int64_t n, float eps, float* y) {
-  double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
-  const double scale = 1.0 / std::sqrt(ss / n + eps);
-  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i] * scale * w[i]);
-}
-
-void ref_rope(float* head, int64_t n_rot, double base, int64_t pos, RopeType type) {
-  const int64_t half = n_rot / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const double theta = pos * std::pow(base, -2.0 * i / n_rot);
-    const int64_t a = type == RopeType::Normal ? 2 * i : i;
-    const int64_t b = type == RopeType::Normal ? 2 * i + 1 : i + half;
-    const double x0 = head[a], x1 = head[b];
-    head[a] = static_cast<float>(x0 * std::cos(theta) - x1 * std::sin(theta));
-    head[b] = static_cast<float>(x0 * std::sin(theta) + x1 * std::cos(theta));
-  }
-}
-
-}  // namespace
-
-Result<std::vector<float>> forward_reference(const Model& model, std::span<const int32_t> tokens) {
-  const ModelParams& p = model.params();
-  const auto n = static_cast<int64_t>(tokens.size());
-  const int64_t E = p.n_embd, KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
-  const int64_t group = p.n_head / p.n_head_kv;
-  for (int32_t t : tokens)
-    if (t < 0 || t >= p.n_vocab)
-      return make_error("forward_reference: token id ", t, " is outside the vocabulary");
-  const Codec& emb = reference_codecs()[static_cast<size_t>(model.token_embd().type)];
-  std::vector<float> x(static_cast<size_t>(n * E)), xn(x.size()), q, k, v, o, g, u, d;
-  for (int64_t t = 0; t < n; ++t)
-    emb.dequantize(model.token_embd().data + tokens[t] * model.token_embd().row_bytes,
-                   x.data() + t * E, E);
-  for (const LayerWeights& L : model.layers()) {
-    for (int64_t t = 0; t < n; ++t)
-      ref_rms_norm(x.data() + t * E, L.attn_norm, E, p.norm_eps, xn.data() + t * E);
-    ref_matmul(L.wq, xn, n, q);
-    ref_matmul(L.wk, xn, n, k);
-    ref_matmul(L.wv, xn, n, v);
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t i = 0; i < E && !L.bq.empty(); ++i) q[t * E + i] += L.bq[i];
-      for (int64_t i = 0; i < KV && !L.bk.empty(); ++i) k[t * KV + i] += L.bk[i];
-      for (int64_t i = 0; i < KV && !L.bv.empty(); ++i) v[t * KV + i] += L.bv[i];
-      for (int64_t h = 0; h < p.n_head; ++h)
-        ref_rope(&q[t * E + h * hd], p.n_rot, p.rope_freq_base, t, p.rope_type);
-      for (int64_t h = 0; h < p.n_head_kv; ++h)
-        ref_rope(&k[t * KV + h * hd], p.n_rot, p.rope_freq_base, t, p.rope_type);
+    if (p.final_softcap > 0) {
+      const float c = p.final_softcap;
+      const int64_t total = (n - out_from) * p.n_vocab;
+      for (int64_t i = 0; i < total; ++i) out_logits[i] = c * std::tanh(out_logits[i] / c);
     }
-    std::vector<float> att(static_cast<size_t>(n * E));
-    std::vector<double> w(static_cast<size_t>(n));
-    for (int64_t h = 0; h < p.n_head; ++h) {
-      const int64_t kvh = h / group;
-      for (int64_t t = 0; t < n; ++t) {
-        double mx = -INFINITY;
-        for (int64_t j = 0; j <= t; ++j) {
-          double s = 0;
-          for (int64_t i = 0; i < hd; ++i)
-            s += double(q[t * E + h * hd + i]) * k[j * KV + kvh * hd + i];
-          w[j] = s / std::sqrt(static_cast<double>(hd));
-          mx = std::max(mx, w[j]);
-        }
-        double sum = 0;
-        for (int64_t j = 0; j <= t; ++j) sum += (w[j] = std::exp(w[j] - mx));
-        for (int64_t i = 0; i < hd; ++i) {
-          double acc = 0;
-          for (int64_t j = 0; j <= t; ++j) acc += w[j] * v[j * KV + kvh * hd + i];
-          att[t * E + h * hd + i] = static_cast<float>(acc / sum);
-        }
-      }
-    }
-    ref_matmul(L.wo, att, n, o);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-    for (int64_t t = 0; t < n; ++t)
-      ref_rms_norm(x.data() + t * E, L.ffn_norm, E, p.norm_eps, xn.data() + t * E);
-    ref_matmul(L.ffn_gate, xn, n, g);
-    ref_matmul(L.ffn_up, xn, n, u);
-    for (size_t i = 0; i < g.size(); ++i) {
-      const double gi = g[i];
-      g[i] = static_cast<float>(gi / (1.0 + std::exp(-gi)) * u[i]);
-    }
-    (void)F;
-    ref_matmul(L.ffn_down, g, n, d);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += d[i];
   }
-  for (int64_t t = 0; t < n; ++t)
-    ref_rms_norm(x.data() + t * E, model.output_norm(), E, p.norm_eps, xn.data() + t * E);
-  std::vector<float> logits;
-  ref_matmul(model.output(), xn, n, logits);
-  return logits;
 }
 
 }  // namespace qforge

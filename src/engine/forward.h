@@ -1,4 +1,9 @@
-// The forward pass of a llama-family model on the CPU.
+// The forward pass of a decoder-only transformer (every family engine/model.h loads) on the CPU.
+// The graph per layer: [embeddings x embd_scale] -> attention block (norm, q/k/v or fused qkv,
+// biases, per-head q/k norm, RoPE, causal attention with optional sliding window and soft-cap,
+// output projection, optional post-norm, residual) -> FFN block (norm, SwiGLU / GELU-tanh
+// gated FFN, fused gate-up, or routed experts; optional post-norm, residual) -> final norm,
+// output projection, optional final soft-cap.
 //
 // Context is the fast path: batched prompt processing (tokens are split into micro-batches of
 // at most n_batch and every weight matrix is multiplied once per micro-batch through
@@ -17,6 +22,7 @@
 #include "core/thread_pool.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
+#include "engine/rope.h"
 
 namespace qforge {
 
@@ -45,16 +51,23 @@ class Context {
 
  private:
   void run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, float* out_logits);
+  void attention_block(int64_t layer, int64_t n, int64_t pos0);
+  void qkv_rope_store(int64_t layer, int64_t n, int64_t pos0);
   void attention(int64_t layer, int64_t n, int64_t pos0);
+  void ffn_block(int64_t layer, int64_t n);
+  void moe_ffn(const LayerWeights& L, int64_t n);
+  void mm(const WeightView& w, const float* x, int64_t n, float* y);
+  void norm_rows(float* x, const std::vector<float>& w, int64_t from, int64_t to, float* y);
 
   const Model& model_;
   ThreadPool& pool_;
   int64_t n_batch_, n_vocab_;
   KvCache kv_;
-  std::vector<double> inv_freq_;            // RoPE frequency of each rotated pair
-  std::vector<float> rope_cos_, rope_sin_;  // [pos][pair]
+  RopeTable rope_, rope_swa_;  // global and sliding-window layers
   // Per-micro-batch activations (n_batch rows each).
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, qkv_;
+  // Mixture of experts: router logits, and the gathered rows of one expert.
+  std::vector<float> router_, xe_, ye_;
   std::vector<std::vector<float>> scores_;  // per pool thread: 4 rows of attention weights
   std::vector<float> logits_;
   int64_t logits_rows_ = 0;
