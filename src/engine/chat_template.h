@@ -1,28 +1,26 @@
 // Chat templates: the subset of Jinja2 that published tokenizer_config.json templates use,
-// rendered exactly as Hugging Face transformers' apply_chat_template does (jinja2 sandboxed
-// environment with trim_blocks and lstrip_blocks, loop controls, a trailing newline of the
-// source dropped, raise_exception(), tojson with ensure_ascii=False).
+// rendered as Hugging Face transformers' apply_chat_template does: jinja2's sandboxed
+// environment with trim_blocks and lstrip_blocks, loop controls, one trailing newline of the
+// source dropped, raise_exception(), strftime_now(), tojson as json.dumps(ensure_ascii=False).
 //
-// Supported: {{ }}, {% %}, {# #}, `-` whitespace control; for (with loop.index/index0/first/
-// last/length/revindex, tuple unpacking, `else`, `if` filter), if/elif/else, set (also
-// ns.attr and block set), namespace(), macro/call-less macros, break/continue, filter blocks;
-// expressions: literals, lists, dicts, tuples, attribute/item access, slicing, arithmetic,
-// comparisons, and/or/not, in/not in, `is` tests (defined, undefined, none, string, number,
-// integer, boolean, mapping, iterable, sequence, true, false, odd, even, equalto), `~`,
-// conditional expressions, filters (trim, length/count, tojson, items, keys, values, join,
-// upper, lower, title, capitalize, default/d, first, last, list, string, int, float, abs,
-// replace, reverse, sort, unique, selectattr/rejectattr, select/reject, map(attribute=),
-// indent, round, safe, e/escape (identity: HF renders without autoescape), string methods
-// (startswith, endswith, strip/lstrip/rstrip, split, replace, upper, lower, title, format-less
-// join), dict methods (get, items, keys, values), list methods (index-free append on a set list
-// is unsupported: templates never mutate).
+// Statements: {{ }}, {% %}, {# #}, `-`/`+` whitespace control, raw, if/elif/else, for (loop.index,
+// index0, revindex, first, last, length, previtem, nextitem, cycle; tuple unpacking; `if`
+// filter; else), break/continue, set (name, ns.attr, block), macro (defaults, keyword args),
+// filter blocks, generation blocks. Expressions: literals, lists, dicts, tuples, attribute and
+// item access, slices, calls, Python arithmetic, `~`, chained comparisons, in / not in,
+// and/or/not, `x if c else y`, filters and tests (chat_template_builtins.cpp lists them),
+// string/dict/list methods, namespace(), range(), dict().
+// Not supported (an error, never a silent difference): include/extends/import, call blocks,
+// recursive loops, *args/**kwargs, % string formatting. Case mapping (upper/lower/title) is
+// ASCII-only.
 //
 // The template is untrusted text (it comes from a GGUF file): parsing and rendering return
-// Result, never throw, and are bounded (nesting depth, loop iterations, output size, macro
-// recursion); an error names the template line.
+// Result, never throw, and are bounded (nesting depth, evaluation steps, output and value
+// sizes); an error names the template line.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,9 +38,9 @@ struct ChatMessage {
 };
 
 struct ChatTemplateLimits {
-  int max_depth = 64;                      // nesting of blocks and expressions
-  int64_t max_steps = 10'000'000;          // evaluation steps (loop iterations, calls, nodes)
-  size_t max_output = size_t{64} << 20;    // bytes of rendered text
+  int max_depth = 128;                   // nesting of blocks and expressions
+  int64_t max_steps = 10'000'000;        // evaluation steps (loop iterations, calls, nodes)
+  size_t max_output = size_t{64} << 20;  // bytes of rendered text
 };
 
 class ChatTemplateProgram;  // the parsed template (opaque)
@@ -54,21 +52,24 @@ class ChatTemplate {
   static Result<ChatTemplate> parse(std::string_view source, ChatTemplateLimits limits = {});
 
   // Renders with the given variables (a JSON object: messages, add_generation_prompt,
-  // bos_token, ...). A raise_exception("msg") in the template gives the Error "msg" verbatim
-  // prefixed by "chat template: "; other runtime errors (calling an undefined function,
-  // indexing a non-container, limits) name the line.
-  Result<std::string> render(const nlohmann::json& vars) const;
+  // bos_token, ...; ordered, since tojson and items() keep insertion order as Python does).
+  // A raise_exception("msg") in the template gives the Error "chat template: msg" (msg
+  // verbatim, as transformers' TemplateError carries it); other runtime errors (calling an
+  // undefined function, indexing a non-container, limits) read "chat template line N: ...".
+  Result<std::string> render(const nlohmann::ordered_json& vars) const;
 
  private:
   std::shared_ptr<const ChatTemplateProgram> prog_;
   ChatTemplateLimits limits_;
 };
 
-// The variables transformers passes for a conversation: messages, add_generation_prompt,
-// bos_token, eos_token (as given; empty strings are passed as such), tools/documents undefined.
-nlohmann::json chat_template_vars(const std::vector<ChatMessage>& messages,
-                                  bool add_generation_prompt, const std::string& bos_token,
-                                  const std::string& eos_token);
+// The variables transformers passes for a conversation: messages (role, content),
+// tools = None, documents = None, add_generation_prompt, bos_token, eos_token (None when the
+// tokenizer has none).
+nlohmann::ordered_json chat_template_vars(const std::vector<ChatMessage>& messages,
+                                          bool add_generation_prompt,
+                                          const std::optional<std::string>& bos_token,
+                                          const std::optional<std::string>& eos_token);
 
 // Renders a conversation through a GGUF's tokenizer.chat_template, with bos_token/eos_token the
 // texts of tok's BOS/EOS tokens ("" when none). Errors: no chat template in the file (naming

@@ -18,8 +18,8 @@
 namespace qforge {
 
 struct GenerateOptions {
-  int max_tokens = 64;  // >= 0
-  SamplerOptions sampler{.temperature = 0.0f};
+  int max_tokens = 64;     // >= 0
+  SamplerOptions sampler;  // temperature 0 (greedy) by default
   // Receives each generated piece as it is produced (streaming); optional.
   std::function<void(std::string_view)> on_piece;
 };
@@ -36,7 +36,7 @@ struct GenerateResult {
 
 // Continues `prompt` in `ctx`, which is cleared first. Errors: an empty prompt, a prompt that
 // does not leave room for one generated token in ctx.n_ctx(), a token id outside the vocabulary.
-Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok,
-                                std::span<const int32_t> prompt, const GenerateOptions& opt);
+Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok, std::span<const int32_t> prompt,
+                                const GenerateOptions& opt);
 
 }  // namespace qforge

@@ -49,14 +49,16 @@ Result<bool> critical_prompt_matches(std::string_view expected, std::string_view
 
 struct CriticalPromptResult {
   std::string prompt, expected;
-  std::string output;  // the generated continuation (decoded), without the prompt
+  // The generated continuation (decoded), without the prompt; invalid UTF-8 (a continuation cut
+  // inside a character) is replaced by U+FFFD so that the report is valid JSON.
+  std::string output;
   bool chat = false;
   bool passed = false;
 };
 
 struct CriticalPromptsReport {
   int passed = 0, total = 0;
-  double pass_rate = 0;  // passed / total (0 when total == 0)
+  double pass_rate = 0;                       // passed / total (0 when total == 0)
   std::vector<CriticalPromptResult> results;  // in prompt-set order
 };
 
