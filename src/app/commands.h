@@ -17,5 +17,6 @@ void add_perplexity_command(CLI::App& app);  // cmd_perplexity.cpp
 void add_generate_command(CLI::App& app);    // cmd_generate.cpp
 void add_bench_command(CLI::App& app);       // cmd_bench.cpp
 void add_ladder_command(CLI::App& app);      // cmd_ladder.cpp (the main job)
+void add_prompts_command(CLI::App& app);     // cmd_prompts.cpp (critical prompts)
 
 }  // namespace qforge
