@@ -39,13 +39,22 @@ CriticalPromptsReport run_on(const std::string& path, const std::vector<Critical
   return unwrap(run_critical_prompts(model, tok, set, opt));
 }
 
+// One-line display of generated text: newlines and tabs as \n and \t, other control bytes
+// escaped, long text cut.
+std::string shown(const std::string& s, size_t max_bytes) {
+  std::string r;
+  for (char c : s)
+    r += c == '\n' ? std::string("\\n") : c == '\t' ? std::string("\\t") : std::string(1, c);
+  return printable(r, max_bytes);
+}
+
 void print_report(const std::string& name, const CriticalPromptsReport& r) {
   std::printf("%s: %d/%d critical prompts pass (%.1f%%)\n", name.c_str(), r.passed, r.total,
               100.0 * r.pass_rate);
   for (const CriticalPromptResult& x : r.results)
     std::printf("  %s  %-32s expected %-14s got \"%s\"\n", x.passed ? "pass" : "FAIL",
-                printable(x.prompt, 32).c_str(), printable(x.expected, 14).c_str(),
-                printable(x.output, 60).c_str());
+                shown(x.prompt, 32).c_str(), printable(x.expected, 14).c_str(),
+                shown(x.output, 60).c_str());
 }
 
 void run_prompts(const PromptsArgs& a) {
@@ -76,10 +85,10 @@ void run_prompts(const PromptsArgs& a) {
   print_report(a.base, *base);
   std::printf("against the base: %zu lost, %zu gained\n", cmp->lost.size(), cmp->gained.size());
   for (const CriticalPromptResult& x : cmp->lost)
-    std::printf("  lost    %s (expected %s, got \"%s\")\n", printable(x.prompt, 40).c_str(),
-                printable(x.expected, 20).c_str(), printable(x.output, 60).c_str());
+    std::printf("  lost    %s (expected %s, got \"%s\")\n", shown(x.prompt, 40).c_str(),
+                printable(x.expected, 20).c_str(), shown(x.output, 60).c_str());
   for (const CriticalPromptResult& x : cmp->gained)
-    std::printf("  gained  %s\n", printable(x.prompt, 40).c_str());
+    std::printf("  gained  %s\n", shown(x.prompt, 40).c_str());
 }
 
 }  // namespace
