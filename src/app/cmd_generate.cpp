@@ -1,7 +1,7 @@
 // qforge generate MODEL -p PROMPT [-n N] [--temp T --top-k K --top-p P --seed S] [--threads N]
+//   [--chat]  (the prompt as one user turn through tokenizer.chat_template)
 // Greedy at temperature 0. The prompt (with BOS when the model adds one) is processed in one
 // batch; the continuation is streamed to stdout token by token and stops at end of generation.
-#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -10,7 +10,9 @@
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "core/log.h"
+#include "engine/chat_template.h"
 #include "engine/forward.h"
+#include "engine/generate.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
 
@@ -23,7 +25,7 @@ struct GenArgs {
   int threads = 0;
   int64_t ctx = 0;
   SamplerOptions sampler;
-  bool json = false, no_echo = false;
+  bool json = false, no_echo = false, chat = false;
 };
 
 void run_generate(const GenArgs& a) {
@@ -31,7 +33,9 @@ void run_generate(const GenArgs& a) {
   if (a.n_predict < 0) throw CliError{"generate: -n must be >= 0", 2};
   Model model = unwrap(Model::load(a.model));
   Tokenizer tok = unwrap(Tokenizer::from_gguf(model.file()));
-  const std::vector<int32_t> prompt = tok.encode(a.prompt, true, true);
+  const std::vector<int32_t> prompt = a.chat
+                                          ? unwrap(encode_chat_prompt(model.file(), tok, a.prompt))
+                                          : tok.encode(a.prompt, true, true);
   if (prompt.empty())
     throw CliError{"generate: the prompt is empty (and the model adds no BOS)", 2};
   const int64_t want = static_cast<int64_t>(prompt.size()) + a.n_predict;
@@ -44,37 +48,24 @@ void run_generate(const GenArgs& a) {
         cat("generate: the prompt has ", prompt.size(), " tokens, the context holds ", n_ctx)};
   ThreadPool pool(a.threads);
   Context ctx(model, n_ctx, pool, 512);
-  Sampler sampler(a.sampler);
   const bool stream = !a.json;
   if (stream && !a.no_echo) {
     std::fputs(tok.decode(prompt).c_str(), stdout);
     std::fflush(stdout);
   }
-  const auto t0 = std::chrono::steady_clock::now();
-  unwrap(ctx.decode(prompt, 1));
-  const double prompt_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::vector<int32_t> out;
-  std::string text;
-  bool eog = false;
-  const auto t1 = std::chrono::steady_clock::now();
-  for (int i = 0; i < a.n_predict; ++i) {
-    const int32_t t = sampler.sample(ctx.logits());
-    if (tok.is_eog(t)) {
-      eog = true;
-      break;
-    }
-    out.push_back(t);
-    const std::string piece = tok.token_to_piece(t);
-    text += piece;
-    if (stream) {
+  GenerateOptions opt;
+  opt.max_tokens = a.n_predict;
+  opt.sampler = a.sampler;
+  if (stream)
+    opt.on_piece = [](std::string_view piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
-    }
-    if (i + 1 == a.n_predict || ctx.n_past() >= ctx.n_ctx()) break;
-    unwrap(ctx.decode(std::span<const int32_t>(&t, 1), 1));
-  }
-  const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    };
+  const GenerateResult g = unwrap(generate(ctx, tok, prompt, opt));
+  const std::vector<int32_t>& out = g.tokens;
+  const std::string& text = g.text;
+  const bool eog = g.stopped_at_eog;
+  const double prompt_s = g.prompt_seconds, gen_s = g.gen_seconds;
   if (a.json) {
     nlohmann::json j;
     j["prompt"] = a.prompt;
@@ -111,6 +102,8 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--seed", a->sampler.seed, "Random seed for sampling")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
   cmd->add_option("-c,--ctx", a->ctx, "Context length (default: prompt + n, up to the model's)");
+  cmd->add_flag("--chat", a->chat,
+                "Send the prompt as one user turn through the model's chat template");
   cmd->add_flag("--no-echo", a->no_echo, "Do not print the prompt before the continuation");
   cmd->add_flag("--json", a->json, "Print a JSON report instead of streaming");
   cmd->callback([a] { run_generate(*a); });

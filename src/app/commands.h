@@ -18,5 +18,6 @@ void add_generate_command(CLI::App& app);    // cmd_generate.cpp
 void add_bench_command(CLI::App& app);       // cmd_bench.cpp
 void add_ladder_command(CLI::App& app);      // cmd_ladder.cpp (the main job)
 void add_logits_command(CLI::App& app);      // cmd_logits.cpp
+void add_prompts_command(CLI::App& app);     // cmd_prompts.cpp (critical prompts)
 
 }  // namespace qforge
