@@ -17,5 +17,7 @@ void add_perplexity_command(CLI::App& app);  // cmd_perplexity.cpp
 void add_generate_command(CLI::App& app);    // cmd_generate.cpp
 void add_bench_command(CLI::App& app);       // cmd_bench.cpp
 void add_ladder_command(CLI::App& app);      // cmd_ladder.cpp (the main job)
+void add_plan_command(CLI::App& app);        // cmd_plan.cpp
+void add_gate_command(CLI::App& app);        // cmd_gate.cpp
 
 }  // namespace qforge

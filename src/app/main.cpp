@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   qforge::add_generate_command(app);
   qforge::add_bench_command(app);
   qforge::add_ladder_command(app);
+  qforge::add_plan_command(app);
+  qforge::add_gate_command(app);
 
   try {
     app.parse(argc, argv);
