@@ -1,7 +1,6 @@
 // qforge generate MODEL -p PROMPT [-n N] [--temp T --top-k K --top-p P --seed S] [--threads N]
 // Greedy at temperature 0. The prompt (with BOS when the model adds one) is processed in one
 // batch; the continuation is streamed to stdout token by token and stops at end of generation.
-#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -11,6 +10,7 @@
 #include "app/commands.h"
 #include "core/log.h"
 #include "engine/forward.h"
+#include "engine/generate.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
 
@@ -44,37 +44,24 @@ void run_generate(const GenArgs& a) {
         cat("generate: the prompt has ", prompt.size(), " tokens, the context holds ", n_ctx)};
   ThreadPool pool(a.threads);
   Context ctx(model, n_ctx, pool, 512);
-  Sampler sampler(a.sampler);
   const bool stream = !a.json;
   if (stream && !a.no_echo) {
     std::fputs(tok.decode(prompt).c_str(), stdout);
     std::fflush(stdout);
   }
-  const auto t0 = std::chrono::steady_clock::now();
-  unwrap(ctx.decode(prompt, 1));
-  const double prompt_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::vector<int32_t> out;
-  std::string text;
-  bool eog = false;
-  const auto t1 = std::chrono::steady_clock::now();
-  for (int i = 0; i < a.n_predict; ++i) {
-    const int32_t t = sampler.sample(ctx.logits());
-    if (tok.is_eog(t)) {
-      eog = true;
-      break;
-    }
-    out.push_back(t);
-    const std::string piece = tok.token_to_piece(t);
-    text += piece;
-    if (stream) {
+  GenerateOptions opt;
+  opt.max_tokens = a.n_predict;
+  opt.sampler = a.sampler;
+  if (stream)
+    opt.on_piece = [](std::string_view piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
-    }
-    if (i + 1 == a.n_predict || ctx.n_past() >= ctx.n_ctx()) break;
-    unwrap(ctx.decode(std::span<const int32_t>(&t, 1), 1));
-  }
-  const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    };
+  const GenerateResult g = unwrap(generate(ctx, tok, prompt, opt));
+  const std::vector<int32_t>& out = g.tokens;
+  const std::string& text = g.text;
+  const bool eog = g.stopped_at_eog;
+  const double prompt_s = g.prompt_seconds, gen_s = g.gen_seconds;
   if (a.json) {
     nlohmann::json j;
     j["prompt"] = a.prompt;
