@@ -5,6 +5,7 @@
 
 #include "formats/gguf.h"
 #include "formats/tensor_source.h"
+#include "io/sha256.h"
 #include "pipeline/isolated.h"
 
 namespace qforge {
@@ -48,9 +49,15 @@ Status evaluate_variant(VariantRecord& v, const VariantRecord& base, const std::
                         const EvalOptions& o,
                         const std::function<void(const std::string&)>& on_step) {
   on_step("verify");
-  v.verify = verify_step(v.path);
-  v.sha256 = v.verify.sha256;
   std::error_code ec;
+  if (v.is_base && !v.convert && !std::filesystem::exists(sidecar_path(v.path), ec)) {
+    // The user's own base file, not written by qforge: no sidecar to check against. Its
+    // structure is checked and its SHA-256 recorded (the manifest then pins it).
+    v.verify = verify_step_without_sidecar(v.path);
+  } else {
+    v.verify = verify_step(v.path);
+  }
+  v.sha256 = v.verify.sha256;
   v.file_bytes = std::filesystem::file_size(v.path, ec);
   v.bits_per_weight = v.quantize ? v.quantize->bits_per_weight : file_bits_per_weight(v.path);
 

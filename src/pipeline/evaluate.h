@@ -17,7 +17,7 @@ struct EvalOptions {
   int64_t ctx = 256, chunks = 0;
   int threads = 0;
   bool bench = true;
-  BenchOptions bench_opts{128, 32, 1, 0};
+  BenchOptions bench_opts{128, 32, 3, 0};
   bool overwrite = false;
 };
 

@@ -116,6 +116,7 @@ Result<GateSpec> parse_gates(std::string_view toml_text, const std::string& sour
   }
   GateSpec spec;
   spec.source = source;
+  std::vector<uint32_t> lines;  // toml++ iterates keys sorted; checks keep the file's order
   for (const auto& [top_key, top_node] : tbl) {
     if (top_key.str() != "gates")
       return make_error(source, ":", top_node.source().begin.line, ": unknown section '",
@@ -146,7 +147,9 @@ Result<GateSpec> parse_gates(std::string_view toml_text, const std::string& sour
         return make_error(source, ":", line, ": gate '", k, "' needs a non-negative number");
       c.limit = *v;
     }
-    spec.checks.push_back(std::move(c));
+    const auto at = std::upper_bound(lines.begin(), lines.end(), line) - lines.begin();
+    lines.insert(lines.begin() + at, line);
+    spec.checks.insert(spec.checks.begin() + at, std::move(c));
   }
   if (spec.checks.empty()) return make_error(source, ": [gates] holds no gate");
   return spec;

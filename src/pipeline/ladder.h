@@ -30,7 +30,7 @@ struct LadderOptions {
   int64_t ctx = 256, chunks = 0;
   int threads = 0;
   bool force = false, bench = true;
-  BenchOptions bench_opts{128, 32, 1, 0};
+  BenchOptions bench_opts{128, 32, 3, 0};
   GateSpec gates;                     // checked on every variant against the F16 base
   std::optional<uint64_t> ram_bytes;  // target machine (default: MemAvailable)
   std::string ram_source = "MemAvailable";

@@ -297,6 +297,25 @@ VerifyStepResult verify_step(const std::string& file) {
   return r;
 }
 
+VerifyStepResult verify_step_without_sidecar(const std::string& file) {
+  VerifyStepResult r;
+  r.file = file;
+  auto f = GgufFile::open(file);
+  if (!f.ok()) {
+    r.error = f.error().message;
+    return r;
+  }
+  r.tensors = f->tensors().size();
+  auto h = sha256_file(file);
+  if (!h.ok()) {
+    r.error = h.error().message;
+    return r;
+  }
+  r.sha256 = *h;
+  r.ok = true;
+  return r;
+}
+
 Result<QualityStepResult> quality_step(const std::string& model_path, const std::string& text_path,
                                        const QualityStepOptions& o) {
   QF_TRY(Model model, Model::load(model_path));

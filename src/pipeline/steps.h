@@ -96,6 +96,8 @@ Result<QuantizeStepResult> quantize_step(const std::string& in, const std::strin
 // The .sha256 sidecar and the GGUF structure (every tensor inside the file). Not an Error
 // when the file is damaged: ok = false with the reason.
 VerifyStepResult verify_step(const std::string& file);
+// For an input qforge did not write (no sidecar): the structure, and the SHA-256 computed.
+VerifyStepResult verify_step_without_sidecar(const std::string& file);
 
 struct QualityStepOptions {
   int64_t ctx = 256;

