@@ -1,4 +1,5 @@
 // qforge generate MODEL -p PROMPT [-n N] [--temp T --top-k K --top-p P --seed S] [--threads N]
+//   [--chat]  (the prompt as one user turn through tokenizer.chat_template)
 // Greedy at temperature 0. The prompt (with BOS when the model adds one) is processed in one
 // batch; the continuation is streamed to stdout token by token and stops at end of generation.
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "core/log.h"
+#include "engine/chat_template.h"
 #include "engine/forward.h"
 #include "engine/generate.h"
 #include "engine/sampler.h"
@@ -23,7 +25,7 @@ struct GenArgs {
   int threads = 0;
   int64_t ctx = 0;
   SamplerOptions sampler;
-  bool json = false, no_echo = false;
+  bool json = false, no_echo = false, chat = false;
 };
 
 void run_generate(const GenArgs& a) {
@@ -31,7 +33,9 @@ void run_generate(const GenArgs& a) {
   if (a.n_predict < 0) throw CliError{"generate: -n must be >= 0", 2};
   Model model = unwrap(Model::load(a.model));
   Tokenizer tok = unwrap(Tokenizer::from_gguf(model.file()));
-  const std::vector<int32_t> prompt = tok.encode(a.prompt, true, true);
+  const std::vector<int32_t> prompt = a.chat
+                                          ? unwrap(encode_chat_prompt(model.file(), tok, a.prompt))
+                                          : tok.encode(a.prompt, true, true);
   if (prompt.empty())
     throw CliError{"generate: the prompt is empty (and the model adds no BOS)", 2};
   const int64_t want = static_cast<int64_t>(prompt.size()) + a.n_predict;
@@ -98,6 +102,8 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--seed", a->sampler.seed, "Random seed for sampling")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
   cmd->add_option("-c,--ctx", a->ctx, "Context length (default: prompt + n, up to the model's)");
+  cmd->add_flag("--chat", a->chat,
+                "Send the prompt as one user turn through the model's chat template");
   cmd->add_flag("--no-echo", a->no_echo, "Do not print the prompt before the continuation");
   cmd->add_flag("--json", a->json, "Print a JSON report instead of streaming");
   cmd->callback([a] { run_generate(*a); });

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   qforge::add_ladder_command(app);
   qforge::add_plan_command(app);
   qforge::add_gate_command(app);
+  qforge::add_prompts_command(app);
 
   try {
     app.parse(argc, argv);

@@ -477,4 +477,14 @@ Result<std::string> apply_gguf_chat_template(const GgufFile& f, const Tokenizer&
   return r;
 }
 
+Result<std::vector<int32_t>> encode_chat_prompt(const GgufFile& f, const Tokenizer& tok,
+                                                const std::string& user_text) {
+  QF_TRY(std::string text,
+         apply_gguf_chat_template(f, tok, {ChatMessage{"user", user_text}}, true));
+  std::vector<int32_t> ids = tok.encode(text, false, true);
+  if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id()))
+    ids.insert(ids.begin(), tok.bos_id());
+  return ids;
+}
+
 }  // namespace qforge

@@ -78,4 +78,10 @@ Result<std::string> apply_gguf_chat_template(const GgufFile& f, const Tokenizer&
                                              const std::vector<ChatMessage>& messages,
                                              bool add_generation_prompt);
 
+// A single user turn rendered with the generation prompt and tokenized as llama.cpp does for
+// chat: special-token texts in the rendering are parsed as such, and BOS is added (when the
+// vocabulary adds one) only if the template did not already write it.
+Result<std::vector<int32_t>> encode_chat_prompt(const GgufFile& f, const Tokenizer& tok,
+                                                const std::string& user_text);
+
 }  // namespace qforge

@@ -126,18 +126,11 @@ Result<bool> critical_prompt_matches(std::string_view expected, std::string_view
 
 namespace {
 
-// Prompt text -> token ids. Chat prompts go through the file's template as one user turn; the
-// rendered text carries the template's special tokens (parsed as such) and gets BOS only when
-// the template did not write one itself (llama.cpp's rule against a doubled BOS).
+// Prompt text -> token ids; chat prompts go through the file's template as one user turn.
 Result<std::vector<int32_t>> prompt_tokens(const Model& model, const Tokenizer& tok,
                                            const CriticalPrompt& p) {
   if (!p.chat) return tok.encode(p.prompt, true, true);
-  QF_TRY(std::string text,
-         apply_gguf_chat_template(model.file(), tok, {ChatMessage{"user", p.prompt}}, true));
-  std::vector<int32_t> ids = tok.encode(text, false, true);
-  if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id()))
-    ids.insert(ids.begin(), tok.bos_id());
-  return ids;
+  return encode_chat_prompt(model.file(), tok, p.prompt);
 }
 
 // Valid UTF-8 for JSON (nlohmann refuses to dump anything else): a continuation cut inside a
