@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The main job on the embedded default model (models/mini): installs what is missing, builds the
-# qforge binary, then runs `qforge ladder models/mini $OUT` (convert -> quantize a ladder of
-# mixes -> verify -> evaluate -> recommend -> report) and re-checks every GGUF it wrote.
+# The main job on the embedded model (models/mini): installs what is missing, builds qforge, then
+#   qforge ladder models/mini $OUT   (convert -> quantize a ladder of mixes -> verify -> measure
+#   PPL/KLD/speed/critical prompts in isolated steps -> gates -> plan for this machine ->
+#   recommendation + fallback -> manifest.json, report.md, report.html)
+# with the bundled held-out text (data/eval-sample.txt), gates (data/gates.toml) and critical
+# prompts (data/critical-prompts-mini.jsonl). Prints the table, the plan for this machine and
+# the recommendation with its fallback, and says where the HTML report is.
+# Exit status: 0 when the recommended variant passes every gate it promised (data/gates.toml),
+# non-zero otherwise (or when any step fails).
 #   scripts/quickstart.sh [ladder options...]      (OUT=dir to change the output folder: out/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,22 +15,9 @@ bash scripts/setup.sh
 BUILD_TARGETS=qforge bash scripts/build.sh
 OUT=${OUT:-out}
 Q=./build/qforge
-mkdir -p "$OUT"
-if "$Q" ladder --help 2>/dev/null | grep -q "not available yet"; then
-  # Until the ladder lands: convert when available, else inspect + verify what can be read.
-  echo "quickstart: ladder not available yet; running inspect + verify" >&2
-  if ! "$Q" convert models/mini "$OUT/mini-F16.gguf" --force 2>/dev/null; then
-    echo "quickstart: convert not available either; nothing to run on models/mini" >&2
-    exit 1
-  fi
-else
-  # --force: $OUT belongs to the quickstart, so a re-run replaces its own earlier outputs.
-  "$Q" ladder models/mini "$OUT" --force "$@"
-fi
-status=0
-for f in "$OUT"/*.gguf; do
-  [ -e "$f" ] || continue
-  "$Q" verify "$f" || status=1
-done
-"$Q" inspect "$OUT/mini-F16.gguf" 2>/dev/null | head -6 || true
-exit $status
+prompts=()
+[ -f data/critical-prompts-mini.jsonl ] && prompts=(--prompts data/critical-prompts-mini.jsonl)
+# --force: $OUT belongs to the quickstart, so a re-run replaces its own earlier outputs.
+# --require-pass: exit 1 (after writing the reports) when no variant passes the gates.
+"$Q" ladder models/mini "$OUT" --force --require-pass --eval-text data/eval-sample.txt \
+  --gates data/gates.toml "${prompts[@]}" "$@"

@@ -3,7 +3,8 @@
 # to run as root with no terminal, as CI does).
 set -euo pipefail
 PKGS=(g++ cmake ninja-build ccache pkg-config libssl-dev nlohmann-json3-dev libcli11-dev
-      libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev time)
+      libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev time
+      libtomlplusplus-dev libxml2-utils chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,7 @@
 # Enforces the layer rule: a folder in src/ includes only itself and folders to its left.
 set -u
 src=${1:?usage: check_layers.sh SRC_DIR}
-layers=(core io formats kernels quant engine eval app)
+layers=(core io formats kernels quant engine eval pipeline app)
 fail=0
 for i in "${!layers[@]}"; do
   layer=${layers[$i]}

@@ -18,6 +18,8 @@ void add_generate_command(CLI::App& app);    // cmd_generate.cpp
 void add_bench_command(CLI::App& app);       // cmd_bench.cpp
 void add_ladder_command(CLI::App& app);      // cmd_ladder.cpp (the main job)
 void add_logits_command(CLI::App& app);      // cmd_logits.cpp
+void add_plan_command(CLI::App& app);        // cmd_plan.cpp
+void add_gate_command(CLI::App& app);        // cmd_gate.cpp
 void add_prompts_command(CLI::App& app);     // cmd_prompts.cpp (critical prompts)
 
 }  // namespace qforge

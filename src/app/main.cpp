@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   qforge::add_bench_command(app);
   qforge::add_ladder_command(app);
   qforge::add_logits_command(app);
+  qforge::add_plan_command(app);
+  qforge::add_gate_command(app);
   qforge::add_prompts_command(app);
 
   try {

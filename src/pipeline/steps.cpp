@@ -1,0 +1,404 @@
+#include "pipeline/steps.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "core/log.h"
+#include "core/process_memory.h"
+#include "core/thread_pool.h"
+#include "engine/forward.h"
+#include "engine/tokenizer.h"
+#include "eval/kld.h"
+#include "eval/perplexity.h"
+#include "formats/gguf.h"
+#include "formats/hf_source.h"
+#include "io/mapped_file.h"
+#include "io/sha256.h"
+#include "quant/model_quantizer.h"
+
+namespace qforge {
+
+// ---- JSON ---------------------------------------------------------------------------------
+
+#define QF_J(field) j[#field] = r.field
+#define QF_G(field) r.field = j.value(#field, decltype(r.field){})
+
+void to_json(nlohmann::json& j, const ConvertStepResult& r) {
+  j = nlohmann::json::object();
+  QF_J(input);
+  QF_J(output);
+  QF_J(sha256);
+  QF_J(architecture);
+  QF_J(file_bytes);
+  QF_J(tensors);
+  QF_J(seconds);
+  QF_J(peak_rss_bytes);
+}
+void from_json(const nlohmann::json& j, ConvertStepResult& r) {
+  QF_G(input);
+  QF_G(output);
+  QF_G(sha256);
+  QF_G(architecture);
+  QF_G(file_bytes);
+  QF_G(tensors);
+  QF_G(seconds);
+  QF_G(peak_rss_bytes);
+}
+void to_json(nlohmann::json& j, const QuantizeStepResult& r) {
+  j = nlohmann::json::object();
+  QF_J(mix);
+  QF_J(input);
+  QF_J(output);
+  QF_J(sha256);
+  QF_J(file_bytes);
+  QF_J(planned_bytes);
+  QF_J(n_params);
+  QF_J(bits_per_weight);
+  QF_J(seconds);
+  QF_J(peak_rss_bytes);
+}
+void from_json(const nlohmann::json& j, QuantizeStepResult& r) {
+  QF_G(mix);
+  QF_G(input);
+  QF_G(output);
+  QF_G(sha256);
+  QF_G(file_bytes);
+  QF_G(planned_bytes);
+  QF_G(n_params);
+  QF_G(bits_per_weight);
+  QF_G(seconds);
+  QF_G(peak_rss_bytes);
+}
+void to_json(nlohmann::json& j, const VerifyStepResult& r) {
+  j = nlohmann::json::object();
+  QF_J(file);
+  QF_J(sha256);
+  QF_J(tensors);
+  QF_J(ok);
+  QF_J(error);
+}
+void from_json(const nlohmann::json& j, VerifyStepResult& r) {
+  QF_G(file);
+  QF_G(sha256);
+  QF_G(tensors);
+  QF_G(ok);
+  QF_G(error);
+}
+void to_json(nlohmann::json& j, const QualityStepResult& r) {
+  j = nlohmann::json::object();
+  QF_J(model);
+  QF_J(text);
+  QF_J(ctx);
+  QF_J(chunks);
+  QF_J(tokens_scored);
+  QF_J(ppl);
+  QF_J(ppl_stderr);
+  QF_J(seconds);
+  QF_J(tokens_per_second);
+  QF_J(has_kld);
+  if (r.has_kld) {
+    QF_J(kld_mean);
+    QF_J(kld_mean_stderr);
+    QF_J(kld_median);
+    QF_J(kld_p90);
+    QF_J(kld_p99);
+    QF_J(kld_max);
+    QF_J(same_top_pct);
+    QF_J(rms_dp_pct);
+    QF_J(ppl_base);
+    QF_J(ppl_ratio);
+  }
+  QF_J(peak_rss_bytes);
+}
+void from_json(const nlohmann::json& j, QualityStepResult& r) {
+  QF_G(model);
+  QF_G(text);
+  QF_G(ctx);
+  QF_G(chunks);
+  QF_G(tokens_scored);
+  QF_G(ppl);
+  QF_G(ppl_stderr);
+  QF_G(seconds);
+  QF_G(tokens_per_second);
+  QF_G(has_kld);
+  QF_G(kld_mean);
+  QF_G(kld_mean_stderr);
+  QF_G(kld_median);
+  QF_G(kld_p90);
+  QF_G(kld_p99);
+  QF_G(kld_max);
+  QF_G(same_top_pct);
+  QF_G(rms_dp_pct);
+  QF_G(ppl_base);
+  QF_G(ppl_ratio);
+  QF_G(peak_rss_bytes);
+}
+void to_json(nlohmann::json& j, const BenchResult& r) {
+  j = nlohmann::json::object();
+  QF_J(model);
+  QF_J(file_bytes);
+  QF_J(n_params);
+  QF_J(bits_per_weight);
+  QF_J(threads);
+  QF_J(n_prompt);
+  QF_J(n_gen);
+  QF_J(reps);
+  QF_J(load_seconds);
+  QF_J(pp_tokens_per_second);
+  QF_J(pp_stddev);
+  QF_J(tg_tokens_per_second);
+  QF_J(tg_stddev);
+  QF_J(ttft_ms);
+  QF_J(peak_rss_bytes);
+}
+void from_json(const nlohmann::json& j, BenchResult& r) {
+  QF_G(model);
+  QF_G(file_bytes);
+  QF_G(n_params);
+  QF_G(bits_per_weight);
+  QF_G(threads);
+  QF_G(n_prompt);
+  QF_G(n_gen);
+  QF_G(reps);
+  QF_G(load_seconds);
+  QF_G(pp_tokens_per_second);
+  QF_G(pp_stddev);
+  QF_G(tg_tokens_per_second);
+  QF_G(tg_stddev);
+  QF_G(ttft_ms);
+  QF_G(peak_rss_bytes);
+}
+void to_json(nlohmann::json& j, const CriticalCase& r) {
+  j = nlohmann::json::object();
+  QF_J(prompt);
+  QF_J(expected);
+  QF_J(output);
+  QF_J(chat);
+  QF_J(passed);
+}
+void from_json(const nlohmann::json& j, CriticalCase& r) {
+  QF_G(prompt);
+  QF_G(expected);
+  QF_G(output);
+  QF_G(chat);
+  QF_G(passed);
+}
+void to_json(nlohmann::json& j, const CriticalStepResult& r) {
+  j = nlohmann::json::object();
+  QF_J(model);
+  QF_J(prompts_file);
+  QF_J(passed);
+  QF_J(total);
+  QF_J(pass_rate);
+  QF_J(cases);
+  QF_J(peak_rss_bytes);
+}
+void from_json(const nlohmann::json& j, CriticalStepResult& r) {
+  QF_G(model);
+  QF_G(prompts_file);
+  QF_G(passed);
+  QF_G(total);
+  QF_G(pass_rate);
+  QF_G(cases);
+  QF_G(peak_rss_bytes);
+}
+
+#undef QF_J
+#undef QF_G
+
+// ---- steps --------------------------------------------------------------------------------
+
+namespace {
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+Result<ConvertStepResult> convert_step(const std::string& hf_dir, const std::string& out,
+                                       bool overwrite) {
+  const auto t0 = std::chrono::steady_clock::now();
+  QF_TRY(std::unique_ptr<HfTensorSource> src, HfTensorSource::open(hf_dir));
+  GgufWriterOptions wo;
+  wo.overwrite = overwrite;
+  QF_TRY(GgufWriter w, GgufWriter::create(out, wo));
+  for (const auto& [k, v] : src->kvs()) w.set_kv(k, v);
+  for (const auto& t : src->tensors()) QF_CHECK(w.add_tensor(t.name, t.dims, t.type));
+  ConvertStepResult r;
+  r.file_bytes = w.planned_size();
+  QF_CHECK(w.write_header());
+  for (size_t i = 0; i < src->tensors().size(); ++i) {
+    QF_TRY(std::span<const uint8_t> data, src->data(i));
+    QF_CHECK(w.write_tensor_data(data));
+    src->release(i);
+  }
+  QF_TRY(r.sha256, w.commit());
+  r.input = hf_dir;
+  r.output = out;
+  r.architecture = src->config().arch;
+  r.tensors = src->tensors().size();
+  r.seconds = since(t0);
+  r.peak_rss_bytes = peak_rss_bytes();
+  return r;
+}
+
+Result<QuantizeStepResult> quantize_step(const std::string& in, const std::string& out,
+                                         const std::string& mix, const QuantizeStepOptions& o) {
+  QF_TRY(GgufFile f, GgufFile::open(in));
+  auto file = std::make_shared<const GgufFile>(std::move(f));
+  GgufTensorSource src(file);
+  ModelQuantizeOptions qo;
+  qo.mix = mix;
+  qo.threads = o.threads;
+  qo.overwrite = o.overwrite;
+  if (!o.imatrix.empty()) {
+    QF_TRY(Imatrix m, load_imatrix(o.imatrix));
+    qo.imatrix = std::make_shared<const Imatrix>(std::move(m));
+  }
+  QF_TRY(QuantizeReport rep, quantize_model(src, out, qo));
+  QuantizeStepResult r;
+  r.mix = std::string(rep.plan.mix->name);
+  r.input = in;
+  r.output = out;
+  r.sha256 = rep.output_sha256;
+  std::error_code ec;
+  r.file_bytes = std::filesystem::file_size(out, ec);
+  r.planned_bytes = rep.plan.output_file_bytes;
+  for (const auto& t : rep.plan.tensors) {
+    uint64_t n = 1;
+    for (auto d : t.dims) n *= d;
+    r.n_params += n;
+  }
+  r.bits_per_weight = r.n_params ? 8.0 * rep.plan.output_tensor_bytes / r.n_params : 0;
+  r.seconds = rep.seconds;
+  r.peak_rss_bytes = peak_rss_bytes();
+  return r;
+}
+
+VerifyStepResult verify_step(const std::string& file) {
+  VerifyStepResult r;
+  r.file = file;
+  Status st = verify_sidecar(file);
+  if (!st.ok()) {
+    r.error = st.error().message;
+    return r;
+  }
+  auto sc = read_sidecar(file);
+  if (sc.ok()) r.sha256 = *sc;
+  auto f = GgufFile::open(file);
+  if (!f.ok()) {
+    r.error = f.error().message;
+    return r;
+  }
+  r.tensors = f->tensors().size();
+  r.ok = true;
+  return r;
+}
+
+VerifyStepResult verify_step_without_sidecar(const std::string& file) {
+  VerifyStepResult r;
+  r.file = file;
+  auto f = GgufFile::open(file);
+  if (!f.ok()) {
+    r.error = f.error().message;
+    return r;
+  }
+  r.tensors = f->tensors().size();
+  auto h = sha256_file(file);
+  if (!h.ok()) {
+    r.error = h.error().message;
+    return r;
+  }
+  r.sha256 = *h;
+  r.ok = true;
+  return r;
+}
+
+Result<QualityStepResult> quality_step(const std::string& model_path, const std::string& text_path,
+                                       const QualityStepOptions& o) {
+  QF_TRY(Model model, Model::load(model_path));
+  const ModelParams& p = model.params();
+  if (o.ctx > p.n_ctx_train)
+    return make_error(model_path, ": ctx ", o.ctx, " exceeds the model's context length ",
+                      p.n_ctx_train);
+  QF_TRY(Tokenizer tok, Tokenizer::from_gguf(model.file()));
+  QF_TRY(std::string text, read_file_text(text_path));
+  const std::vector<int32_t> tokens = tok.encode(text, true, false);
+  if (static_cast<int64_t>(tokens.size()) < 2 * o.ctx)
+    return make_error(text_path, ": ", tokens.size(), " tokens, fewer than 2 x ctx = ", 2 * o.ctx);
+  const std::string digest = tokens_digest(tokens);
+  int64_t n_chunks = static_cast<int64_t>(tokens.size()) / o.ctx;
+  if (o.chunks > 0) n_chunks = std::min(n_chunks, o.chunks);
+  std::optional<KldComparer> cmp;
+  std::optional<KldBaseWriter> base;
+  if (!o.kld_compare.empty()) {
+    QF_TRY(KldComparer c, KldComparer::open(o.kld_compare));
+    cmp.emplace(std::move(c));
+    if (o.chunks < 0) n_chunks = std::min<int64_t>(n_chunks, cmp->header().n_chunks);
+    QF_CHECK(cmp->check_compatible(static_cast<uint32_t>(p.n_vocab), static_cast<uint32_t>(o.ctx),
+                                   digest, n_chunks));
+  }
+  if (!o.kld_write.empty()) {
+    KldBaseHeader h;
+    h.n_vocab = static_cast<uint32_t>(p.n_vocab);
+    h.n_ctx = static_cast<uint32_t>(o.ctx);
+    h.n_chunks = static_cast<uint32_t>(n_chunks);
+    h.n_scored = static_cast<uint32_t>(scored_per_chunk(o.ctx));
+    h.n_text_tokens = tokens.size();
+    h.tokens_sha256 = digest;
+    h.model = model_path;
+    QF_TRY(KldBaseWriter w, KldBaseWriter::create(o.kld_write, h, o.overwrite));
+    base.emplace(std::move(w));
+  }
+  ThreadPool pool(o.threads);
+  Context ctx(model, o.ctx, pool, 512);
+  PerplexityOptions opt;
+  opt.n_ctx = o.ctx;
+  opt.n_chunks = n_chunks;
+  opt.replace_bos = tok.add_bos() && tok.bos_id() >= 0;
+  opt.bos_id = tok.bos_id();
+  if (cmp)
+    opt.sink = [&](int64_t, const float* lg, const int32_t* t, int64_t n) {
+      return cmp->add(lg, t, n);
+    };
+  if (base)
+    opt.sink = [&](int64_t, const float* lg, const int32_t* t, int64_t n) {
+      return base->add(lg, t, n);
+    };
+  QF_TRY(PerplexityResult pr, compute_perplexity(ctx, tokens, opt));
+  if (base) QF_CHECK(base->commit());
+  QualityStepResult r;
+  r.model = model_path;
+  r.text = text_path;
+  r.ctx = pr.n_ctx;
+  r.chunks = pr.chunks;
+  r.tokens_scored = pr.tokens_scored;
+  r.ppl = pr.ppl;
+  r.ppl_stderr = pr.ppl_stderr;
+  r.seconds = pr.seconds;
+  r.tokens_per_second = pr.tokens_per_second;
+  if (cmp) {
+    const KldResult k = cmp->finish();
+    r.has_kld = true;
+    r.kld_mean = k.kld_mean;
+    r.kld_mean_stderr = k.kld_mean_err;
+    r.kld_median = k.kld_median;
+    r.kld_p90 = k.kld_p90;
+    r.kld_p99 = k.kld_p99;
+    r.kld_max = k.kld_max;
+    r.same_top_pct = k.same_top_pct;
+    r.rms_dp_pct = k.rms_dp_pct;
+    r.ppl_base = k.ppl_base;
+    r.ppl_ratio = k.ppl_ratio;
+  }
+  r.peak_rss_bytes = peak_rss_bytes();
+  return r;
+}
+
+Result<BenchResult> speed_step(const std::string& model, const BenchOptions& o) {
+  return run_bench(model, o);
+}
+
+}  // namespace qforge

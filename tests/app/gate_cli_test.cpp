@@ -1,0 +1,71 @@
+// qforge gate: acceptance 3 on refmodel (Q2_K fails, Q8_0 passes the default gates; the JUnit
+// file parses with xmllint) and bad inputs (unknown key, malformed TOML): one line each.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace qforge {
+namespace {
+
+TEST(GateCli, RefmodelQ2KFailsQ8_0Passes) {
+  QF_REQUIRE_SHARED("reference/refmodel-f16.gguf");
+  QF_REQUIRE_SHARED("data/eval.txt");
+  const std::string ref = test::shared_path("reference/refmodel-f16.gguf");
+  test::TempDir tmp;
+  std::string prompts = test::shared_path("data/critical-prompts.jsonl");
+  for (const char* mix : {"Q2_K", "Q8_0"}) {
+    SCOPED_TRACE(mix);
+    const std::string q = tmp.file(std::string(mix) + ".gguf");
+    ASSERT_EQ(test::run_qforge("quantize " + ref + " " + q + " " + mix).exit_code, 0);
+    const std::string junit = tmp.file(std::string(mix) + ".xml");
+    // A few chunks keep the test fast; the acceptance figure with the defaults is in
+    // docs/BENCHMARKS.md.
+    auto r = test::run_qforge("gate " + q + " --baseline " + ref + " --eval-text " +
+                              test::shared_path("data/eval.txt") + " --prompts " + prompts +
+                              " --junit " + junit + " --chunks 8 --json");
+    const bool pass = std::string(mix) == "Q8_0";
+    EXPECT_EQ(r.exit_code, pass ? 0 : 1) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["passed"].get<bool>(), pass);
+    EXPECT_EQ(j["checks"].size(), 8u);
+    if (!pass) {
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      EXPECT_NE(r.err.find("checks failed (kld_mean"), std::string::npos) << r.err;
+    }
+    const std::string xml = test::read_all(junit);
+    EXPECT_NE(xml.find("<testsuite "), std::string::npos);
+    if (test::run_shell("command -v xmllint").exit_code == 0) {
+      EXPECT_EQ(test::run_shell("xmllint --noout " + junit).exit_code, 0);
+      EXPECT_EQ(test::run_shell("xmllint --xpath 'count(//testcase)' " + junit).out.substr(0, 1),
+                "8");
+    }
+  }
+}
+
+TEST(GateCli, BadGatesFileIsOneLine) {
+  QF_REQUIRE_SHARED("reference/mini-f16.gguf");
+  const std::string mini = test::shared_path("reference/mini-f16.gguf");
+  test::TempDir tmp;
+  std::ofstream(tmp.file("unknown.toml")) << "[gates]\nkld_mean = 0.05\nkld_maen = 0.1\n";
+  std::ofstream(tmp.file("broken.toml")) << "[gates]\nkld_mean = = 0.05\n";
+  struct Case {
+    std::string file, expect;
+  } cases[] = {{tmp.file("unknown.toml"), "unknown.toml:3: unknown gate key 'kld_maen' (known: "},
+               {tmp.file("broken.toml"), "broken.toml:2:"}};
+  for (const auto& c : cases) {
+    auto r = test::run_qforge("gate " + mini + " --baseline " + mini + " --spec " + c.file +
+                              " --junit " + tmp.file("j.xml"));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(tmp.file("j.xml")));  // nothing written
+  }
+}
+
+}  // namespace
+}  // namespace qforge
