@@ -2,11 +2,14 @@
 // Greedy at temperature 0. The prompt (with BOS when the model adds one) is processed in one
 // batch; the continuation is streamed to stdout token by token and stops at end of generation.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "core/log.h"
@@ -59,7 +62,13 @@ void run_generate(const GenArgs& a) {
   bool eog = false;
   const auto t1 = std::chrono::steady_clock::now();
   for (int i = 0; i < a.n_predict; ++i) {
-    const int32_t t = sampler.sample(ctx.logits());
+    const std::span<const float> logits = ctx.logits();
+    for (float x : logits)
+      if (!std::isfinite(x))
+        throw CliError{cat(a.model, ": the logits after ", prompt.size() + out.size(),
+                           " tokens are not finite (NaN/Inf weights? check the model with "
+                           "'qforge verify --values')")};
+    const int32_t t = sampler.sample(logits);
     if (tok.is_eog(t)) {
       eog = true;
       break;
@@ -85,7 +94,9 @@ void run_generate(const GenArgs& a) {
     j["stopped_at_eos"] = eog;
     j["prompt_seconds"] = prompt_s;
     j["tokens_per_second"] = gen_s > 0 ? static_cast<double>(out.size()) / gen_s : 0.0;
-    std::printf("%s\n", j.dump(1).c_str());
+    // Text cut inside a UTF-8 character (or an invalid prompt byte) is not valid JSON text:
+    // such bytes become U+FFFD; "tokens" keeps the exact ids.
+    std::printf("%s\n", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return;
   }
   std::fputc('\n', stdout);
@@ -104,12 +115,17 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("-p,--prompt", a->prompt, "Prompt text")->required();
   cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")->capture_default_str();
   cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+      ->check(finite_number(0))
       ->capture_default_str();
-  cmd->add_option("--top-k", a->sampler.top_k, "Top-k filtering (0: off)")->capture_default_str();
+  cmd->add_option("--top-k", a->sampler.top_k, "Top-k filtering (0: off)")
+      ->check(integer_in(0, std::numeric_limits<int>::max()))
+      ->capture_default_str();
   cmd->add_option("--top-p", a->sampler.top_p, "Top-p (nucleus) filtering (1: off)")
+      ->check(finite_number(0, 1))
       ->capture_default_str();
   cmd->add_option("--seed", a->sampler.seed, "Random seed for sampling")->capture_default_str();
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)")
+      ->check(thread_count());
   cmd->add_option("-c,--ctx", a->ctx, "Context length (default: prompt + n, up to the model's)");
   cmd->add_flag("--no-echo", a->no_echo, "Do not print the prompt before the continuation");
   cmd->add_flag("--json", a->json, "Print a JSON report instead of streaming");

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "app/subprocess.h"
@@ -269,7 +270,7 @@ void add_ladder_command(CLI::App& app) {
   cmd->add_option("--budget-mb", a->budget_mb, "Memory budget (MiB) for the recommendation");
   cmd->add_option("--max-kld", a->max_kld, "Quality gate: maximum mean KLD vs F16");
   cmd->add_option("--min-same-top", a->min_same_top, "Quality gate: minimum same-top-token %");
-  cmd->add_option("--threads", a->threads, "Threads (default: all cores)");
+  cmd->add_option("--threads", a->threads, "Threads (default: all cores)")->check(thread_count());
   cmd->add_flag("--no-bench", a->no_bench, "Skip the speed benchmark");
   cmd->add_flag("--json", a->json, "Print the report as JSON on stdout");
   cmd->add_flag("--force", a->force, "Overwrite existing outputs");

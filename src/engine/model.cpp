@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "core/fp16.h"
+#include "kernels/finite_check.h"
 
 namespace qforge {
 namespace {
@@ -209,6 +210,7 @@ Result<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file) {
     if (!v->codec)
       return make_error(f.path(), ": tensor '", name, "' has type ", type_name(v->type),
                         ", which qforge cannot compute with");
+  QF_CHECK(check_tensors_finite(f, FiniteScope::Cheap));  // NaN/Inf norms or block scales
   return m;
 }
 
