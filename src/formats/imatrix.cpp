@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <unordered_set>
 
 #include "core/checked.h"
@@ -199,10 +200,14 @@ std::vector<uint8_t> serialize_imatrix_dat(const Imatrix& m) {
   for (const auto& e : m.entries) {
     put<int32_t>(out, static_cast<int32_t>(e.name.size()));
     out.insert(out.end(), e.name.begin(), e.name.end());
-    const int32_t ncall = e.count > 0 ? static_cast<int32_t>(e.count) : 1;
+    // The legacy call count is an i32 and values are f32: clamp, so that a GGUF imatrix with a
+    // huge token count (or a huge importance) still gives a file the reader accepts.
+    const auto ncall =
+        static_cast<int32_t>(std::clamp<uint64_t>(e.count, 1, static_cast<uint64_t>(INT32_MAX)));
     put<int32_t>(out, ncall);
     put<int32_t>(out, static_cast<int32_t>(e.importance.size()));
-    for (float v : e.importance) put<float>(out, v * static_cast<float>(ncall));
+    for (float v : e.importance)
+      put<float>(out, std::min(v * static_cast<float>(ncall), std::numeric_limits<float>::max()));
   }
   if (m.chunk_count > 0 || !m.datasets.empty()) {
     put<int32_t>(out, static_cast<int32_t>(m.chunk_count));
