@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "eval/bench.h"
@@ -63,7 +64,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-n,--gen", a->opt.n_gen, "Generated tokens (tg)")->capture_default_str();
   cmd->add_option("-r,--reps", a->opt.reps, "Repetitions (after one warm-up)")
       ->capture_default_str();
-  cmd->add_option("-t,--threads", a->opt.threads, "Threads (default: all cores)");
+  cmd->add_option("-t,--threads", a->opt.threads, "Threads (default: all cores)")
+      ->check(thread_count());
   cmd->add_flag("--json", a->json, "Print a JSON report on stdout");
   cmd->callback([a] { run_bench_cmd(*a); });
 }

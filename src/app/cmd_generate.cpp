@@ -2,11 +2,14 @@
 //   [--chat]  (the prompt as one user turn through tokenizer.chat_template)
 // Greedy at temperature 0. The prompt (with BOS when the model adds one) is processed in one
 // batch; the continuation is streamed to stdout token by token and stops at end of generation.
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "core/log.h"
@@ -76,7 +79,9 @@ void run_generate(const GenArgs& a) {
     j["stopped_at_eos"] = eog;
     j["prompt_seconds"] = prompt_s;
     j["tokens_per_second"] = gen_s > 0 ? static_cast<double>(out.size()) / gen_s : 0.0;
-    std::printf("%s\n", j.dump(1).c_str());
+    // Text cut inside a UTF-8 character (or an invalid prompt byte) is not valid JSON text:
+    // such bytes become U+FFFD; "tokens" keeps the exact ids.
+    std::printf("%s\n", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return;
   }
   std::fputc('\n', stdout);
@@ -95,12 +100,17 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("-p,--prompt", a->prompt, "Prompt text")->required();
   cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")->capture_default_str();
   cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+      ->check(finite_number(0))
       ->capture_default_str();
-  cmd->add_option("--top-k", a->sampler.top_k, "Top-k filtering (0: off)")->capture_default_str();
+  cmd->add_option("--top-k", a->sampler.top_k, "Top-k filtering (0: off)")
+      ->check(integer_in(0, std::numeric_limits<int>::max()))
+      ->capture_default_str();
   cmd->add_option("--top-p", a->sampler.top_p, "Top-p (nucleus) filtering (1: off)")
+      ->check(finite_number(0, 1))
       ->capture_default_str();
   cmd->add_option("--seed", a->sampler.seed, "Random seed for sampling")->capture_default_str();
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)")
+      ->check(thread_count());
   cmd->add_option("-c,--ctx", a->ctx, "Context length (default: prompt + n, up to the model's)");
   cmd->add_flag("--chat", a->chat,
                 "Send the prompt as one user turn through the model's chat template");

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "pipeline/ladder.h"
@@ -106,7 +107,8 @@ void add_ladder_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-kld", a->max_kld, "Gate: maximum mean KLD (overrides the gates file)");
   cmd->add_option("--min-same-top", a->min_same_top, "Gate: minimum same-top-token %");
-  cmd->add_option("--threads", a->o.threads, "Threads (default: all cores)");
+  cmd->add_option("--threads", a->o.threads, "Threads (default: all cores)")
+      ->check(thread_count());
   cmd->add_flag("--no-bench", a->no_bench, "Skip the speed benchmark");
   cmd->add_flag("--json", a->json, "Print the manifest as JSON on stdout");
   cmd->add_flag("--require-pass", a->require_pass,

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "core/log.h"
@@ -175,7 +176,8 @@ void add_perplexity_command(CLI::App& app) {
   cmd->add_option("-c,--ctx", a->ctx, "Context length (chunk size)")->capture_default_str();
   cmd->add_option("--chunks", a->chunks, "Evaluate at most N chunks (default: all)");
   cmd->add_option("-b,--batch", a->batch, "Tokens per forward micro-batch")->capture_default_str();
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)")
+      ->check(thread_count());
   cmd->add_option("--kld-base", a->kld_base,
                   "Write this model's log-probabilities of every scored token to FILE");
   cmd->add_option("--kld", a->kld, "Compare against a --kld-base FILE: KL-divergence statistics");

@@ -1,5 +1,5 @@
-// qforge verify FILE [--manifest M | --write-manifest M]: sidecar SHA-256, structure (the GGUF
-// parses, every tensor inside the file), and optionally per-tensor hashes.
+// qforge verify FILE [--manifest M | --write-manifest M] [--values]: sidecar SHA-256, structure
+// (the GGUF parses, every tensor inside the file), optionally per-tensor hashes and finite values.
 // qforge checksum FILE...: writes sha256sum-compatible sidecars for existing files.
 #include <algorithm>
 #include <cstdio>
@@ -14,6 +14,7 @@
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 #include "io/sha256.h"
+#include "kernels/finite_check.h"
 
 namespace qforge {
 namespace {
@@ -21,8 +22,23 @@ namespace {
 struct VerifyArgs {
   std::string file, manifest, write_manifest;
   bool write_manifest_flag = false;
-  bool no_sidecar = false, json = false, force = false;
+  bool no_sidecar = false, json = false, force = false, values = false;
 };
+
+// --values: every tensor's floats and block scales must be finite; reports each bad tensor.
+void check_values(const GgufFile& f, const std::string& file, nlohmann::json& report,
+                  std::vector<std::string>& failures) {
+  nlohmann::json bad = nlohmann::json::array();
+  for (const auto& t : f.tensors()) {
+    Status st = check_finite(t.name, t.type, t.dims, f.tensor_data(t), FiniteScope::Full);
+    if (!st.ok()) bad.push_back({{"tensor", t.name}, {"reason", st.error().message}});
+  }
+  report["values_checked"] = true;
+  if (bad.empty()) return;
+  report["non_finite"] = bad;
+  std::string more = bad.size() > 1 ? cat(" (and ", bad.size() - 1, " more tensors)") : "";
+  failures.insert(failures.begin(), file + ": " + bad[0]["reason"].get<std::string>() + more);
+}
 
 // Runs every check and reports all failures on one line, the most specific first (a tensor
 // named by the manifest, then the structure, then the whole-file checksum), so that a flipped
@@ -49,6 +65,7 @@ void run_verify(VerifyArgs a) {
     failures.insert(failures.begin(), f.error().message);
   } else {
     report["tensors"] = f->tensors().size();
+    if (a.values) check_values(*f, a.file, report, failures);
     if (!a.manifest.empty()) {
       check_input(a.manifest);
       std::string text = unwrap(read_file_text(a.manifest));
@@ -101,8 +118,9 @@ void run_verify(VerifyArgs a) {
                 report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   else
     std::printf(
-        "%s: OK (%zu tensors%s%s%s)\n", a.file.c_str(), f->tensors().size(),
+        "%s: OK (%zu tensors%s%s%s%s)\n", a.file.c_str(), f->tensors().size(),
         a.no_sidecar ? "" : ", checksum matches", a.manifest.empty() ? "" : ", manifest matches",
+        a.values ? ", values finite" : "",
         a.write_manifest.empty() ? "" : (", manifest written to " + a.write_manifest).c_str());
 }
 
@@ -134,6 +152,9 @@ void add_verify_command(CLI::App& app) {
                   "Write the file's per-tensor manifest (JSON) to this path; without a path, to "
                   "the --manifest path or FILE.tensors.json")
       ->expected(0, 1);
+  cmd->add_flag("--values", a->values,
+                "Also scan every tensor for NaN/Inf values (floats and the scales of quantized "
+                "blocks); reports the tensor and element");
   cmd->add_flag("--no-sidecar", a->no_sidecar, "Do not require a .sha256 sidecar");
   cmd->add_flag("--json", a->json, "Print a JSON result on stdout");
   cmd->add_flag("--force", a->force, "Overwrite an existing manifest");

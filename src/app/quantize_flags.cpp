@@ -1,5 +1,6 @@
 #include "app/quantize_flags.h"
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "core/log.h"
 
@@ -29,7 +30,7 @@ std::shared_ptr<QuantizeFlags> add_quantize_flags(CLI::App* cmd) {
                 "Also search scales for Q8_0/Q4_0 without an imatrix (lower error; by default "
                 "those are round-to-nearest, byte-identical to llama-quantize)");
   cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(thread_count());
   return f;
 }
 

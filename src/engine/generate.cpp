@@ -1,6 +1,7 @@
 #include "engine/generate.h"
 
 #include <chrono>
+#include <cmath>
 
 namespace qforge {
 
@@ -24,7 +25,14 @@ Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok, std::span<co
   r.prompt_seconds = seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
   for (int i = 0; i < opt.max_tokens; ++i) {
-    const int32_t t = sampler.sample(ctx.logits());
+    const std::span<const float> logits = ctx.logits();
+    // NaN/Inf weights would otherwise sample token 0 forever.
+    for (float x : logits)
+      if (!std::isfinite(x))
+        return make_error("generate: the logits after ", prompt.size() + r.tokens.size(),
+                          " tokens are not finite (NaN/Inf weights? check the model with "
+                          "'qforge verify --values')");
+    const int32_t t = sampler.sample(logits);
     if (tok.is_eog(t)) {
       r.stopped_at_eog = true;
       break;

@@ -6,6 +6,7 @@
 
 #include "core/fp16.h"
 #include "formats/model_family.h"
+#include "kernels/finite_check.h"
 
 namespace qforge {
 namespace {
@@ -368,6 +369,7 @@ Result<Model> Model::from_gguf(std::shared_ptr<const GgufFile> file) {
     QF_CHECK(load_ffn(L, p, b, l));
   }
   QF_CHECK(check_codecs(f, m));
+  QF_CHECK(check_tensors_finite(f, FiniteScope::Cheap));  // NaN/Inf norms or block scales
   return m;
 }
 

@@ -168,6 +168,15 @@ Status KldComparer::add(const float* logits, const int32_t* targets, int64_t n) 
       lp_base_[i] = lo + static_cast<float>(code) * step;
       sum += std::exp(static_cast<double>(lp_base_[i]));
     }
+    // A corrupt record must not turn into a NaN or infinite KLD: accept only what the writer
+    // produces (finite lo/step, step > 0, the top log-probability in [-ln V, 0], a finite
+    // log-probability <= 0 for the true token).
+    const double top = lo + static_cast<double>(best_code) * step, tol = 1e-3 + step;
+    if (!std::isfinite(lo) || !std::isfinite(step) || !(step > 0) || !(top <= tol) ||
+        !(top >= -std::log(static_cast<double>(V)) - tol) || !std::isfinite(lp_target_base) ||
+        !(lp_target_base <= tol))
+      return make_error(path_, ": record ", records_read_ - 1, " is corrupt (lo ", lo, ", step ",
+                        step, ", target log-probability ", lp_target_base, ")");
     const double renorm = std::log(sum);  // the clamped/rounded values do not sum to exactly 1
     log_softmax_row(logits + t * static_cast<int64_t>(V), V, lp_q_.data());
     double kld = 0;

@@ -60,6 +60,14 @@ Result<PerplexityResult> compute_perplexity(Context& ctx, std::span<const int32_
       for (int64_t i = b; i < e; ++i)
         lp[static_cast<size_t>(i)] = log_softmax_at(lg + i * n_vocab, n_vocab, targets[i]);
     });
+    // A NaN/Inf logit (NaN or Inf weights) would make the result "inf" or "nan"; refuse it,
+    // before anything is written to a KLD base.
+    for (int64_t i = 0; i < n_scored; ++i)
+      if (!std::isfinite(lp[static_cast<size_t>(i)]))
+        return make_error("perplexity: chunk ", c, ", token ", first + 1 + i,
+                          ": the log-probability is ", lp[static_cast<size_t>(i)],
+                          " (the model's logits are not finite; check its weights with "
+                          "'qforge verify --values')");
     for (int64_t i = 0; i < n_scored; ++i) {
       nll -= lp[static_cast<size_t>(i)];
       nll2 += lp[static_cast<size_t>(i)] * lp[static_cast<size_t>(i)];
@@ -74,6 +82,9 @@ Result<PerplexityResult> compute_perplexity(Context& ctx, std::span<const int32_
   double var = nll2 / static_cast<double>(count) - mean * mean;
   r.nll_mean = mean;
   r.ppl = std::exp(mean);
+  if (!std::isfinite(r.ppl))
+    return make_error("perplexity: the perplexity overflows (mean negative log-likelihood ", mean,
+                      " nats)");
   r.ppl_stderr = var > 0 && count > 1 ? r.ppl * std::sqrt(var / static_cast<double>(count - 1)) : 0;
   r.tokens_scored = count;
   r.chunks = n_chunks;

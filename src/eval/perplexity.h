@@ -47,7 +47,8 @@ inline int64_t scored_per_chunk(int64_t n_ctx) {
   return n_ctx - 1 - n_ctx / 2;
 }
 
-// Errors: fewer than 2 * n_ctx tokens, n_ctx larger than the context, n_ctx < 4.
+// Errors: fewer than 2 * n_ctx tokens, n_ctx larger than the context, n_ctx < 4; a non-finite
+// log-probability (NaN/Inf logits, from NaN/Inf weights) or perplexity: never "PPL = inf".
 // ctx.n_ctx() must be >= opt.n_ctx.
 Result<PerplexityResult> compute_perplexity(Context& ctx, std::span<const int32_t> tokens,
                                             const PerplexityOptions& opt);

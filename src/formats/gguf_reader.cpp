@@ -4,6 +4,7 @@
 
 #include "core/checked.h"
 #include "formats/gguf.h"
+#include "formats/untrusted_text.h"
 
 namespace qforge {
 namespace {
@@ -20,7 +21,7 @@ class Cursor {
   template <class T>
   Result<T> read(const char* what) {
     if (remaining() < sizeof(T))
-      return make_error(name_, ": truncated while reading ", what, " at byte ", pos_);
+      return make_error(name_, ": truncated while reading ", printable(what), " at byte ", pos_);
     T v;
     std::memcpy(&v, b_.data() + pos_, sizeof(T));
     pos_ += sizeof(T);
@@ -29,7 +30,7 @@ class Cursor {
   Result<std::string> read_string(const char* what) {
     QF_TRY(uint64_t len, read<uint64_t>(what));
     if (len > remaining())
-      return make_error(name_, ": ", what, ": string length ", len, " runs past end of file");
+      return make_error(name_, ": ", printable(what), ": string length ", len, " runs past end of file");
     std::string s(reinterpret_cast<const char*>(b_.data() + pos_), len);
     pos_ += len;
     return s;
@@ -70,7 +71,7 @@ Result<GgufValue> read_value(Cursor& c, GgufType t, const std::string& name, con
     case GgufType::F64: { QF_TRY(auto v, c.read<double>(key.c_str())); return GgufValue::f64(v); }
     case GgufType::BOOL: {
       QF_TRY(auto v, c.read<uint8_t>(key.c_str()));
-      if (v > 1) return make_error(name, ": key '", key, "': invalid bool value ", int(v));
+      if (v > 1) return make_error(name, ": key '", printable(key), "': invalid bool value ", int(v));
       return GgufValue::boolean(v != 0);
     }
     case GgufType::STRING: {
@@ -78,14 +79,14 @@ Result<GgufValue> read_value(Cursor& c, GgufType t, const std::string& name, con
       return GgufValue::string(std::move(s));
     }
     case GgufType::ARRAY: {
-      if (depth > 0) return make_error(name, ": key '", key, "': nested arrays are not supported");
+      if (depth > 0) return make_error(name, ": key '", printable(key), "': nested arrays are not supported");
       QF_TRY(uint32_t et, c.read<uint32_t>(key.c_str()));
       if (!valid_value_type(et))
-        return make_error(name, ": key '", key, "': unknown array element type ", et);
+        return make_error(name, ": key '", printable(key), "': unknown array element type ", et);
       QF_TRY(uint64_t n, c.read<uint64_t>(key.c_str()));
       auto need = checked_mul(n, min_value_size(static_cast<GgufType>(et)));
       if (!need || *need > c.remaining())
-        return make_error(name, ": key '", key, "': array of ", n, " elements runs past end of file");
+        return make_error(name, ": key '", printable(key), "': array of ", n, " elements runs past end of file");
       std::vector<GgufValue> items;
       items.reserve(n);
       for (uint64_t i = 0; i < n; ++i) {
@@ -95,7 +96,7 @@ Result<GgufValue> read_value(Cursor& c, GgufType t, const std::string& name, con
       return GgufValue::array(static_cast<GgufType>(et), std::move(items));
     }
   }
-  return make_error(name, ": key '", key, "': unknown value type ", static_cast<uint32_t>(t));
+  return make_error(name, ": key '", printable(key), "': unknown value type ", static_cast<uint32_t>(t));
 }
 
 }  // namespace
@@ -135,9 +136,9 @@ Result<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, std::string nam
   f.kvs_.reserve(static_cast<size_t>(n_kv));
   for (int64_t i = 0; i < n_kv; ++i) {
     QF_TRY(std::string key, c.read_string("key name"));
-    if (!keys.insert(key).second) return make_error(nm, ": metadata: duplicate key '", key, "'");
+    if (!keys.insert(key).second) return make_error(nm, ": metadata: duplicate key '", printable(key), "'");
     QF_TRY(uint32_t t, c.read<uint32_t>(("type of key '" + key + "'").c_str()));
-    if (!valid_value_type(t)) return make_error(nm, ": metadata: key '", key, "' has unknown type ", t);
+    if (!valid_value_type(t)) return make_error(nm, ": metadata: key '", printable(key), "' has unknown type ", t);
     QF_TRY(GgufValue v, read_value(c, static_cast<GgufType>(t), nm, key, 0));
     f.kvs_.emplace_back(std::move(key), std::move(v));
   }
@@ -153,7 +154,7 @@ Result<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, std::string nam
   for (int64_t i = 0; i < n_tensors; ++i) {
     GgufTensorInfo t;
     QF_TRY(t.name, c.read_string("tensor name"));
-    const std::string where = nm + ": tensor '" + t.name + "'";
+    const std::string where = nm + ": tensor '" + printable(t.name) + "'";
     if (!names.insert(t.name).second) return make_error(where, ": duplicate tensor name");
     QF_TRY(uint32_t nd, c.read<uint32_t>("tensor dims"));
     if (nd == 0 || nd > kMaxDims) return make_error(where, ": bad number of dimensions ", nd);
@@ -190,7 +191,7 @@ Result<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, std::string nam
   for (const auto& t : f.tensors_) {
     auto end = checked_add(t.offset, t.size);
     if (!end || *end > data_size)
-      return make_error(nm, ": tensor '", t.name, "': data [", t.offset, ", +", t.size,
+      return make_error(nm, ": tensor '", printable(t.name), "': data [", t.offset, ", +", t.size,
                         ") runs past end of file (data section is ", data_size, " bytes)");
   }
   // Overlap check on tensors sorted by offset.
@@ -201,8 +202,8 @@ Result<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, std::string nam
             [](auto* a, auto* b) { return a->offset < b->offset; });
   for (size_t i = 1; i < order.size(); ++i) {
     if (order[i - 1]->size > 0 && order[i - 1]->offset + order[i - 1]->size > order[i]->offset)
-      return make_error(nm, ": tensor '", order[i]->name, "': data overlaps tensor '",
-                        order[i - 1]->name, "'");
+      return make_error(nm, ": tensor '", printable(order[i]->name), "': data overlaps tensor '",
+                        printable(order[i - 1]->name), "'");
   }
   return f;
 }
@@ -215,23 +216,23 @@ const GgufValue* GgufFile::find(std::string_view key) const {
 
 Result<uint64_t> GgufFile::get_uint(std::string_view key) const {
   const GgufValue* v = find(key);
-  if (!v) return make_error(name_, ": missing metadata key '", key, "'");
+  if (!v) return make_error(name_, ": missing metadata key '", printable(key), "'");
   auto u = v->as_uint();
-  if (!u) return make_error(name_, ": metadata key '", key, "' is not a non-negative integer");
+  if (!u) return make_error(name_, ": metadata key '", printable(key), "' is not a non-negative integer");
   return *u;
 }
 Result<double> GgufFile::get_float(std::string_view key) const {
   const GgufValue* v = find(key);
-  if (!v) return make_error(name_, ": missing metadata key '", key, "'");
+  if (!v) return make_error(name_, ": missing metadata key '", printable(key), "'");
   auto d = v->as_float();
-  if (!d) return make_error(name_, ": metadata key '", key, "' is not a number");
+  if (!d) return make_error(name_, ": metadata key '", printable(key), "' is not a number");
   return *d;
 }
 Result<std::string> GgufFile::get_string(std::string_view key) const {
   const GgufValue* v = find(key);
-  if (!v) return make_error(name_, ": missing metadata key '", key, "'");
+  if (!v) return make_error(name_, ": missing metadata key '", printable(key), "'");
   const std::string* s = v->as_string();
-  if (!s) return make_error(name_, ": metadata key '", key, "' is not a string");
+  if (!s) return make_error(name_, ": metadata key '", printable(key), "' is not a string");
   return *s;
 }
 std::string GgufFile::get_string_or(std::string_view key, std::string def) const {

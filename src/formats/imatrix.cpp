@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <unordered_set>
 
 #include "core/checked.h"
+#include "formats/untrusted_text.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 
@@ -86,18 +88,19 @@ Result<Imatrix> parse_imatrix_dat(std::span<const uint8_t> bytes, const std::str
     e.name.assign(reinterpret_cast<const char*>(nb.data()), nb.size());
     if (e.name.find('\0') != std::string::npos)
       return make_error(name, ": ", where, ": name contains a NUL byte");
-    QF_TRY(int32_t ncall, c.i32("entry '" + e.name + "' call count"));
-    QF_TRY(int32_t nval, c.i32("entry '" + e.name + "' value count"));
-    if (ncall < 0) return make_error(name, ": entry '", e.name, "': negative call count ", ncall);
+    QF_TRY(int32_t ncall, c.i32("entry '" + printable(e.name) + "' call count"));
+    QF_TRY(int32_t nval, c.i32("entry '" + printable(e.name) + "' value count"));
+    if (ncall < 0)
+      return make_error(name, ": entry '", printable(e.name), "': negative call count ", ncall);
     if (nval < 1 || static_cast<uint64_t>(nval) > c.remaining() / 4)
-      return make_error(name, ": entry '", e.name, "': value count ", nval,
+      return make_error(name, ": entry '", printable(e.name), "': value count ", nval,
                         " does not fit in the file");
     if (!seen.insert(e.name).second)
-      return make_error(name, ": entry '", e.name, "' appears twice");
+      return make_error(name, ": entry '", printable(e.name), "' appears twice");
     auto vb = c.take(static_cast<uint64_t>(nval) * 4);
     e.importance.resize(nval);
     std::memcpy(e.importance.data(), vb.data(), vb.size());
-    QF_CHECK(check_values(name, e.name, e.importance));
+    QF_CHECK(check_values(name, printable(e.name), e.importance));
     if (ncall > 0)
       for (auto& v : e.importance) v /= static_cast<float>(ncall);
     e.count = static_cast<uint64_t>(ncall);
@@ -142,23 +145,30 @@ Result<Imatrix> imatrix_from_gguf(const GgufFile& file) {
     ImatrixEntry e;
     e.name = t.name.substr(0, t.name.size() - kSums.size());
     const GgufTensorInfo* ct = file.find_tensor(e.name + std::string(kCounts));
-    if (!ct) return make_error(name, ": tensor '", t.name, "' has no matching '", kCounts, "'");
+    if (!ct)
+      return make_error(name, ": tensor '", printable(t.name), "' has no matching '", kCounts, "'");
     if (t.type != Type::F32 || ct->type != Type::F32)
-      return make_error(name, ": imatrix tensors of '", e.name, "' must be F32");
+      return make_error(name, ": imatrix tensors of '", printable(e.name), "' must be F32");
     if (t.dims.empty() || t.dims.size() > 2 || t.dims[0] == 0)
-      return make_error(name, ": tensor '", t.name, "': bad dims");
+      return make_error(name, ": tensor '", printable(t.name), "': bad dims");
     const uint64_t n_cols = t.dims[0];
     const uint64_t n_mat = t.dims.size() == 2 ? t.dims[1] : 1;
     if (n_mat == 0 || n_mat > UINT32_MAX || ct->n_elements() != n_mat)
-      return make_error(name, ": tensor '", ct->name, "' has ", ct->n_elements(), " counts for ",
-                        n_mat, " matrices");
+      return make_error(name, ": tensor '", printable(ct->name), "' has ", ct->n_elements(),
+                        " counts for ", n_mat, " matrices");
     auto sums_b = file.tensor_data(t);
     auto counts_b = file.tensor_data(*ct);
     std::vector<float> sums(t.n_elements()), counts(n_mat);
     std::memcpy(sums.data(), sums_b.data(), sums.size() * 4);
     std::memcpy(counts.data(), counts_b.data(), counts.size() * 4);
-    QF_CHECK(check_values(name, t.name, sums));
-    QF_CHECK(check_values(name, ct->name, counts));
+    QF_CHECK(check_values(name, printable(t.name), sums));
+    QF_CHECK(check_values(name, printable(ct->name), counts));
+    // Counts are token counts: 0, or a whole number of tokens. A fractional (e.g. denormal)
+    // count would blow sums / count up to Inf, and a huge one overflow the integer count.
+    for (uint64_t j = 0; j < n_mat; ++j)
+      if (counts[j] != 0 && !(counts[j] >= 1 && counts[j] <= 1e15f))
+        return make_error(name, ": tensor '", printable(ct->name), "': count ", counts[j],
+                          " of matrix ", j, " is not a token count");
     e.n_mat = static_cast<uint32_t>(n_mat);
     e.count = static_cast<uint64_t>(counts[0]);
     e.importance.resize(sums.size());
@@ -190,10 +200,14 @@ std::vector<uint8_t> serialize_imatrix_dat(const Imatrix& m) {
   for (const auto& e : m.entries) {
     put<int32_t>(out, static_cast<int32_t>(e.name.size()));
     out.insert(out.end(), e.name.begin(), e.name.end());
-    const int32_t ncall = e.count > 0 ? static_cast<int32_t>(e.count) : 1;
+    // The legacy call count is an i32 and values are f32: clamp, so that a GGUF imatrix with a
+    // huge token count (or a huge importance) still gives a file the reader accepts.
+    const auto ncall =
+        static_cast<int32_t>(std::clamp<uint64_t>(e.count, 1, static_cast<uint64_t>(INT32_MAX)));
     put<int32_t>(out, ncall);
     put<int32_t>(out, static_cast<int32_t>(e.importance.size()));
-    for (float v : e.importance) put<float>(out, v * static_cast<float>(ncall));
+    for (float v : e.importance)
+      put<float>(out, std::min(v * static_cast<float>(ncall), std::numeric_limits<float>::max()));
   }
   if (m.chunk_count > 0 || !m.datasets.empty()) {
     put<int32_t>(out, static_cast<int32_t>(m.chunk_count));
