@@ -5,6 +5,8 @@
 # ../shared skip when it is absent. Budget: < 30 min on 2 cores from a fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so fresh clones elsewhere reuse the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 bash scripts/setup.sh
 jobs=$(nproc)
 start=$SECONDS
