@@ -123,7 +123,8 @@ void run_ladder(LadderArgs a) {
       throw CliError{"ladder: unknown mix '" + m + "' (valid: " + valid + ")", 1};
     }
   if (!fs::exists(a.input)) throw CliError{a.input + ": cannot open: No such file or directory", 1};
-  check_input(a.input);
+  // A checkpoint folder: convert applies the load policy to each file it reads.
+  if (!fs::is_directory(a.input)) check_input(a.input);
   if (!fs::is_regular_file(a.eval_text))
     throw CliError{a.eval_text + ": evaluation text not found", 1};
   check_input(a.eval_text);
