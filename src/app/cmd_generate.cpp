@@ -32,9 +32,10 @@ struct GenArgs {
 };
 
 void run_generate(const GenArgs& a) {
-  check_input(a.model);
   if (a.n_predict < 0) throw CliError{"generate: -n must be >= 0", 2};
-  Model model = unwrap(Model::load(a.model));
+  const OpenedInput in = open_input(a.model);
+  Model model =
+      unwrap(Model::from_gguf(std::make_shared<const GgufFile>(unwrap(GgufFile::open(in)))));
   Tokenizer tok = unwrap(Tokenizer::from_gguf(model.file()));
   const std::vector<int32_t> prompt = a.chat
                                           ? unwrap(encode_chat_prompt(model.file(), tok, a.prompt))

@@ -25,8 +25,8 @@ nlohmann::json kv_json(const GgufValue& v) {
 }
 
 void run_inspect(const std::string& path, bool json, bool all_kvs) {
-  check_input(path);
-  GgufFile f = unwrap(GgufFile::open(path));
+  const OpenedInput in = open_input(path);
+  GgufFile f = unwrap(GgufFile::open(in));
   const std::string arch = f.architecture();
   uint64_t n_params = 0, tensor_bytes = 0;
   std::map<std::string, uint64_t> per_type;

@@ -35,8 +35,8 @@ std::string model_name(const GgufFile& f, const std::string& path) {
 }
 
 void run_perplexity(const PplArgs& a) {
-  check_input(a.model);
-  check_input(a.file);
+  const OpenedInput model_in = open_input(a.model);
+  const OpenedInput text_in = open_input(a.file);
   if (!a.kld.empty()) check_input(a.kld);
   if (!a.kld.empty() && !a.kld_base.empty())
     throw CliError{"perplexity: --kld and --kld-base are exclusive", 2};
@@ -44,13 +44,14 @@ void run_perplexity(const PplArgs& a) {
   if (a.batch < 1) throw CliError{"perplexity: --batch must be positive", 2};
   if (a.chunks == 0) throw CliError{"perplexity: --chunks must be positive", 2};
 
-  Model model = unwrap(Model::load(a.model));
+  Model model =
+      unwrap(Model::from_gguf(std::make_shared<const GgufFile>(unwrap(GgufFile::open(model_in)))));
   const ModelParams& p = model.params();
   if (a.ctx > p.n_ctx_train)
     throw CliError{
         cat(a.model, ": --ctx ", a.ctx, " exceeds the model's context length ", p.n_ctx_train)};
   Tokenizer tok = unwrap(Tokenizer::from_gguf(model.file()));
-  const std::string text = unwrap(read_file_text(a.file));
+  const std::string text = unwrap(text_in.read_text());
   const std::vector<int32_t> tokens = tok.encode(text, true, false);
   if (static_cast<int64_t>(tokens.size()) < 2 * a.ctx)
     throw CliError{cat(a.file, ": ", tokens.size(), " tokens, fewer than 2 x ctx = ", 2 * a.ctx,

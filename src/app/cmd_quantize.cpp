@@ -71,11 +71,11 @@ void check_output(const std::string& out, bool force) {
 void run_quantize(const QuantizeArgs& a, const QuantizeFlags& flags) {
   // Validate the cheap things first: a wrong type name should not wait for the imatrix.
   unwrap(mix_for(a.type));
-  check_input(a.input);
+  OpenedInput in = open_input(a.input);
   if (!a.dry_run) check_output(a.output, a.force);
   ModelQuantizeOptions opts = build_quantize_options(flags, a.type);
   opts.overwrite = a.force;
-  auto file = std::make_shared<const GgufFile>(unwrap(GgufFile::open(a.input)));
+  auto file = std::make_shared<const GgufFile>(unwrap(GgufFile::open(in)));
   GgufTensorSource src(file);
 
   if (a.dry_run) {
@@ -94,7 +94,7 @@ void run_quantize(const QuantizeArgs& a, const QuantizeFlags& flags) {
     return;
   }
 
-  opts.input_sha256 = unwrap(sha256_file(a.input));
+  opts.input_sha256 = unwrap(in.sha256());  // the descriptor that was verified and mapped
   QuantizeReport rep = unwrap(quantize_model(src, a.output, opts));
   if (a.json) {
     std::printf("%s\n", report_to_json(rep).dump(1).c_str());

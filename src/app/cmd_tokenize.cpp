@@ -6,7 +6,6 @@
 // --json prints {"ids": [...], "pieces": [...]} where pieces are the vocabulary strings as stored
 // in the GGUF ("Ġthe", "▁the", "<0x0A>"), JSON-escaped.
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -31,24 +30,15 @@ struct TokenizeArgs {
   bool json = false;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CliError{path + ": cannot open file", 1};
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw CliError{path + ": read error", 1};
-  return data;
-}
-
 void run_tokenize(const TokenizeArgs& a, bool have_text) {
-  check_input(a.model);
+  const OpenedInput model = open_input(a.model);
   std::string text;
   if (have_text) {
     text = a.text;
   } else {
-    check_input(a.file);
-    text = read_file(a.file);
+    text = unwrap(open_input(a.file).read_text());
   }
-  GgufFile f = unwrap(GgufFile::open(a.model));
+  GgufFile f = unwrap(GgufFile::open(model));
   Tokenizer tok = unwrap(Tokenizer::from_gguf(f));
   const std::vector<int32_t> ids = tok.encode(text, !a.no_bos, a.parse_special);
   log_info("tokenize.done", "tokenized",

@@ -1,6 +1,8 @@
 // qforge verify FILE [--manifest M | --write-manifest M] [--values]: sidecar SHA-256, structure
 // (the GGUF parses, every tensor inside the file), optionally per-tensor hashes and finite values.
 // qforge checksum FILE...: writes sha256sum-compatible sidecars for existing files.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <vector>
@@ -44,7 +46,10 @@ void check_values(const GgufFile& f, const std::string& file, nlohmann::json& re
 // named by the manifest, then the structure, then the whole-file checksum), so that a flipped
 // byte is both detected (sidecar) and pinned to its tensor (manifest).
 void run_verify(VerifyArgs a) {
-  check_input(a.file);
+  // Opened once; the sidecar is checked below on this descriptor (and reported with the rest).
+  LoadPolicy policy = load_policy();
+  policy.verify_sidecar = false;
+  OpenedInput in = unwrap(OpenedInput::open(a.file, policy));
   // --write-manifest without a path writes to --manifest (or FILE.tensors.json).
   if (a.write_manifest_flag && a.write_manifest.empty())
     a.write_manifest = a.manifest.empty() ? a.file + ".tensors.json" : a.manifest;
@@ -52,14 +57,15 @@ void run_verify(VerifyArgs a) {
   nlohmann::json report = {{"file", a.file}};
   std::vector<std::string> failures;
 
-  if (!a.no_sidecar) {
-    Status st = verify_sidecar(a.file);
+  // --no-sidecar only excuses a missing sidecar: a present one must match.
+  if (!a.no_sidecar || in.has_sidecar()) {
+    Status st = in.verify_sidecar();
     if (st.ok())
-      report["sha256"] = unwrap(read_sidecar(a.file));
+      report["sha256"] = unwrap(in.sha256());
     else
       failures.push_back(st.error().message);
   }
-  Result<GgufFile> f = GgufFile::open(a.file);
+  Result<GgufFile> f = GgufFile::open(in);
   if (!f.ok()) {
     // Structure errors come first (they name the section); the sidecar result follows.
     failures.insert(failures.begin(), f.error().message);
@@ -127,9 +133,12 @@ void run_verify(VerifyArgs a) {
 void run_checksum(const std::vector<std::string>& files, bool json) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& path : files) {
-    check_input(path);
-    std::string hex = unwrap(sha256_file(path));
-    unwrap(write_sidecar(path, hex));
+    // A present sidecar must match (or --no-verify): checksum never blesses a corrupted file.
+    OpenedInput in = open_input(path);
+    std::string hex = unwrap(in.sha256());
+    struct stat st;
+    if (fstat(in.fd(), &st) != 0) throw CliError{path + ": cannot stat"};
+    unwrap(write_sidecar(path, hex, st.st_dev, st.st_ino));
     out.push_back({{"file", path}, {"sha256", hex}, {"sidecar", sidecar_path(path)}});
     if (!json) std::printf("%s  %s\n", hex.c_str(), path.c_str());
   }
@@ -155,7 +164,7 @@ void add_verify_command(CLI::App& app) {
   cmd->add_flag("--values", a->values,
                 "Also scan every tensor for NaN/Inf values (floats and the scales of quantized "
                 "blocks); reports the tensor and element");
-  cmd->add_flag("--no-sidecar", a->no_sidecar, "Do not require a .sha256 sidecar");
+  cmd->add_flag("--no-sidecar", a->no_sidecar, "Do not require a .sha256 sidecar (a present one is still checked)");
   cmd->add_flag("--json", a->json, "Print a JSON result on stdout");
   cmd->add_flag("--force", a->force, "Overwrite an existing manifest");
   cmd->callback([a, cmd] {

@@ -14,6 +14,7 @@
 
 #include "app/cli_checks.h"
 #include "app/commands.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/result.h"
 #include "io/load_policy.h"
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
   // Writes past RLIMIT_FSIZE must fail with EFBIG (a clean error), not kill the process.
   std::signal(SIGXFSZ, SIG_IGN);
   preset_log_format(argc, argv);
+  // SIGINT/SIGTERM/SIGHUP remove unfinished outputs' temp files and exit 128 + signal.
+  qforge::install_interrupt_handlers();
 
   CLI::App app{"qforge: turn a language model into a smaller, faster one that still answers well"};
   app.require_subcommand(1);
@@ -101,7 +104,7 @@ int main(int argc, char** argv) {
       "--log-format json every error is one JSON line on stderr.");
   std::string log_fmt = "human", log_lvl = "info";
   std::string allowed_dir;
-  bool require_checksum = false;
+  bool require_checksum = false, no_verify = false;
   app.add_option("--log-format", log_fmt, "Log format on stderr: human or json")
       ->check(CLI::IsMember({"human", "json"}));
   app.add_option("--log-level", log_lvl, "debug, info, warn, error or quiet")
@@ -110,7 +113,11 @@ int main(int argc, char** argv) {
                  "Refuse to load files whose real path is outside this directory "
                  "(default: $QFORGE_ALLOWED_DIR)");
   app.add_flag("--require-checksum", require_checksum,
-               "Refuse to load files whose .sha256 sidecar is missing or does not match");
+               "Refuse to load files without a .sha256 sidecar (a present sidecar is always "
+               "checked)");
+  app.add_flag("--no-verify", no_verify,
+               "Do not check present .sha256 sidecars when loading (by default a sidecar that "
+               "does not match its file, or names another file, is an error)");
   app.parse_complete_callback([&] {
     qforge::set_log_format(log_fmt == "json" ? qforge::LogFormat::Json : qforge::LogFormat::Human);
     qforge::LogLevel lvl = qforge::LogLevel::Info;
@@ -124,6 +131,8 @@ int main(int argc, char** argv) {
     if (policy.allowed_dir.empty())
       if (const char* env = std::getenv("QFORGE_ALLOWED_DIR")) policy.allowed_dir = env;
     policy.require_checksum = require_checksum;
+    policy.verify_sidecar = !no_verify;
+    qforge::install_interrupt_handlers(log_fmt == "json");
   });
 
   qforge::add_inspect_command(app);

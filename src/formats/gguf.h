@@ -18,6 +18,7 @@
 #include "core/types.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
+#include "io/opened_input.h"
 
 namespace qforge {
 
@@ -103,8 +104,11 @@ using GgufKv = std::pair<std::string, GgufValue>;
 
 class GgufFile {
  public:
-  // Maps and parses the file.
+  // Opens the file under the process-wide load policy, maps and parses it.
   static Result<GgufFile> open(const std::string& path);
+  // Maps and parses an already opened (and policy-checked) input: the descriptor that was
+  // verified is the one that is parsed.
+  static Result<GgufFile> open(const OpenedInput& in);
   // Parses bytes owned by the caller (must outlive the GgufFile); `name` is used in errors.
   static Result<GgufFile> parse(std::span<const uint8_t> bytes, std::string name);
 

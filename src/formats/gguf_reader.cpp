@@ -102,9 +102,14 @@ Result<GgufValue> read_value(Cursor& c, GgufType t, const std::string& name, con
 }  // namespace
 
 Result<GgufFile> GgufFile::open(const std::string& path) {
-  QF_TRY(MappedFile mf, MappedFile::open(path));
+  QF_TRY(OpenedInput in, OpenedInput::open(path));
+  return open(in);
+}
+
+Result<GgufFile> GgufFile::open(const OpenedInput& in) {
+  QF_TRY(MappedFile mf, MappedFile::map(in));
   auto map = std::make_shared<MappedFile>(std::move(mf));
-  QF_TRY(GgufFile f, parse(map->bytes(), path));
+  QF_TRY(GgufFile f, parse(map->bytes(), in.path()));
   f.map_ = std::move(map);
   return f;
 }

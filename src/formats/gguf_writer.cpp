@@ -145,6 +145,8 @@ Status GgufWriter::write_header() {
     off = *checked_align_up(off + t.size, al);
   }
   auto h = gguf_serialize_header(opts_.version, kvs_, tensors_);
+  // The whole size is known now: a disk without room for it fails before any data is written.
+  QF_CHECK(out_.reserve(planned_size()));
   QF_CHECK(out_.write(h.data(), h.size()));
   if (!tensors_.empty()) {
     uint64_t padded = *checked_align_up(h.size(), al);

@@ -7,37 +7,25 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include "io/opened_input.h"
 
 namespace qforge {
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(path, ": cannot open: ", std::strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return make_error(path, ": cannot stat: ", std::strerror(e));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return make_error(path, ": is a directory");
-  }
+  QF_TRY(OpenedInput in, OpenedInput::open(path));
+  return map(in);
+}
+
+Result<MappedFile> MappedFile::map(const OpenedInput& in) {
   MappedFile mf;
-  mf.path_ = path;
-  mf.size_ = static_cast<uint64_t>(st.st_size);
+  mf.path_ = in.path();
+  mf.size_ = in.size();
   if (mf.size_ > 0) {
-    void* p = mmap(nullptr, mf.size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int e = errno;
-      ::close(fd);
-      return make_error(path, ": cannot map: ", std::strerror(e));
-    }
+    void* p = mmap(nullptr, mf.size_, PROT_READ, MAP_PRIVATE, in.fd(), 0);
+    if (p == MAP_FAILED) return make_error(in.path(), ": cannot map: ", std::strerror(errno));
     mf.data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
   return mf;
 }
 
@@ -74,15 +62,8 @@ void MappedFile::release(uint64_t offset, uint64_t len) const {
 }
 
 Result<std::string> read_file_text(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return make_error(path, ": cannot open: ", std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) return make_error(path, ": is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(path, ": cannot open: ", std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return make_error(path, ": read error");
-  return ss.str();
+  QF_TRY(OpenedInput in, OpenedInput::open(path));
+  return in.read_text();
 }
 
 }  // namespace qforge

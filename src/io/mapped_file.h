@@ -11,10 +11,15 @@
 
 namespace qforge {
 
+class OpenedInput;
+
 class MappedFile {
  public:
   MappedFile() = default;
+  // Opens `path` under the process-wide load policy (io/opened_input.h) and maps it.
   static Result<MappedFile> open(const std::string& path);
+  // Maps the already opened (and checked) descriptor: what was verified is what is mapped.
+  static Result<MappedFile> map(const OpenedInput& in);
   ~MappedFile();
   MappedFile(MappedFile&& o) noexcept;
   MappedFile& operator=(MappedFile&& o) noexcept;
@@ -35,7 +40,8 @@ class MappedFile {
   uint64_t size_ = 0;
 };
 
-// Reads a whole (small) file into a string: config and tokenizer files, token lists.
+// Reads a whole (small) file into a string: config and tokenizer files, token lists. Opened
+// under the process-wide load policy (regular files only, allowed directory, sidecar).
 Result<std::string> read_file_text(const std::string& path);
 
 }  // namespace qforge

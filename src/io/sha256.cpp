@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,7 +11,7 @@
 #include <vector>
 
 #include "io/atomic_file.h"
-#include "io/mapped_file.h"
+#include "io/opened_input.h"
 
 namespace qforge {
 
@@ -52,9 +53,7 @@ std::string sha256_hex(std::span<const uint8_t> bytes) {
   return h.hex_digest();
 }
 
-Result<std::string> sha256_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(path, ": cannot open: ", std::strerror(errno));
+Result<std::string> sha256_fd(int fd, const std::string& name) {
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::vector<uint8_t> buf(4 << 20);
   Sha256 h;
@@ -63,54 +62,107 @@ Result<std::string> sha256_file(const std::string& path) {
     ssize_t n = pread(fd, buf.data(), buf.size(), off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return make_error(path, ": read error: ", std::strerror(e));
+      return make_error(name, ": read error: ", std::strerror(errno));
     }
     if (n == 0) break;
     h.update({buf.data(), static_cast<size_t>(n)});
     off += n;
   }
-  ::close(fd);
   return h.hex_digest();
 }
 
-std::string sidecar_path(const std::string& path) { return path + ".sha256"; }
+Result<std::string> sha256_file(const std::string& path) {
+  LoadPolicy raw;
+  raw.verify_sidecar = false;
+  QF_TRY(OpenedInput in, OpenedInput::open(path, raw));
+  return in.sha256();
+}
 
-Status write_sidecar(const std::string& path, const std::string& hex) {
+std::string sidecar_path(const std::string& path) {
+  return path + ".sha256";
+}
+
+Result<bool> read_sidecar_text(int dirfd, const std::string& name, const std::string& shown,
+                               std::string& text) {
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    if (errno == ELOOP) return make_error(shown, ": checksum sidecar is a symbolic link (refused)");
+    return make_error(shown, ": cannot open checksum sidecar: ", std::strerror(errno));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 10)) {
+    ::close(fd);
+    return make_error(shown, ": malformed checksum sidecar (not a small regular file)");
+  }
+  text.assign(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text.resize(got);
+  return true;
+}
+
+Result<std::string> parse_sidecar(const std::string& text, const std::string& sidecar,
+                                  const std::string& file_name) {
+  std::string line = text.substr(0, text.find('\n'));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.size() < 64) return make_error(sidecar, ": malformed checksum sidecar");
+  for (int i = 0; i < 64; ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(line[i])))
+      return make_error(sidecar, ": malformed checksum sidecar");
+  std::string hex = line.substr(0, 64);
+  for (auto& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string rest = line.substr(64);
+  if (rest.find_first_not_of(" \t") == std::string::npos) return hex;  // bare digest
+  // sha256sum: two separators, the second '*' in binary mode.
+  if (rest.size() < 3 || rest[0] != ' ' || (rest[1] != ' ' && rest[1] != '*'))
+    return make_error(sidecar, ": malformed checksum sidecar");
+  std::string named = rest.substr(2);
+  std::string base = std::filesystem::path(named).filename().string();
+  if (base != file_name)
+    return make_error(sidecar, ": checksum sidecar names '", named, "', not '", file_name,
+                      "' (it belongs to another file)");
+  return hex;
+}
+
+Status write_sidecar(const std::string& path, const std::string& hex, uint64_t expect_dev,
+                     uint64_t expect_ino) {
   std::string name = std::filesystem::path(path).filename().string();
   std::string line = hex + "  " + name + "\n";
   AtomicFileOptions opt;
   opt.overwrite = true;
   opt.write_sidecar = false;
+  if (expect_ino != 0)
+    opt.before_publish = [path, expect_dev, expect_ino]() -> Status {
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_ino) != expect_ino ||
+          static_cast<uint64_t>(st.st_dev) != expect_dev)
+        return make_error(path, ": replaced while its checksum was computed; sidecar not written");
+      return ok_status();
+    };
   QF_TRY(AtomicFile f, AtomicFile::create(sidecar_path(path), opt));
   QF_CHECK(f.write(line.data(), line.size()));
   return f.commit();
 }
 
 Result<std::string> read_sidecar(const std::string& path) {
-  std::string sp = sidecar_path(path);
-  auto text = read_file_text(sp);
-  if (!text) return make_error(sp, ": no checksum sidecar (run `qforge checksum ", path, "`)");
-  const std::string& t = *text;
-  if (t.size() < 64) return make_error(sp, ": malformed checksum sidecar");
-  for (int i = 0; i < 64; ++i) {
-    char c = t[i];
-    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    if (!hex) return make_error(sp, ": malformed checksum sidecar");
-  }
-  std::string hex = t.substr(0, 64);
-  for (auto& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return hex;
+  std::string sp = sidecar_path(path), text;
+  QF_TRY(bool present, read_sidecar_text(AT_FDCWD, sp, sp, text));
+  if (!present) return make_error(sp, ": no checksum sidecar (run `qforge checksum ", path, "`)");
+  return parse_sidecar(text, sp, std::filesystem::path(path).filename().string());
 }
 
 Status verify_sidecar(const std::string& path) {
-  QF_TRY(std::string want, read_sidecar(path));
-  QF_TRY(std::string got, sha256_file(path));
-  if (want != got)
-    return make_error(path, ": SHA-256 mismatch (sidecar ", want.substr(0, 16), "…, file ",
-                      got.substr(0, 16), "…): the file is corrupt or was modified");
-  return ok_status();
+  LoadPolicy raw;
+  raw.verify_sidecar = false;
+  QF_TRY(OpenedInput in, OpenedInput::open(path, raw));
+  return in.verify_sidecar();
 }
 
 }  // namespace qforge
