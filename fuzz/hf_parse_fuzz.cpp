@@ -15,6 +15,7 @@
 #include "engine/tokenizer.h"
 #include "formats/hf_config.h"
 #include "formats/hf_tokenizer.h"
+#include "formats/model_family.h"
 #include "formats/pretokenizer_registry.h"
 #include "formats/safetensors.h"
 
@@ -63,6 +64,47 @@ void fuzz_config(std::span<const uint8_t> b) {
   if (c->num_attention_heads == 0 || c->num_key_value_heads == 0 || c->head_dim % 2 != 0 ||
       c->num_attention_heads % c->num_key_value_heads != 0)
     std::abort();
+  // The descriptor's hyper-parameters (rope scaling, longrope factors, Gemma pattern and
+  // soft-caps, experts) must be internally consistent and write / read back through the one
+  // GGUF key table unchanged.
+  const qforge::ModelHParams& hp = c->hp;
+  if (!c->family || hp.family != c->family || hp.n_rot == 0 || hp.n_rot % 2 != 0 ||
+      hp.n_rot > hp.head_dim)
+    std::abort();
+  using K = qforge::RopeScalingKind;
+  if ((hp.rope_scaling == K::Linear || hp.rope_scaling == K::Yarn ||
+       hp.rope_scaling == K::Llama3) &&
+      !(hp.rope_scaling_factor > 0))
+    std::abort();
+  if (hp.rope_scaling == K::LongRope &&
+      (hp.longrope_short.size() != hp.n_rot / 2 || hp.longrope_long.size() != hp.n_rot / 2 ||
+       hp.rope_orig_ctx == 0 || !(hp.rope_attn_factor >= 1.0f)))
+    std::abort();
+  if (c->family->traits.moe && (hp.n_expert == 0 || hp.n_expert_used == 0 ||
+                                hp.n_expert_used > hp.n_expert || hp.n_ff_exp == 0))
+    std::abort();
+  if (hp.sliding_pattern != 1 && hp.sliding_pattern != c->family->traits.sliding_pattern)
+    std::abort();
+  if (!(hp.attn_scale() > 0) || hp.attn_softcap < 0 || hp.final_softcap < 0) std::abort();
+  std::vector<qforge::GgufKv> kvs = qforge::write_hparams(hp);
+  kvs.emplace_back("general.architecture",
+                   qforge::GgufValue::string(std::string(c->family->gguf_arch)));
+  auto back = qforge::read_hparams(
+      kvs,
+      [&](std::string_view n) {
+        return (n == "rope_freqs.weight" && hp.rope_scaling == K::Llama3) ||
+               (n == "rope_factors_long.weight" && hp.rope_scaling == K::LongRope);
+      },
+      "fuzz.gguf");
+  if (failed_cleanly(back)) return;  // e.g. sizes past what a u32 KV holds are refused there
+  if (back->n_embd != hp.n_embd || back->n_layer != hp.n_layer || back->n_head != hp.n_head ||
+      back->n_head_kv != hp.n_head_kv || back->head_dim != hp.head_dim ||
+      back->rope_scaling != hp.rope_scaling || back->n_expert != hp.n_expert)
+    std::abort();
+  for (uint64_t il = 0; il < std::min<uint64_t>(hp.n_layer, 64); ++il)
+    if (back->is_sliding(il) != hp.is_sliding(il) || back->rope_base(il) != hp.rope_base(il) ||
+        back->rope_freq_scale(il) != hp.rope_freq_scale(il))
+      std::abort();
 }
 
 void fuzz_tokenizer_json(std::span<const uint8_t> b) {

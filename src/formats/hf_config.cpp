@@ -200,7 +200,12 @@ Status read_rope(const json& j, const Reader& r, const ClassDefaults& d, HfConfi
       return make_error(r.name(), ": sliding_attention rope_type '",
                         printable(rope_type_of(o.local)), "' is not supported (only default)");
     QF_TRY(double local, r.number(o.local, "rope_theta", 10000.0, o.where.c_str()));
-    hp.rope_freq_base_swa = static_cast<float>(local);
+    // Only GGUF gemma3 has a separate local base (rope.freq_base_swa).
+    if (c.family->name == std::string_view("gemma3"))
+      hp.rope_freq_base_swa = static_cast<float>(local);
+    else if (local != c.rope_theta)
+      return make_error(r.name(), ": a local RoPE base (", local, ") different from rope_theta ",
+                        "is not supported for ", c.hf_architecture);
   } else if (c.family->name == std::string_view("gemma3")) {
     hp.rope_freq_base_swa = 10000.0f;  // Gemma3TextConfig.rope_local_base_freq default
   }

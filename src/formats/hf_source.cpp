@@ -155,8 +155,9 @@ uint64_t count_tokenizer_entries(std::string_view t) {
   return have_vocab && stack.empty() ? vocab + added : 0;
 }
 
-// Gemma-3 without tokenizer.model: the tokens tokenizer.json defines (vocab + added tokens);
-// llama.cpp drops the embedding rows past them. 0 when unknown.
+// Gemma-3 without tokenizer.model: llama.cpp's count of tokenizer.json's tokens,
+// len(model.vocab) + len(added_tokens) (an over-count when added tokens are also in the vocab,
+// as in the published Gemma 3 file); it drops the embedding rows past it. 0 when unknown.
 uint64_t gemma3_real_vocab(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;

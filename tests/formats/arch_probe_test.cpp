@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -12,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/fp16.h"
 #include "formats/hf_source.h"
 #include "formats/model_family.h"
 #include "io/sha256.h"
@@ -123,7 +125,7 @@ TEST_P(ArchProbe, V5ConfigGivesTheSameKvs) {
   std::vector<GgufKv> kvs[2];
   for (int v5 = 0; v5 < 2; ++v5) {
     test::TempDir dir;
-    test::write_probe(p, dir.path().string(), 0, v5 == 1);
+    test::write_probe(p, dir.path().string(), 0, v5 == 1, /*weights=*/false);
     auto src = open_probe(dir.path().string(), false);
     ASSERT_TRUE(src);
     kvs[v5] = src->kvs();
@@ -135,6 +137,45 @@ TEST_P(ArchProbe, V5ConfigGivesTheSameKvs) {
 
 INSTANTIATE_TEST_SUITE_P(Probes, ArchProbe, ::testing::ValuesIn(test::probe_names()),
                          [](const auto& info) { return info.param; });
+
+// Gemma-3 without tokenizer.model: llama.cpp keeps len(model.vocab) + len(added_tokens) rows of
+// the embedding (for the published tokenizer.json 262144 + 6415, which exceeds the 262145 rows
+// of the probe, so nothing is cut there); qforge does the same. A checkpoint with more rows
+// than that count loses the rows past it.
+TEST(ArchProbeGemma3, EmbeddingTrimmedLikeLlamaCpp) {
+  QF_REQUIRE_PROBE("gemma3");
+  test::TempDir dir;
+  const std::string d = dir.path().string();
+  test::write_probe("gemma3", d, 0, false, /*weights=*/false);
+  const uint64_t kept = 262144 + 6415, padded = kept + 63, H = 32;
+  json cfg = json::parse(test::read_all(d + "/config.json"));
+  cfg["vocab_size"] = padded;
+  std::ofstream(d + "/config.json") << cfg.dump();
+  const std::string st = test::probe_safetensors("gemma3", padded, H);
+  std::ofstream(d + "/model.safetensors", std::ios::binary)
+      .write(st.data(), static_cast<std::streamsize>(st.size()));
+  auto src = open_probe(d, false);
+  ASSERT_TRUE(src);
+  ASSERT_EQ(src->tensors()[0].name, "token_embd.weight");
+  EXPECT_EQ(src->tensors()[0].dims, (std::vector<uint64_t>{H, kept}));
+  EXPECT_EQ(src->config().vocab_size, kept);
+  // The rows kept are the checkpoint's first rows (the embedding is the file's first tensor),
+  // bf16 -> f16.
+  auto data = src->data(0);
+  ASSERT_TRUE(data.ok());
+  ASSERT_EQ(data->size(), kept * H * 2);
+  uint64_t hdr = 0;
+  std::memcpy(&hdr, st.data(), 8);
+  const uint8_t* bf = reinterpret_cast<const uint8_t*>(st.data()) + 8 + hdr;
+  bool same = true;
+  for (uint64_t i = 0; i < kept * H && same; i += 997) {
+    uint16_t b, h;
+    std::memcpy(&b, bf + 2 * i, 2);
+    std::memcpy(&h, data->data() + 2 * i, 2);
+    same = h == f32_to_fp16(bf16_to_f32(b));
+  }
+  EXPECT_TRUE(same);
+}
 
 // Bad input: one clear line naming the file and the key or tensor.
 TEST(ArchProbeBadInput, OneLineErrors) {
