@@ -380,6 +380,9 @@ Result<VocabSpec> load_spm(const std::string& dir, const std::string& path, cons
 
   spec.model = "llama";
   spec.pre = "default";
+  // SentencePiece's dummy prefix is llama.cpp's add_space_prefix (default true: written only
+  // when off, as for Gemma, so that the reference files keep their keys).
+  if (!m.add_dummy_prefix) spec.add_space_prefix = false;
   std::optional<int32_t> unk = m.unk_id;
   if (!unk)
     for (size_t i = 0; i < m.pieces.size(); ++i)
@@ -699,6 +702,12 @@ Result<SpmModel> parse_sentencepiece_model(std::span<const uint8_t> bytes,
       }
       m.pieces.push_back(std::move(p));
       if (m.pieces.size() > (1u << 24)) return make_error(name, ": more than 2^24 pieces");
+    } else if (f.number == 3 && f.wire == 2) {  // NormalizerSpec
+      PbReader nr(f.bytes, name);
+      while (!nr.done()) {
+        QF_TRY(PbField g, nr.next());
+        if (g.number == 3 && g.wire == 0) m.add_dummy_prefix = g.varint != 0;
+      }
     } else if (f.number == 2 && f.wire == 2) {  // TrainerSpec
       PbReader tr(f.bytes, name);
       while (!tr.done()) {

@@ -46,6 +46,7 @@ struct SpmModel {
   std::vector<SpmPiece> pieces;
   int model_type = 1;  // trainer_spec.model_type: 1 unigram, 2 BPE, 3 word, 4 char
   bool byte_fallback = false;
+  bool add_dummy_prefix = true;  // normalizer_spec.add_dummy_prefix (Gemma: false)
   std::optional<int32_t> unk_id, bos_id, eos_id, pad_id;  // trainer_spec ids (>= 0 only)
 };
 

@@ -49,7 +49,7 @@ std::string byte_piece(int b) {
   return buf;
 }
 // <unk> <s> </s>, 256 byte pieces, then "▁a" and "b"; trainer spec with byte_fallback.
-std::string spm_model(bool byte_fallback = true, int skip_byte = -1) {
+std::string spm_model(bool byte_fallback = true, int skip_byte = -1, int dummy_prefix = -1) {
   std::string m;
   put_bytes(m, 1, piece("<unk>", 0, 2));
   put_bytes(m, 1, piece("<s>", 0, 3));
@@ -69,6 +69,12 @@ std::string spm_model(bool byte_fallback = true, int skip_byte = -1) {
   put_uint(t, 42, 2);
   put_uint(t, 43, ~0ull);  // pad_id -1, as protobuf encodes a negative int32
   put_bytes(m, 2, t);
+  if (dummy_prefix >= 0) {  // NormalizerSpec { name "identity", add_dummy_prefix }
+    std::string n;
+    put_bytes(n, 1, "identity");
+    put_uint(n, 3, static_cast<uint64_t>(dummy_prefix));
+    put_bytes(m, 3, n);
+  }
   return m;
 }
 Result<SpmModel> parse(const std::string& s) {
@@ -413,6 +419,21 @@ TEST(HfTokenizer, SentencePieceFolder) {
   EXPECT_EQ(*find(*kvs, "tokenizer.ggml.unknown_token_id")->as_uint(), 0u);
   EXPECT_EQ(*find(*kvs, "tokenizer.ggml.bos_token_id")->as_uint(), 1u);
   EXPECT_EQ(*find(*kvs, "tokenizer.ggml.eos_token_id")->as_uint(), 2u);
+
+  // A model without SentencePiece's dummy prefix (Gemma's) says so: add_space_prefix false; an
+  // explicit true keeps the default (no key).
+  for (int dummy : {0, 1}) {
+    std::ofstream(dir.file("tokenizer.model"), std::ios::binary) << spm_model(true, -1, dummy);
+    auto k = load_hf_tokenizer(dir.path().string(), *cfg);
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    const GgufValue* asp = find(*k, "tokenizer.ggml.add_space_prefix");
+    if (dummy) {
+      EXPECT_EQ(asp, nullptr);
+    } else {
+      ASSERT_NE(asp, nullptr);
+      EXPECT_EQ(asp->as_bool(), false);
+    }
+  }
 }
 
 // The tokenizer KVs of the shared models equal the reference conversions' element by element.
