@@ -73,8 +73,12 @@ void run(LadderArgs a) {
     std::printf("Report: %s/report.html (also report.md, manifest.json)\n", o.out_dir.c_str());
   }
   if (a.require_pass && (!r.recommended || !r.variants[*r.recommended].passes))
-    throw CliError{
-        "ladder: no variant passes the gates of " + o.gates.source + " and fits: " + r.reason, 1};
+    throw CliError{"ladder: no variant passes the gates of " + o.gates.source + " and fits (" +
+                       (r.recommended ? r.variants[*r.recommended].name + ": " +
+                                            first_failure(r.variants[*r.recommended].checks)
+                                      : r.reason) +
+                       ")",
+                   1};
 }
 
 }  // namespace

@@ -29,7 +29,9 @@ constexpr KeyInfo kKeys[] = {
 
 std::string num_text(double v) {
   char buf[32];
-  if (v != 0 && std::fabs(v) < 0.01)
+  if (v == std::floor(v) && std::fabs(v) < 1e15)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else if (v != 0 && std::fabs(v) < 0.01)
     std::snprintf(buf, sizeof buf, "%.6f", v);
   else
     std::snprintf(buf, sizeof buf, "%.4g", v);
