@@ -26,6 +26,11 @@ enum class Flow : uint8_t { Normal, Break, Continue };
 class Interp final : public Runtime {
  public:
   explicit Interp(const ChatTemplateLimits& lim) : lim_(lim) { scopes_.emplace_back(); }
+  ~Interp() override {
+    for (const auto& ns : namespaces_) ns->items.clear();  // breaks any reference cycle
+  }
+  Interp(const Interp&) = delete;
+  Interp& operator=(const Interp&) = delete;
 
   void set_global(const std::string& k, Value v) { scopes_[0][k] = std::move(v); }
   Result<std::string> run(const Body& body) {
@@ -59,6 +64,7 @@ class Interp final : public Runtime {
   Result<bool> apply_test(const std::string& name, const Value& v, CallArgs& args) override {
     return call_test(*this, name, v, args);
   }
+  void adopt_namespace(const std::shared_ptr<Dict>& ns) override { namespaces_.push_back(ns); }
 
  private:
   struct Depth {
@@ -106,6 +112,7 @@ class Interp final : public Runtime {
   std::vector<std::unordered_map<std::string, Value>> scopes_;
   std::string out_;
   std::optional<std::string> raised_;
+  std::vector<std::shared_ptr<Dict>> namespaces_;
   int64_t steps_ = 0;
   int depth_ = 0;
 };
@@ -457,34 +464,6 @@ nlohmann::ordered_json chat_template_vars(const std::vector<ChatMessage>& messag
   v["bos_token"] = bos_token ? nlohmann::ordered_json(*bos_token) : nlohmann::ordered_json();
   v["eos_token"] = eos_token ? nlohmann::ordered_json(*eos_token) : nlohmann::ordered_json();
   return v;
-}
-
-Result<std::string> apply_gguf_chat_template(const GgufFile& f, const Tokenizer& tok,
-                                             const std::vector<ChatMessage>& messages,
-                                             bool add_generation_prompt) {
-  const GgufValue* t = f.find("tokenizer.chat_template");
-  if (!t || !t->as_string())
-    return make_error(f.path(),
-                      ": no tokenizer.chat_template in the file (a chat prompt needs one)");
-  QF_TRY(ChatTemplate ct, ChatTemplate::parse(*t->as_string()));
-  const auto text_of = [&tok](int32_t id) -> std::optional<std::string> {
-    if (id < 0) return std::nullopt;
-    return tok.token_text(id);
-  };
-  auto r = ct.render(chat_template_vars(messages, add_generation_prompt, text_of(tok.bos_id()),
-                                        text_of(tok.eos_id())));
-  if (!r.ok()) return make_error(f.path(), ": ", r.error().message);
-  return r;
-}
-
-Result<std::vector<int32_t>> encode_chat_prompt(const GgufFile& f, const Tokenizer& tok,
-                                                const std::string& user_text) {
-  QF_TRY(std::string text,
-         apply_gguf_chat_template(f, tok, {ChatMessage{"user", user_text}}, true));
-  std::vector<int32_t> ids = tok.encode(text, false, true);
-  if (tok.add_bos() && tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id()))
-    ids.insert(ids.begin(), tok.bos_id());
-  return ids;
 }
 
 }  // namespace qforge

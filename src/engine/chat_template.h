@@ -64,6 +64,7 @@ class ChatTemplate {
 };
 
 // The variables transformers passes for a conversation: messages (role, content),
+// (apply_gguf_chat_template adds unk_token and pad_token, the rest of its special-tokens map),
 // tools = None, documents = None, add_generation_prompt, bos_token, eos_token (None when the
 // tokenizer has none).
 nlohmann::ordered_json chat_template_vars(const std::vector<ChatMessage>& messages,

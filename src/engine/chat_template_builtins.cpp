@@ -1034,9 +1034,10 @@ void install_builtins(Runtime& rt, const std::function<void(const std::string&, 
         }
         return Value::make_list(std::move(out));
       }));
-  const auto make_mapping = [](bool ns) {
-    return Value::make_fn([ns](CallArgs& a) -> Result<Value> {
+  const auto make_mapping = [r](bool ns) {
+    return Value::make_fn([ns, r](CallArgs& a) -> Result<Value> {
       Value d = ns ? Value::make_ns() : Value::make_dict();
+      if (ns) r->adopt_namespace(d.dict);
       for (const Value& p : a.pos) {
         if (!p.is_dict())
           return make_error(ns ? "namespace" : "dict", "() positional arguments must be mappings");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ class Runtime {
   virtual Result<Value> call(const Value& fn, CallArgs& args) = 0;
   virtual Result<Value> apply_filter(const std::string& name, Value v, CallArgs& args) = 0;
   virtual Result<bool> apply_test(const std::string& name, const Value& v, CallArgs& args) = 0;
+  // A namespace() made during the render: the only mutable value, so the only way to build a
+  // reference cycle ({% set ns.me = ns %}); the runtime empties them all when the render ends.
+  virtual void adopt_namespace(const std::shared_ptr<Dict>& ns) = 0;
 };
 
 Result<Value> call_filter(Runtime& rt, const std::string& name, Value v, CallArgs& args);
