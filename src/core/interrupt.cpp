@@ -1,6 +1,7 @@
 #include "core/interrupt.h"
 
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -34,6 +35,21 @@ void put(const char* s) {
   }
 }
 
+// Decimal digits of v, zero-padded to `width`.
+void put_number(unsigned long v, int width) {
+  char buf[32];
+  int n = 0;
+  do {
+    buf[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0 && n < 31);
+  while (n < width && n < 31) buf[n++] = '0';
+  char out[32];
+  for (int i = 0; i < n; ++i) out[i] = buf[n - 1 - i];
+  out[n] = '\0';
+  put(out);
+}
+
 const char* signal_name(int sig) {
   switch (sig) {
     case SIGINT:
@@ -54,11 +70,22 @@ const char* signal_name(int sig) {
   const char* what =
       removed ? "temporary output removed, existing files unchanged" : "existing files unchanged";
   if (g_json.load()) {
-    put("{\"level\":\"error\",\"event\":\"interrupted\",\"signal\":\"");
+    // The shape of the CLI's error events (app/main.cpp), built without allocating.
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    put("{\"ts\":");
+    put_number(static_cast<unsigned long>(ts.tv_sec), 0);
+    put(".");
+    put_number(static_cast<unsigned long>(ts.tv_nsec / 1000), 6);
+    put(",\"level\":\"error\",\"event\":\"interrupted\",\"signal\":\"");
     put(signal_name(sig));
-    put("\",\"msg\":\"interrupted: ");
+    put("\",\"msg\":\"interrupted by ");
+    put(signal_name(sig));
+    put(": ");
     put(what);
-    put("\"}\n");
+    put("\",\"exit_code\":");
+    put_number(static_cast<unsigned long>(128 + sig), 0);
+    put("}\n");
   } else {
     put("qforge: error: interrupted by ");
     put(signal_name(sig));

@@ -185,7 +185,7 @@ TEST_F(Faults, Case2SignalDuringRenamesPublishesTheWholeNewPair) {
                             std::string("atomic.between_renames:") + sig);
     EXPECT_GT(r.exit_code, 128) << sig << ": " << r.err;
     EXPECT_EQ(test::line_count(r.err), 1) << r.err;
-    EXPECT_NE(test::read_all(out_), prev_) << sig << ": the new output was not published";
+    EXPECT_TRUE(test::read_all(out_) != prev_) << sig << ": the new output was not published";
     expect_clean_outcome(sig);
   }
 }
@@ -200,6 +200,22 @@ TEST_F(Faults, Case2ExternalSigtermMidWrite) {
   EXPECT_EQ(test::line_count(r.err), 1) << r.err;
   expect_previous_or_absent("external SIGTERM");
   expect_clean_outcome("external SIGTERM");
+}
+
+// With --log-format json the interrupt line is one JSON error event.
+TEST_F(Faults, Case2InterruptLineIsJsonInJsonMode) {
+  auto r = run_with_fault(
+      {"--log-format", "json", "--log-level", "error", "quantize", in_, out_, "Q8_0"},
+      "atomic.write@3:int");
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  ASSERT_EQ(test::line_count(r.err), 1) << r.err;
+  auto j = nlohmann::json::parse(r.err, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.err;
+  EXPECT_EQ(j["level"], "error");
+  EXPECT_EQ(j["signal"], "SIGINT");
+  EXPECT_EQ(j["exit_code"], 130);
+  EXPECT_TRUE(j["ts"].is_number());
+  expect_clean_outcome("json");
 }
 
 // Without any fault hook: SIGTERM as soon as the temp file appears.
@@ -249,7 +265,7 @@ TEST_F(Faults, KillNineAtSeveralPoints) {
 
   auto torn = run_with_fault(quantize(in_, out_, "Q8_0", true), "atomic.between_renames:kill");
   EXPECT_EQ(torn.term_signal, SIGKILL);
-  EXPECT_NE(test::read_all(out_), prev_);
+  EXPECT_TRUE(test::read_all(out_) != prev_);
   auto load = run_with_fault({"inspect", out_}, "");
   EXPECT_EQ(load.exit_code, 1) << "a file beside a stale sidecar was loaded";
   EXPECT_NE(load.err.find("SHA-256 mismatch"), std::string::npos) << load.err;
