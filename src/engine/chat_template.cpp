@@ -192,6 +192,8 @@ Status Interp::exec_set(const Node& n) {
   Value ns = lookup(n.text);
   if (ns.k != Value::K::Ns)
     return at(n.line, make_error("cannot assign attribute on non-namespace object"));
+  if (Status s = check_nesting(v, 1, [this] { return step(); }); !s.ok())
+    return at(n.line, s.error());
   ns.dict->set(n.attr, std::move(v));
   return {};
 }
@@ -445,7 +447,11 @@ Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& vars) con
   tmpl::install_builtins(
       in, [&in](const std::string& k, tmpl::Value v) { in.set_global(k, std::move(v)); });
   if (vars.is_object())
-    for (const auto& [k, v] : vars.items()) in.set_global(k, tmpl::from_json(v));
+    for (const auto& [k, v] : vars.items()) {
+      auto x = tmpl::from_json(v);
+      if (!x.ok()) return make_error("chat template: ", x.error().message);
+      in.set_global(k, std::move(*x));
+    }
   return in.run(prog_->body);
 }
 

@@ -218,7 +218,10 @@ Result<std::vector<size_t>> slice_positions(size_t n, const Value& start, const 
   const int64_t a = clamp(start, st > 0 ? 0 : len - 1, true);
   const int64_t b = clamp(stop, st > 0 ? len : -1, false);
   std::vector<size_t> out;
-  for (int64_t i = a; st > 0 ? i < b : i > b; i += st) out.push_back(static_cast<size_t>(i));
+  for (int64_t i = a; st > 0 ? i < b : i > b;) {
+    out.push_back(static_cast<size_t>(i));
+    if (__builtin_add_overflow(i, st, &i)) break;
+  }
   return out;
 }
 
@@ -513,6 +516,7 @@ Result<Value> unary(const char* op, const Value& v) {
 namespace {
 
 Result<Value> repeat(Runtime& rt, const Value& seq, int64_t n) {
+  if (seq.is_str() ? seq.s.empty() : seq.list->empty()) return seq;
   if (n <= 0) return seq.is_str() ? Value::str("") : Value::make_list({}, seq.tuple);
   if (seq.is_str()) {
     QF_CHECK(rt.check_size(seq.s.size() * static_cast<size_t>(std::min<int64_t>(n, 1 << 30))));
@@ -542,10 +546,12 @@ Result<Value> int_arith(const std::string& op, int64_t a, int64_t b) {
     }
     return Value::integer(op == "//" ? q : m);
   }
-  if (op == "**" && b >= 0) {
-    int64_t acc = 1;
-    for (int64_t i = 0; i < b; ++i)
-      if (__builtin_mul_overflow(acc, a, &acc)) return make_error("integer overflow");
+  if (op == "**" && b >= 0) {  // by squaring: b can be huge when a is 0, 1 or -1
+    int64_t acc = 1, base = a;
+    for (int64_t e = b; e > 0; e >>= 1) {
+      if ((e & 1) && __builtin_mul_overflow(acc, base, &acc)) return make_error("integer overflow");
+      if (e > 1 && __builtin_mul_overflow(base, base, &base)) return make_error("integer overflow");
+    }
     return Value::integer(acc);
   }
   if (op == "+" || op == "-" || op == "*") return make_error("integer overflow");
@@ -784,11 +790,17 @@ Result<Value> tojson_filter(const Value& v, CallArgs& a) {
   return Value::str(std::move(s));
 }
 
+// int(x) of a float: truncation; beyond int64 (Python would make a big integer) an error.
+Result<Value> trunc_to_int(double d) {
+  if (!std::isfinite(d) || std::fabs(d) >= 9.2e18) return make_error("integer too large");
+  return Value::integer(static_cast<int64_t>(d));
+}
+
 Result<Value> number_filter(const Value& v, CallArgs& a, bool to_int) {
   const Value* def = arg(a, 0, "default");
   const Value fallback = def ? *def : (to_int ? Value::integer(0) : Value::number(0));
   if (v.is_num())
-    return to_int ? Value::integer(v.k == Value::K::Float ? static_cast<int64_t>(v.f) : int_of(v))
+    return to_int ? (v.k == Value::K::Float ? trunc_to_int(v.f) : Value::integer(int_of(v)))
                   : Value::number(v.as_double());
   if (!v.is_str()) return fallback;
   const std::string t = py_strip(v.s, nullptr, true, true);
@@ -797,8 +809,7 @@ Result<Value> number_filter(const Value& v, CallArgs& a, bool to_int) {
     const long long x = std::strtoll(t.c_str(), &end, 10);
     if (!t.empty() && end && *end == '\0') return Value::integer(x);
     const double d = std::strtod(t.c_str(), &end);
-    if (!t.empty() && end && *end == '\0' && std::isfinite(d))
-      return Value::integer(static_cast<int64_t>(d));
+    if (!t.empty() && end && *end == '\0' && std::isfinite(d)) return trunc_to_int(d);
     return fallback;
   }
   const double d = std::strtod(t.c_str(), &end);
@@ -980,7 +991,7 @@ Result<bool> call_test(Runtime& rt, const std::string& name, const Value& v, Cal
       const Value* n = arg(a, 0, "num");
       if (!n || !n->is_int() || int_of(*n) == 0)
         return make_error("divisibleby needs a non-zero integer");
-      return int_of(v) % int_of(*n) == 0;
+      return int_of(*n) == -1 || int_of(v) % int_of(*n) == 0;
     }
     return (int_of(v) % 2 != 0) == (name == "odd");
   }
@@ -1026,11 +1037,12 @@ void install_builtins(Runtime& rt, const std::function<void(const std::string&, 
         }
         if (step == 0) return make_error("range() arg 3 must not be zero");
         std::vector<Value> out;
-        for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+        for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
           if (static_cast<int64_t>(out.size()) >= kMaxRange)
             return make_error("Range too big. The sandbox blocks ranges larger than MAX_RANGE (",
                               kMaxRange, ").");
           out.push_back(Value::integer(i));
+          if (__builtin_add_overflow(i, step, &i)) break;
         }
         return Value::make_list(std::move(out));
       }));

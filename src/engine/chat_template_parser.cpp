@@ -3,6 +3,7 @@
 // newline dropped), then each tag's tokens -> expression/statement trees by Jinja2's grammar.
 #include "engine/chat_template_parser.h"
 
+#include <charconv>
 #include <cstring>
 
 namespace qforge::tmpl {
@@ -323,8 +324,9 @@ Result<std::vector<Tok>> lex(std::string_view s) {
       if (is_float) {
         t.f = std::strtod(num.c_str(), nullptr);
       } else {
-        if (num.size() > 18) return make_error("integer literal too large: ", num);
-        t.i = std::stoll(num);
+        const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), t.i);
+        if (ec != std::errc() || end != num.data() + num.size())
+          return make_error("integer literal too large: ", num);
       }
       toks.push_back(std::move(t));
       i = j;

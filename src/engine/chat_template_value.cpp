@@ -403,7 +403,8 @@ Result<std::string> to_json_text(const Value& v, int indent, bool sort_keys) {
   return out;
 }
 
-Value from_json(const nlohmann::ordered_json& j) {
+Result<Value> from_json(const nlohmann::ordered_json& j, int depth) {
+  if (depth > kMaxNesting) return make_error("template variables nested deeper than ", kMaxNesting);
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null:
       return Value::none();
@@ -419,17 +420,33 @@ Value from_json(const nlohmann::ordered_json& j) {
       return Value::str(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
-      for (const auto& x : j) items.push_back(from_json(x));
+      for (const auto& x : j) {
+        QF_TRY(Value item, from_json(x, depth + 1));
+        items.push_back(std::move(item));
+      }
       return Value::make_list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
       Value d = Value::make_dict();
-      for (const auto& [k, x] : j.items()) d.dict->items.emplace_back(k, from_json(x));
+      for (const auto& [k, x] : j.items()) {
+        QF_TRY(Value item, from_json(x, depth + 1));
+        d.dict->items.emplace_back(k, std::move(item));
+      }
       return d;
     }
     default:
       return Value::undefined();
   }
+}
+
+Status check_nesting(const Value& v, int depth, const std::function<Status()>& step) {
+  if (depth > kMaxNesting) return make_error("value nested deeper than ", kMaxNesting, " levels");
+  QF_CHECK(step());
+  if (v.is_list())
+    for (const Value& x : *v.list) QF_CHECK(check_nesting(x, depth + 1, step));
+  if (v.dict)
+    for (const auto& kv : v.dict->items) QF_CHECK(check_nesting(kv.second, depth + 1, step));
+  return {};
 }
 
 std::vector<uint32_t> code_points(std::string_view s) {

@@ -80,7 +80,12 @@ std::string repr(const Value& v);
 Result<std::string> to_json_text(const Value& v, int indent, bool sort_keys);
 std::string py_float_repr(double d);
 
-Value from_json(const nlohmann::ordered_json& j);
+// Values nest at most this deep: deeper structures (only namespace attributes can build them, a
+// level per loop iteration) would overflow the stack in repr, tojson or their destructor.
+constexpr int kMaxNesting = 200;
+Result<Value> from_json(const nlohmann::ordered_json& j, int depth = 0);
+// An error when v nests deeper than kMaxNesting - depth; step() is called per value visited.
+Status check_nesting(const Value& v, int depth, const std::function<Status()>& step);
 
 // UTF-8 <-> code points (lenient: an invalid byte is one U+FFFD), for len() and slicing.
 std::vector<uint32_t> code_points(std::string_view s);

@@ -130,6 +130,22 @@ TEST(ChatTemplate, LimitsStopHostileTemplates) {
   auto rcyc = cyc->render(ojson::object());
   ASSERT_TRUE(rcyc.ok()) << rcyc.error().message;
   EXPECT_EQ(*rcyc, "True");
+  // A structure nested a level per loop iteration is refused before it can overflow the stack.
+  auto nest = ChatTemplate::parse(
+      "{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}"
+      "{% endfor %}{{ ns.x }}");
+  ASSERT_TRUE(nest.ok());
+  auto rnest = nest->render(ojson::object());
+  ASSERT_FALSE(rnest.ok());
+  EXPECT_NE(rnest.error().message.find("nested deeper than 200"), std::string::npos)
+      << rnest.error().message;
+  // Integer arithmetic stays defined: huge exponents, INT64_MIN % -1, slices with huge steps.
+  auto ar = ChatTemplate::parse(
+      "{{ 1 ** 1000000000000 }} {{ 9 is divisibleby(-1) }} {{ [1,2,3][::9223372036854775807] }}");
+  ASSERT_TRUE(ar.ok());
+  auto rar = ar->render(ojson::object());
+  ASSERT_TRUE(rar.ok()) << rar.error().message;
+  EXPECT_EQ(*rar, "1 True [1]");
   // range() is bounded as in jinja2's sandbox.
   auto d = ChatTemplate::parse("{{ range(200000)|length }}");
   ASSERT_TRUE(d.ok());
