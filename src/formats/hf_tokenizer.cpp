@@ -200,7 +200,7 @@ PostProcessorFlags read_post_processor(const json& tokenizer, const std::optiona
   auto text_of = [&](const char* key) {
     return tc ? token_text(*tc, key).value_or("") : std::string();
   };
-  const std::string bos = text_of("bos_token"), eos = text_of("eos_token");
+  std::string bos = text_of("bos_token"), eos = text_of("eos_token");
   const std::string sep = text_of("sep_token"), cls = text_of("cls_token");
   const json single = tp->value("single", json::array());
   const json pair = tp->value("pair", json::array());
@@ -208,6 +208,10 @@ PostProcessorFlags read_post_processor(const json& tokenizer, const std::optiona
   if (single.is_array() && single.size() > 1) {
     first = special_id_of(single.front());
     last = special_id_of(single.back());
+    if (!tc) {  // without tokenizer_config.json the template names them
+      bos = first;
+      eos = last;
+    }
     if (!first.empty()) f.add_bos = first == bos || first == cls;
     if (!last.empty()) f.add_eos = last == eos;
   }
