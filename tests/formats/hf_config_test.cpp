@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "test_util.h"
 
 namespace qforge {
@@ -152,6 +154,47 @@ TEST(HfConfig, Errors) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message,
             dir.file("config.json") + ": missing (not a Hugging Face model folder?)");
+}
+
+// Rope scaling KVs as llama.cpp's converter writes them: linear -> type + factor; yarn -> type,
+// factor, original context and the yarn parameters the config gives; in either config style.
+TEST(HfConfig, LinearAndYarnScalingKvs) {
+  auto kv_map = [](const HfConfig& c) {
+    std::map<std::string, GgufValue> m;
+    for (auto& [k, v] : write_hparams(c.hp)) m[k] = v;
+    return m;
+  };
+  for (
+      const char* text :
+      {R"({"architectures": ["LlamaForCausalLM"], "rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8192, "beta_fast": 32.0, "beta_slow": 1.0}})",
+       R"({"architectures": ["LlamaForCausalLM"], "rope_parameters": {"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "original_max_position_embeddings": 8192, "beta_fast": 32.0, "beta_slow": 1.0}})"}) {
+    auto c = parse_hf_config(text, "y/config.json");
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    auto m = kv_map(*c);
+    EXPECT_EQ(*m.at("llama.rope.scaling.type").as_string(), "yarn");
+    EXPECT_EQ(*m.at("llama.rope.scaling.factor").as_float(), 4.0);
+    EXPECT_EQ(*m.at("llama.rope.scaling.original_context_length").as_uint(), 8192u);
+    EXPECT_EQ(*m.at("llama.rope.scaling.yarn_beta_fast").as_float(), 32.0);
+    EXPECT_EQ(*m.at("llama.rope.scaling.yarn_beta_slow").as_float(), 1.0);
+    EXPECT_EQ(m.count("llama.rope.scaling.yarn_ext_factor"), 0u);  // not in the config
+    EXPECT_FLOAT_EQ(c->hp.rope_freq_scale(0), 0.25f);
+  }
+  auto q = parse_hf_config(
+      R"({"architectures": ["Qwen2ForCausalLM"], "rope_scaling": {"rope_type": "linear", "factor": 2.0}})",
+      "l/config.json");
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  auto m = kv_map(*q);
+  EXPECT_EQ(*m.at("qwen2.rope.scaling.type").as_string(), "linear");
+  EXPECT_EQ(*m.at("qwen2.rope.scaling.factor").as_float(), 2.0);
+  EXPECT_EQ(m.count("qwen2.rope.scaling.original_context_length"), 0u);
+  // The engine reads the same table back.
+  std::vector<GgufKv> kvs = write_hparams(q->hp);
+  kvs.emplace_back("general.architecture", GgufValue::string("qwen2"));
+  auto back = read_hparams(
+      kvs, [](std::string_view) { return false; }, "l.gguf");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->rope_scaling, RopeScalingKind::Linear);
+  EXPECT_FLOAT_EQ(back->rope_freq_scale(3), 0.5f);
 }
 
 TEST(HfConfig, SharedModels) {
