@@ -134,7 +134,9 @@ Result<KvCacheSize> kv_cache_size(const std::vector<GgufKv>& kvs, int64_t n_ctx,
     if (n_head_kv == 0) continue;  // a layer without attention keeps no cache
     int64_t cells = n_ctx;
     if (n_swa > 0 && is_swa_layer(kvs, il)) {
-      cells = std::min(n_ctx, n_swa + n_ubatch);
+      // llama.cpp's SWA cache holds the window plus one micro-batch, padded to 256 cells
+      // (measured: gemma3 probe, window 8, -c 2048 -ub 512 -> "SWA KV cache, size = 768 cells").
+      cells = std::min(n_ctx, (n_swa + n_ubatch + 255) / 256 * 256);
       kv.swa_cells = cells;
       ++kv.n_layer_swa;
     }

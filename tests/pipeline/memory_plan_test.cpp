@@ -64,6 +64,17 @@ TEST(KvCache, KeyAndValueLengthsAndSlidingWindow) {
   EXPECT_EQ(kv->swa_cells, 1024);
   EXPECT_EQ(kv->k_bytes, (1ull * 4096 + 5ull * 1024) * 256 * 2);
   EXPECT_EQ(kv->v_bytes, (1ull * 4096 + 5ull * 1024) * 128 * 2);
+  // llama.cpp pads the sliding-window cache to 256 cells: the gemma3 probe (window 8, 5 of 6
+  // layers sliding, 2 KV heads of 8) at -c 2048 -ub 512 logs "creating SWA KV cache, size = 768
+  // cells" and "non-SWA KV cache ... size = 0.12 MiB (2048 cells, 1 layers)".
+  auto probe = hparams("gemma3", 6, 4, 2, 32);
+  probe.emplace_back("gemma3.attention.key_length", GgufValue::u32(8));
+  probe.emplace_back("gemma3.attention.value_length", GgufValue::u32(8));
+  probe.emplace_back("gemma3.attention.sliding_window", GgufValue::u32(8));
+  auto pk = kv_cache_size(probe, 2048, Type::F16);
+  ASSERT_TRUE(pk.ok()) << pk.error().message;
+  EXPECT_EQ(pk->swa_cells, 768);
+  EXPECT_EQ(pk->k_bytes + pk->v_bytes, (2048ull + 5ull * 768) * 2 * 8 * 2 * 2);
   // A short context: the window does not shrink anything.
   EXPECT_EQ(kv_cache_size(kvs, 512, Type::F16)->k_bytes, 6ull * 512 * 256 * 2);
   auto missing =
