@@ -303,6 +303,20 @@ Status add_specials(const std::string& dir, const HfConfig& cfg, const HfVocab& 
   QF_TRY(spec.bos, resolve("bos", cfg.bos_token_id));
   QF_TRY(spec.eos, resolve("eos", cfg.eos_token_id));
   QF_TRY(spec.pad, resolve("pad", cfg.pad_token_id));
+  // A pad id that only config.json names and that is an ordinary text token is a config-class
+  // default (transformers 5 writes Phi3Config's 32000, from Phi-3-mini's 32k vocabulary, into
+  // every Phi-3 config): written, llama.cpp would treat that text token as special and drop it
+  // from output. Only tokenizer files or an added token make a pad id.
+  const bool pad_named_by_tokenizer = tc && token_text(*tc, "pad_token").has_value();
+  if (spec.pad && !pad_named_by_tokenizer) {
+    bool added = false;
+    for (const auto& [text, id] : vocab.added_by_text) added = added || id == *spec.pad;
+    if (!added) {
+      log_warn("convert.pad_ignored", cat(dir, ": pad_token_id ", *spec.pad,
+                                          " is an ordinary token; no padding token is written"));
+      spec.pad.reset();
+    }
+  }
 
   // add_*_token: from a TemplateProcessing post-processor, overridden by tokenizer_config.json.
   // Without a template, add_bos is written when tokenizer_config.json has it and add_eos only

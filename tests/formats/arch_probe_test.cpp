@@ -135,6 +135,25 @@ TEST_P(ArchProbe, V5ConfigGivesTheSameKvs) {
   EXPECT_EQ(kvs[0], kvs[1]);
 }
 
+// Phi-3's transformers-5 config carries Phi3Config's default pad_token_id 32000, an ordinary
+// token of the GPT-4o vocabulary; the tokenizer files name no pad token. Both config styles must
+// give the same file, tokenizer KVs included (no padding id written).
+TEST(ArchProbePhi3, V5ConfigGivesTheSameTokenizerKvs) {
+  QF_REQUIRE_PROBE("phi3");
+  std::vector<GgufKv> kvs[2];
+  for (int v5 = 0; v5 < 2; ++v5) {
+    test::TempDir dir;
+    test::write_probe("phi3", dir.path().string(), 0, v5 == 1, /*weights=*/false);
+    auto src = open_probe(dir.path().string(), /*tokenizer=*/true);
+    ASSERT_TRUE(src);
+    kvs[v5] = src->kvs();
+    for (auto& kv : kvs[v5])
+      if (kv.first == "general.name") kv.second = GgufValue::string("x");
+    for (const auto& kv : kvs[v5]) EXPECT_NE(kv.first, "tokenizer.ggml.padding_token_id");
+  }
+  EXPECT_EQ(kvs[0], kvs[1]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Probes, ArchProbe, ::testing::ValuesIn(test::probe_names()),
                          [](const auto& info) { return info.param; });
 
