@@ -52,7 +52,8 @@ void run_plan(const PlanArgs& a) {
   if (!a.measured.empty()) o.measured = unwrap(read_measured(a.measured));
   if (!std::filesystem::exists(a.model))
     throw CliError{a.model + ": cannot open: No such file or directory", 1};
-  check_input(a.model);
+  // A checkpoint folder: the HF source applies the load policy to each file it reads.
+  if (!std::filesystem::is_directory(a.model)) check_input(a.model);
   std::unique_ptr<TensorSource> src = unwrap(open_model_source(a.model));
   HardwarePlan hp = unwrap(make_hardware_plan(*src, a.model, o));
   if (a.json)

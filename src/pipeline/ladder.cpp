@@ -24,7 +24,8 @@ Status validate_ladder(const LadderOptions& o) {
   std::error_code ec;
   if (!fs::exists(o.input, ec))
     return make_error(o.input, ": cannot open: No such file or directory");
-  QF_CHECK(check_load_policy(o.input));
+  // A checkpoint folder: the converter applies the load policy to each file it reads.
+  if (!fs::is_directory(o.input, ec)) QF_CHECK(check_load_policy(o.input));
   if (!fs::is_regular_file(o.eval_text, ec))
     return make_error(o.eval_text, ": evaluation text not found");
   QF_CHECK(check_load_policy(o.eval_text));
