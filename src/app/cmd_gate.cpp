@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "io/atomic_file.h"
@@ -153,7 +154,7 @@ void add_gate_command(CLI::App& app) {
   cmd->add_option("--ctx", a->ctx, "Context length for perplexity/KLD")->capture_default_str();
   cmd->add_option("--chunks", a->chunks, "Chunks of the text to evaluate (0 = all)")
       ->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads (default: all cores)");
+  cmd->add_option("--threads", a->threads, "Threads (default: all cores)")->check(thread_count());
   cmd->add_flag("--no-bench", a->no_bench, "Skip the speed benchmark (tg_ratio not measured)");
   cmd->add_flag("--json", a->json, "Print the checks as JSON on stdout");
   cmd->callback([a] { run_gate(*a); });

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "core/log.h"
@@ -113,7 +114,8 @@ void add_logits_command(CLI::App& app) {
       ->required();
   cmd->add_option("--out", a->out, "Output file: n_tokens x n_vocab float32 little-endian")
       ->required();
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)")
+      ->check(thread_count());
   cmd->add_option("-b,--batch", a->batch, "Tokens per forward micro-batch")->capture_default_str();
   cmd->add_flag("--force", a->force, "Overwrite an existing output file");
   cmd->add_flag("--json", a->json, "Print a JSON summary on stdout");

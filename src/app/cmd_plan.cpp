@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "pipeline/memory_plan.h"
@@ -83,7 +84,8 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--measured", a->measured,
                   "A ladder's output folder: use its measured quality (manifest.json)");
   cmd->add_option("--mixes", a->mixes, "Mixes to consider (default: all)")->delimiter(',');
-  cmd->add_option("--threads", a->threads, "Threads the engine would use (default: all cores)");
+  cmd->add_option("--threads", a->threads, "Threads the engine would use (default: all cores)")
+      ->check(thread_count());
   cmd->add_flag("--json", a->json, "Print the plan as JSON on stdout");
   cmd->callback([a] { run_plan(*a); });
 }

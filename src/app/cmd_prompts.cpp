@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
 #include "core/log.h"
@@ -103,7 +104,8 @@ void add_prompts_command(CLI::App& app) {
                   "\"max_tokens\", \"chat\"}")
       ->required();
   cmd->add_option("--base", a->base, "Base GGUF to compare with (prompts lost and gained)");
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)")
+      ->check(thread_count());
   cmd->add_flag("--json", a->json, "Print a JSON report");
   cmd->callback([a] { run_prompts(*a); });
 }

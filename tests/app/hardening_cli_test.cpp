@@ -110,6 +110,13 @@ TEST(HardeningCli, ThreadCountIsBounded) {
     expect_usage_error(run_qforge(std::string(cmd) + " -t -1"), "--threads");
   }
   expect_usage_error(run_qforge("ladder m out --threads 10000"), "--threads");
+  // The commands added beside them take the same bound.
+  for (const char* cmd :
+       {"logits m.gguf --tokens-file t --out o -t 10000", "prompts m.gguf --prompts p -t 10000",
+        "gate m.gguf --baseline b "
+        "--threads 10000",
+        "plan m.gguf --threads 10000"})
+    expect_usage_error(run_qforge(cmd), "--threads: must be an integer from 0 to " + cap);
 }
 
 // Case 6: text cut inside a UTF-8 character, or an invalid prompt byte, gives valid JSON.
