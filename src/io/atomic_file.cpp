@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -42,6 +44,11 @@ int sweep(const std::string& target) {
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     if (name.rfind(prefix, 0) != 0) continue;
+    // The name carries the writer's pid: a live writer's temp is never touched, even in the
+    // instant between its creation and its lock (a sweep that locked first would unlink it).
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && (pid == getpid() || kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM))
+      continue;
     std::string full = dir + "/" + name;
     int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) continue;

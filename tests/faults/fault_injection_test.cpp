@@ -398,8 +398,9 @@ TEST_F(Faults, Case4TwoForcedWritersPublishWholePairs) {
   for (int trial = 0; trial < 6; ++trial) {
     test::Child x = test::Child::spawn(quantize(in_, out_, "Q8_0", true), "");
     test::Child y = test::Child::spawn(quantize(in_, out_, "Q4_0", true), "");
-    EXPECT_EQ(x.finish().exit_code, 0);
-    EXPECT_EQ(y.finish().exit_code, 0);
+    ChildResult rx = x.finish(), ry = y.finish();
+    EXPECT_EQ(rx.exit_code, 0) << rx.err;
+    EXPECT_EQ(ry.exit_code, 0) << ry.err;
     expect_clean_outcome("trial " + std::to_string(trial));
   }
   // No lock file or anything else is left beside the pair.
