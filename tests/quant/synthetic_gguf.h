@@ -28,6 +28,7 @@ struct SyntheticModel {
   uint64_t seed = 1;
   float scale = 0.02f;            // standard deviation of the weights
   std::string non_finite_tensor;  // if set, this tensor gets one NaN
+  std::vector<GgufKv> extra_kvs;  // written after the hyper-parameters (e.g. a tokenizer)
 };
 
 struct SyntheticTensor {
@@ -99,6 +100,7 @@ inline Status write_synthetic_gguf(const std::string& path, const SyntheticModel
   w.set_kv("general.file_type", GgufValue::u32(m.weight_type == Type::F32   ? 0
                                                : m.weight_type == Type::F16 ? 1
                                                                             : 32));
+  for (const auto& [key, value] : m.extra_kvs) w.set_kv(key, value);
   const auto ts = synthetic_tensors(m);
   for (const auto& t : ts) QF_CHECK(w.add_tensor(t.name, t.dims, t.type));
   QF_CHECK(w.write_header());
