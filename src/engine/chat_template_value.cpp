@@ -282,9 +282,7 @@ std::string to_str(const Value& v) {
   return "";
 }
 
-namespace {
-
-void json_str(const std::string& s, std::string& out) {
+void py_json_string(const std::string& s, std::string& out) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
@@ -322,6 +320,8 @@ void json_str(const std::string& s, std::string& out) {
   out += '"';
 }
 
+namespace {
+
 Status json_rec(const Value& v, int indent, bool sort_keys, int level, std::string& out) {
   if (level > 256) return make_error("tojson: nesting too deep");
   const std::string nl =
@@ -348,7 +348,7 @@ Status json_rec(const Value& v, int indent, bool sort_keys, int level, std::stri
         out += py_float_repr(v.f);
       return {};
     case Value::K::Str:
-      json_str(v.s, out);
+      py_json_string(v.s, out);
       return {};
     case Value::K::List: {
       if (v.list->empty()) {
@@ -378,7 +378,7 @@ Status json_rec(const Value& v, int indent, bool sort_keys, int level, std::stri
       for (size_t i = 0; i < items.size(); ++i) {
         out += i ? item_sep : "";
         out += nl;
-        json_str(items[i]->first, out);
+        py_json_string(items[i]->first, out);
         out += ": ";
         QF_CHECK(json_rec(items[i]->second, indent, sort_keys, level + 1, out));
       }

@@ -79,6 +79,8 @@ std::string repr(const Value& v);
 // json.dumps(v, ensure_ascii=False, indent=indent (< 0: None), sort_keys).
 Result<std::string> to_json_text(const Value& v, int indent, bool sort_keys);
 std::string py_float_repr(double d);
+// Appends Python's json.dumps(s, ensure_ascii=False) of a string (quotes included) to out.
+void py_json_string(const std::string& s, std::string& out);
 
 // Values nest at most this deep: deeper structures (only namespace attributes can build them, a
 // level per loop iteration) would overflow the stack in repr, tojson or their destructor.

@@ -16,6 +16,7 @@
 
 #include "../formats/probe_fixture.h"
 #include "../test_util.h"
+#include "engine/chat_template_value.h"
 #include "engine/tokenizer.h"
 #include "formats/hf_source.h"
 #include "formats/hf_tokenizer.h"
@@ -139,45 +140,6 @@ TEST(HfProbeTokenizers, ConverterWritesTheVocabulary) {
   }
 }
 
-// Python's json.dumps(x, ensure_ascii=False) of a string, with its default separators.
-void py_json_string(const std::string& s, std::string& out) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
 // {"len", "head", "sha256_json"} of an array KV as the manifest writes it; floats have no
 // sha256_json here (Python's float repr is not reproduced), which only Gemma's and Mistral's
 // scores would need, and both are excepted.
@@ -193,7 +155,7 @@ json summarize(const GgufValue& v) {
     if (auto str = x.as_string()) {
       jx = *str;
       if (i) dump += ", ";
-      py_json_string(*str, dump);
+      tmpl::py_json_string(*str, dump);
     } else if (auto n = x.as_int()) {
       jx = *n;
       if (i) dump += ", ";

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Quality of qforge's quantizer vs llama.cpp's, side by side in one run (issues #13, #14):
+# both tools make their own imatrix from data/calibration.txt, quantize the F16 model to the same
+# mixes with it, and every file is scored by llama.cpp's llama-perplexity (KLD vs the F16 base on
+# the whole data/eval.txt, ctx 512) and by qforge's own `perplexity --kld`. Builds nothing.
+#
+# Usage: bench/quality_side_by_side.sh QFORGE LLAMA_BIN_DIR WORK_DIR [SHARED]
+#   Skips (exit 0, with a message) when LLAMA_BIN_DIR has no runnable llama-perplexity.
+# Environment: MODELS ("refmodel mini"), MIXES ("Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"),
+#   THREADS (all cores), TARGETS ("Q3_K_M Q4_K_M Q5_K_M": also `qforge quantize --target-size`
+#   at the byte size of llama.cpp's file of that mix, when qforge has the option; "" = none),
+#   CHUNKS (all), QARGS (extra `qforge quantize` options, e.g. "--method refined").
+# Writes WORK_DIR/quality.md (tables) and WORK_DIR/quality.tsv (one row per file).
+set -euo pipefail
+if [[ $# -lt 3 ]]; then
+  echo "usage: $0 QFORGE LLAMA_BIN_DIR WORK_DIR [SHARED]" >&2
+  exit 2
+fi
+QF=$(realpath "$1")
+L=$2
+W=$3
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+S=$(realpath "${4:-$ROOT/../shared}")
+MODELS=${MODELS:-"refmodel mini"}
+MIXES=${MIXES:-"Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
+TARGETS=${TARGETS-"Q3_K_M Q4_K_M Q5_K_M"}
+THREADS=${THREADS:-$(nproc)}
+QARGS=${QARGS:-}
+CAL=$S/data/calibration.txt
+EVAL=$S/data/eval.txt
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
+if ! "$L/llama-perplexity" --help >/dev/null 2>&1 ||
+  ! "$L/llama-tokenize" -m "$S/reference/mini-f16.gguf" -p hi >/dev/null 2>&1; then
+  echo "skipped: no runnable llama.cpp build at '$L'" >&2
+  exit 0
+fi
+mkdir -p "$W"
+TSV=$W/quality.tsv
+printf 'model\tmix\ttool\tbytes\tquant_s\tllama_ppl\tllama_kld\tllama_same_top\tqf_ppl\tqf_kld\tqf_same_top\n' >"$TSV"
+secs() { /usr/bin/time -f %e -o "$W/time.txt" "$@" >/dev/null 2>"$W/last.err" && cat "$W/time.txt"; }
+CH=()
+[[ -n ${CHUNKS:-} ]] && CH=(--chunks "$CHUNKS")
+LCH=()
+[[ -n ${CHUNKS:-} ]] && LCH=(--chunks "$CHUNKS")
+
+# score MODEL MIX TOOL FILE QUANT_SECONDS: both tools' KLD of FILE vs the F16 base
+score() {
+  local model=$1 mix=$2 tool=$3 f=$4 qs=$5
+  "$L/llama-perplexity" -m "$f" --kl-divergence-base "$W/$model.llama.kld" --kl-divergence \
+    -t "$THREADS" "${LCH[@]}" >"$W/lp.txt" 2>&1
+  local lppl lkld ltop
+  lppl=$(grep -E '^Mean PPL\(Q\)' "$W/lp.txt" | awk -F: '{print $2}' | awk '{print $1}')
+  lkld=$(grep -E '^Mean +KLD:' "$W/lp.txt" | awk '{print $3}')
+  ltop=$(grep -E '^Same top p:' "$W/lp.txt" | awk '{print $4}')
+  "$QF" --log-level error perplexity "$f" --file "$EVAL" --ctx 512 -t "$THREADS" "${CH[@]}" \
+    --kld "$W/$model.qf.kld" --json >"$W/qp.json"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$model" "$mix" "$tool" "$(stat -c %s "$f")" \
+    "$qs" "$lppl" "$lkld" "$ltop" "$(jq .ppl "$W/qp.json")" "$(jq .kld_mean "$W/qp.json")" \
+    "$(jq .same_top_pct "$W/qp.json")" >>"$TSV"
+  log "$model $mix $tool: llama.cpp KLD $lkld, qforge KLD $(jq .kld_mean "$W/qp.json")"
+}
+
+for model in $MODELS; do
+  F16=$S/reference/$model-f16.gguf
+  log "$model: imatrix (llama.cpp, qforge)"
+  li=$(secs "$L/llama-imatrix" -m "$F16" -f "$CAL" -c 512 -t "$THREADS" -o "$W/$model.llama-imatrix.gguf")
+  qi=$(secs "$QF" --log-level error imatrix "$F16" --file "$CAL" --ctx 512 -t "$THREADS" \
+    -o "$W/$model.qforge.imatrix" --force)
+  log "$model: imatrix ${li}s (llama.cpp) ${qi}s (qforge, with covariances)"
+  echo "$model imatrix seconds: llama-imatrix $li, qforge imatrix $qi" >>"$W/times.txt"
+  log "$model: KLD bases"
+  "$L/llama-perplexity" -m "$F16" -f "$EVAL" -c 512 -t "$THREADS" "${LCH[@]}" \
+    --kl-divergence-base "$W/$model.llama.kld" >"$W/$model.base.txt" 2>&1
+  "$QF" --log-level error perplexity "$F16" --file "$EVAL" --ctx 512 -t "$THREADS" "${CH[@]}" \
+    --kld-base "$W/$model.qf.kld" --force --json >"$W/$model.base.json"
+  for mix in $MIXES; do
+    lf=$W/$model-$mix.llama.gguf
+    qf=$W/$model-$mix.qforge.gguf
+    lq=$(secs "$L/llama-quantize" --imatrix "$W/$model.llama-imatrix.gguf" "$F16" "$lf" "$mix" "$THREADS")
+    # shellcheck disable=SC2086
+    qq=$(secs "$QF" --log-level error quantize "$F16" "$qf" "$mix" --imatrix "$W/$model.qforge.imatrix" \
+      -t "$THREADS" --force $QARGS)
+    score "$model" "$mix" llama.cpp "$lf" "$lq"
+    score "$model" "$mix" qforge "$qf" "$qq"
+    rm -f "$qf" "$qf.sha256"
+    if [[ " $TARGETS " == *" $mix "* ]] && "$QF" quantize --help | grep -q -- --target-size; then
+      tf=$W/$model-$mix.target.gguf
+      tq=$(secs "$QF" --log-level error quantize "$F16" "$tf" --target-size "$(stat -c %s "$lf")" \
+        --imatrix "$W/$model.qforge.imatrix" -t "$THREADS" --force)
+      score "$model" "$mix" qforge-target "$tf" "$tq"
+      rm -f "$tf" "$tf.sha256"
+    fi
+    rm -f "$lf"
+  done
+  rm -f "$W/$model.llama.kld" "$W/$model.qf.kld" "$W/$model.qf.kld.sha256"
+done
+
+{
+  echo "$(date -u +%F) · $(uname -m) $(nproc) cores · threads $THREADS · llama.cpp: $L · qforge: $QF"
+  echo "· imatrix: each tool's own, data/calibration.txt, ctx 512 · KLD vs F16 on data/eval.txt (ctx 512)"
+  echo
+  echo "| model | mix | llama.cpp bytes | qforge bytes | KLD llama.cpp | KLD qforge | ratio | same-top % l / q | PPL l / q | quantize s l / q | (qforge's scoring: KLD l / q) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  awk -F'\t' 'NR>1{k=$1 SUBSEP $2; if($3=="llama.cpp"){l[k]=$0} else {q[k SUBSEP $3]=$0; o[++n]=k SUBSEP $3}}
+    END{for(i=1;i<=n;i++){split(o[i],p,SUBSEP); k=p[1] SUBSEP p[2]; split(l[k],a,"\t"); split(q[o[i]],b,"\t");
+      mix=(p[3]=="qforge")?p[2]:p[2]" size, target";
+      printf "| %s | %s | %d | %d | %.6f | %.6f | %.3f | %.2f / %.2f | %.4f / %.4f | %.2f / %.2f | %.6f / %.6f |\n",
+        p[1],mix,a[4],b[4],a[7],b[7],b[7]/a[7],a[8],b[8],a[6],b[6],a[5],b[5],a[10],b[10]}}' "$TSV"
+  echo
+  cat "$W/times.txt"
+} >"$W/quality.md"
+cat "$W/quality.md"
