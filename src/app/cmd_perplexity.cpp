@@ -17,6 +17,7 @@
 #include "eval/bench.h"
 #include "eval/kld.h"
 #include "eval/perplexity.h"
+#include "eval/text_eval.h"
 #include "io/mapped_file.h"
 
 namespace qforge {
@@ -46,72 +47,34 @@ void run_perplexity(const PplArgs& a) {
 
   Model model =
       unwrap(Model::from_gguf(std::make_shared<const GgufFile>(unwrap(GgufFile::open(model_in)))));
-  const ModelParams& p = model.params();
-  if (a.ctx > p.n_ctx_train)
-    throw CliError{
-        cat(a.model, ": --ctx ", a.ctx, " exceeds the model's context length ", p.n_ctx_train)};
+  // Checked before the tokenizer is read: the flag is wrong whatever the vocabulary.
+  if (a.ctx > model.params().n_ctx_train)
+    throw CliError{cat(a.model, ": --ctx ", a.ctx, " exceeds the model's context length ",
+                       model.params().n_ctx_train)};
   Tokenizer tok = unwrap(Tokenizer::from_gguf(model.file()));
   const std::string text = unwrap(text_in.read_text());
   const std::vector<int32_t> tokens = tok.encode(text, true, false);
-  if (static_cast<int64_t>(tokens.size()) < 2 * a.ctx)
-    throw CliError{cat(a.file, ": ", tokens.size(), " tokens, fewer than 2 x ctx = ", 2 * a.ctx,
-                       " (use a longer text or a smaller --ctx)")};
-  const std::string digest = tokens_digest(tokens);
-  int64_t n_chunks = static_cast<int64_t>(tokens.size()) / a.ctx;
-  if (a.chunks > 0) n_chunks = std::min(n_chunks, a.chunks);
-
-  std::optional<KldComparer> cmp;
-  std::optional<KldBaseWriter> base;
-  if (!a.kld.empty()) {
-    cmp = unwrap(KldComparer::open(a.kld));
-    // Without --chunks, evaluate exactly the chunks the base holds.
-    if (a.chunks < 0) n_chunks = std::min<int64_t>(n_chunks, cmp->header().n_chunks);
-    unwrap(cmp->check_compatible(static_cast<uint32_t>(p.n_vocab), static_cast<uint32_t>(a.ctx),
-                                 digest, n_chunks));
-  }
-  if (!a.kld_base.empty()) {
-    KldBaseHeader h;
-    h.n_vocab = static_cast<uint32_t>(p.n_vocab);
-    h.n_ctx = static_cast<uint32_t>(a.ctx);
-    h.n_chunks = static_cast<uint32_t>(n_chunks);
-    h.n_scored = static_cast<uint32_t>(scored_per_chunk(a.ctx));
-    h.n_text_tokens = tokens.size();
-    h.tokens_sha256 = digest;
-    h.model = model_name(model.file(), a.model);
-    base = unwrap(KldBaseWriter::create(a.kld_base, h, a.force));
-  }
-
-  ThreadPool pool(a.threads);
-  Context ctx(model, a.ctx, pool, a.batch);
-  PerplexityOptions opt;
-  opt.n_ctx = a.ctx;
-  opt.n_chunks = n_chunks;
-  opt.replace_bos = tok.add_bos() && tok.bos_id() >= 0;
-  opt.bos_id = tok.bos_id();
-  if (cmp)
-    opt.sink = [&](int64_t, const float* lg, const int32_t* t, int64_t n) {
-      return cmp->add(lg, t, n);
-    };
-  if (base)
-    opt.sink = [&](int64_t, const float* lg, const int32_t* t, int64_t n) {
-      return base->add(lg, t, n);
-    };
+  TextEvalOptions o;
+  o.ctx = a.ctx;
+  o.chunks = a.chunks;
+  o.batch = a.batch;
+  o.threads = a.threads;
+  o.kld_compare = a.kld;
+  o.kld_write = a.kld_base;
+  o.overwrite = a.force;
+  o.model_name = model_name(model.file(), a.model);
   log_info("perplexity.starting", "evaluating",
-           {{"model", a.model},
-            {"text", a.file},
-            {"tokens", tokens.size()},
-            {"ctx", a.ctx},
-            {"chunks", n_chunks},
-            {"threads", pool.size()}});
-  Progress progress("perplexity", "perplexity", static_cast<uint64_t>(n_chunks));
-  opt.progress = [&](int64_t done, int64_t, double) {
-    progress.update(static_cast<uint64_t>(done));
+           {{"model", a.model}, {"text", a.file}, {"tokens", tokens.size()}, {"ctx", a.ctx}});
+  std::optional<Progress> progress;
+  o.progress = [&](int64_t done, int64_t total, double) {
+    if (!progress) progress.emplace("perplexity", "perplexity", static_cast<uint64_t>(total));
+    progress->update(static_cast<uint64_t>(done));
   };
-  PerplexityResult r = unwrap(compute_perplexity(ctx, tokens, opt));
-  progress.finish();
-  if (base) unwrap(base->commit());
-  std::optional<KldResult> k;
-  if (cmp) k = cmp->finish();
+  TextEvalResult ev = unwrap(evaluate_text(model, tok, tokens, a.file, o));
+  if (progress) progress->finish();
+  const PerplexityResult& r = ev.ppl;
+  const std::optional<KldResult>& k = ev.kld;
+  const bool base = !a.kld_base.empty();
 
   if (a.json) {
     nlohmann::json j;
@@ -126,7 +89,7 @@ void run_perplexity(const PplArgs& a) {
     j["text_tokens"] = tokens.size();
     j["seconds"] = r.seconds;
     j["tokens_per_second"] = r.tokens_per_second;
-    j["threads"] = pool.size();
+    j["threads"] = ev.threads;
     j["peak_rss_bytes"] = peak_rss_bytes();
     if (base) j["kld_base"] = a.kld_base;
     if (k) {
@@ -151,11 +114,11 @@ void run_perplexity(const PplArgs& a) {
               static_cast<long long>(r.chunks), static_cast<long long>(r.n_ctx),
               static_cast<long long>(r.tokens_scored));
   std::printf("PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_stderr);
-  std::printf("speed:   %.1f tokens/s (%d threads, %.2f s)\n", r.tokens_per_second, pool.size(),
+  std::printf("speed:   %.1f tokens/s (%d threads, %.2f s)\n", r.tokens_per_second, ev.threads,
               r.seconds);
   if (base) std::printf("KLD base written: %s\n", a.kld_base.c_str());
   if (k) {
-    std::printf("KLD vs %s:\n", cmp->header().model.c_str());
+    std::printf("KLD vs %s:\n", ev.kld_base_model.c_str());
     std::printf("  mean KLD       %.6f +/- %.6f\n", k->kld_mean, k->kld_mean_err);
     std::printf("  median / p90 / p99 / max  %.6f / %.6f / %.6f / %.6f\n", k->kld_median,
                 k->kld_p90, k->kld_p99, k->kld_max);

@@ -13,6 +13,7 @@
 #include "engine/tokenizer.h"
 #include "eval/kld.h"
 #include "eval/perplexity.h"
+#include "eval/text_eval.h"
 #include "formats/gguf.h"
 #include "formats/hf_source.h"
 #include "io/mapped_file.h"
@@ -319,56 +320,19 @@ VerifyStepResult verify_step_without_sidecar(const std::string& file) {
 Result<QualityStepResult> quality_step(const std::string& model_path, const std::string& text_path,
                                        const QualityStepOptions& o) {
   QF_TRY(Model model, Model::load(model_path));
-  const ModelParams& p = model.params();
-  if (o.ctx > p.n_ctx_train)
-    return make_error(model_path, ": ctx ", o.ctx, " exceeds the model's context length ",
-                      p.n_ctx_train);
   QF_TRY(Tokenizer tok, Tokenizer::from_gguf(model.file()));
   QF_TRY(std::string text, read_file_text(text_path));
   const std::vector<int32_t> tokens = tok.encode(text, true, false);
-  if (static_cast<int64_t>(tokens.size()) < 2 * o.ctx)
-    return make_error(text_path, ": ", tokens.size(), " tokens, fewer than 2 x ctx = ", 2 * o.ctx);
-  const std::string digest = tokens_digest(tokens);
-  int64_t n_chunks = static_cast<int64_t>(tokens.size()) / o.ctx;
-  if (o.chunks > 0) n_chunks = std::min(n_chunks, o.chunks);
-  std::optional<KldComparer> cmp;
-  std::optional<KldBaseWriter> base;
-  if (!o.kld_compare.empty()) {
-    QF_TRY(KldComparer c, KldComparer::open(o.kld_compare));
-    cmp.emplace(std::move(c));
-    if (o.chunks < 0) n_chunks = std::min<int64_t>(n_chunks, cmp->header().n_chunks);
-    QF_CHECK(cmp->check_compatible(static_cast<uint32_t>(p.n_vocab), static_cast<uint32_t>(o.ctx),
-                                   digest, n_chunks));
-  }
-  if (!o.kld_write.empty()) {
-    KldBaseHeader h;
-    h.n_vocab = static_cast<uint32_t>(p.n_vocab);
-    h.n_ctx = static_cast<uint32_t>(o.ctx);
-    h.n_chunks = static_cast<uint32_t>(n_chunks);
-    h.n_scored = static_cast<uint32_t>(scored_per_chunk(o.ctx));
-    h.n_text_tokens = tokens.size();
-    h.tokens_sha256 = digest;
-    h.model = model_path;
-    QF_TRY(KldBaseWriter w, KldBaseWriter::create(o.kld_write, h, o.overwrite));
-    base.emplace(std::move(w));
-  }
-  ThreadPool pool(o.threads);
-  Context ctx(model, o.ctx, pool, 512);
-  PerplexityOptions opt;
-  opt.n_ctx = o.ctx;
-  opt.n_chunks = n_chunks;
-  opt.replace_bos = tok.add_bos() && tok.bos_id() >= 0;
-  opt.bos_id = tok.bos_id();
-  if (cmp)
-    opt.sink = [&](int64_t, const float* lg, const int32_t* t, int64_t n) {
-      return cmp->add(lg, t, n);
-    };
-  if (base)
-    opt.sink = [&](int64_t, const float* lg, const int32_t* t, int64_t n) {
-      return base->add(lg, t, n);
-    };
-  QF_TRY(PerplexityResult pr, compute_perplexity(ctx, tokens, opt));
-  if (base) QF_CHECK(base->commit());
+  TextEvalOptions eo;
+  eo.ctx = o.ctx;
+  eo.chunks = o.chunks;
+  eo.threads = o.threads;
+  eo.kld_compare = o.kld_compare;
+  eo.kld_write = o.kld_write;
+  eo.overwrite = o.overwrite;
+  eo.model_name = model_path;
+  QF_TRY(TextEvalResult ev, evaluate_text(model, tok, tokens, text_path, eo));
+  const PerplexityResult& pr = ev.ppl;
   QualityStepResult r;
   r.model = model_path;
   r.text = text_path;
@@ -379,8 +343,8 @@ Result<QualityStepResult> quality_step(const std::string& model_path, const std:
   r.ppl_stderr = pr.ppl_stderr;
   r.seconds = pr.seconds;
   r.tokens_per_second = pr.tokens_per_second;
-  if (cmp) {
-    const KldResult k = cmp->finish();
+  if (ev.kld) {
+    const KldResult& k = *ev.kld;
     r.has_kld = true;
     r.kld_mean = k.kld_mean;
     r.kld_mean_stderr = k.kld_mean_err;
