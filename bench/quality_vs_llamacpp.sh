@@ -1,147 +1,113 @@
 #!/usr/bin/env bash
-# Quality of qforge's quantized refmodel files vs llama.cpp's, at equal file size.
+# Quality of qforge's quantizer vs llama.cpp's, side by side in one run (issues #13, #14):
+# both tools make their own imatrix from data/calibration.txt, quantize the F16 model to the same
+# mixes with it, and every file is scored by llama.cpp's llama-perplexity (KLD vs the F16 base on
+# the whole data/eval.txt, ctx 512) and by qforge's own `perplexity --kld`. Builds nothing.
 #
-# Usage: bench/quality_vs_llamacpp.sh QFORGE OUTDIR [SHARED]
-#   QFORGE  path to the qforge binary (release build)
-#   OUTDIR  scratch directory (e.g. /tmp/quality); receives the KLD base (~4 MB per chunk),
-#           the quantized files (deleted after measuring unless KEEP=1), per-run JSON, results.tsv
-#           and results.md (the Markdown table)
-#   SHARED  the shared data directory (default: ../shared relative to the repository root)
-# MODE=anchors instead runs the one-off checks of issue #6 against ANCHORS.md / README.md on the
-# whole eval.txt (PPL of mini-f16 and refmodel-f16, KLD of reference/mini-Q4_K_M vs mini-f16,
-# greedy "The kernel" -n 24 from refmodel-f16) and writes OUTDIR/anchors.md.
-# Environment: CHUNKS (default 40; "all" = the whole eval.txt, 184 chunks of 512, as llama.cpp's
-#   figures in ANCHORS.md), THREADS (default 2), MIXES / IMX_MIXES (space-separated lists; empty = none).
-#
-# For every mix it quantizes the F16 base twice: with qforge's default (refined) encoders and
-# with --ggml-compatible (byte-identical to llama-quantize), both the same size, then measures
-# perplexity and KL-divergence against the F16 base on the same chunks of eval.txt. The same with
-# the calibration imatrix. llama.cpp's figures (whole eval.txt) are read from ANCHORS.md.
+# Usage: bench/quality_vs_llamacpp.sh QFORGE LLAMA_BIN_DIR WORK_DIR [SHARED]
+#   Skips (exit 0, with a message) when LLAMA_BIN_DIR has no runnable llama-perplexity.
+# Environment: MODELS ("refmodel mini"), MIXES ("Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"),
+#   THREADS (all cores), TARGETS ("Q3_K_M Q4_K_M Q5_K_M": also `qforge quantize --target-size`
+#   at the byte size of llama.cpp's file of that mix, when qforge has the option; "" = none),
+#   CHUNKS (all), QARGS (extra `qforge quantize` options, e.g. "--method refined").
+# Writes WORK_DIR/quality.md (tables) and WORK_DIR/quality.tsv (one row per file).
 set -euo pipefail
-
-if [[ $# -lt 2 ]]; then
-  echo "usage: $0 QFORGE OUTDIR [SHARED]" >&2
+if [[ $# -lt 3 ]]; then
+  echo "usage: $0 QFORGE LLAMA_BIN_DIR WORK_DIR [SHARED]" >&2
   exit 2
 fi
 QF=$(realpath "$1")
-OUT=$2
+L=$2
+W=$3
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=$(realpath "${3:-$ROOT/../shared}")
-CHUNKS=${CHUNKS:-40}
-THREADS=${THREADS:-2}
-MIXES=${MIXES-"Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
-IMX_MIXES=${IMX_MIXES-"Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
-
-BASE=$SHARED/reference/refmodel-f16.gguf
-TEXT=$SHARED/data/eval.txt
-IMATRIX=$SHARED/reference/refmodel-calibration.imatrix
-ANCHORS=$SHARED/reference/ANCHORS.md
-for f in "$QF" "$BASE" "$TEXT" "$IMATRIX" "$ANCHORS"; do
-  [[ -e $f ]] || { echo "missing: $f" >&2; exit 1; }
-done
-command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
-
-mkdir -p "$OUT/json"
+S=$(realpath "${4:-$ROOT/../shared}")
+MODELS=${MODELS:-"refmodel mini"}
+MIXES=${MIXES:-"Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
+TARGETS=${TARGETS-"Q3_K_M Q4_K_M Q5_K_M"}
+THREADS=${THREADS:-$(nproc)}
+QARGS=${QARGS:-}
+CAL=$S/data/calibration.txt
+EVAL=$S/data/eval.txt
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-
-if [[ ${MODE:-} == anchors ]]; then
-  R=$SHARED/reference
-  A=(--file "$TEXT" --ctx 512 --threads "$THREADS" --json)
-  log "mini-f16 (whole eval.txt, writes the KLD base)"
-  "$QF" perplexity "$R/mini-f16.gguf" "${A[@]}" --kld-base "$OUT/mini.kld" --force \
-    2>/dev/null >"$OUT/json/mini-f16.json"
-  log "mini-Q4_K_M vs mini-f16"
-  "$QF" perplexity "$R/mini-Q4_K_M.gguf" "${A[@]}" --kld "$OUT/mini.kld" \
-    2>/dev/null >"$OUT/json/mini-Q4_K_M.json"
-  rm -f "$OUT/mini.kld" "$OUT/mini.kld.sha256"
-  log "refmodel-f16 (whole eval.txt)"
-  "$QF" perplexity "$BASE" "${A[@]}" 2>/dev/null >"$OUT/json/refmodel-f16-all.json"
-  log "generate"
-  "$QF" generate "$BASE" -p "The kernel" -n 24 --temp 0 --threads "$THREADS" 2>/dev/null \
-    >"$OUT/generate.txt"
-  want=$'The kernel will be able to\nuse the same mechanism as the kernel.\n\nThe kernel is not aware that the kernel is'
-  got=$(cat "$OUT/generate.txt")
-  gen=DIFFERENT; [[ $got == "$want" ]] && gen=identical
-  {
-    echo "| check | qforge | llama.cpp | ratio |"
-    echo "|---|---|---|---|"
-    jq -r '"| mini-f16 PPL (\(.chunks) chunks) | \(.ppl*1e4|round/1e4) ± \(.ppl_stderr*1e4|round/1e4) | 13.0613 | \(.ppl/13.0613*1e4|round/1e4) |"' "$OUT/json/mini-f16.json"
-    jq -r '"| refmodel-f16 PPL (\(.chunks) chunks) | \(.ppl*1e4|round/1e4) ± \(.ppl_stderr*1e4|round/1e4) | 15.1057 | \(.ppl/15.1057*1e4|round/1e4) |"' "$OUT/json/refmodel-f16-all.json"
-    jq -r '"| mini-Q4_K_M mean KLD | \(.kld_mean*1e6|round/1e6) ± \(.kld_mean_stderr*1e6|round/1e6) | 0.033588 | \(.kld_mean/0.033588*1e4|round/1e4) |",
-           "| mini-Q4_K_M same top % | \(.same_top_pct*1e3|round/1e3) | 89.845 | \(.same_top_pct-89.845|.*1e3|round/1e3) points |",
-           "| mini-Q4_K_M PPL | \(.ppl*1e4|round/1e4) | 13.4564 | \(.ppl/13.4564*1e4|round/1e4) |"' "$OUT/json/mini-Q4_K_M.json"
-    echo "| greedy \"The kernel\" -n 24 (refmodel-f16) | $gen to README.md | | |"
-  } >"$OUT/anchors.md"
-  cat "$OUT/anchors.md"
+command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
+if ! "$L/llama-perplexity" --help >/dev/null 2>&1 ||
+  ! "$L/llama-tokenize" -m "$S/reference/mini-f16.gguf" -p hi >/dev/null 2>&1; then
+  echo "skipped: no runnable llama.cpp build at '$L'" >&2
   exit 0
 fi
-KLD=$OUT/refmodel.kld
-PPL_ARGS=(--file "$TEXT" --ctx 512 --threads "$THREADS" --json)
-[[ $CHUNKS != all ]] && PPL_ARGS+=(--chunks "$CHUNKS")
-TSV=$OUT/results.tsv
-printf 'mix\timatrix\tencoder\tbytes\tppl\tppl_stderr\tkld_mean\tkld_stderr\tsame_top_pct\trms_dp_pct\tquant_s\tppl_s\n' >"$TSV"
+mkdir -p "$W"
+TSV=$W/quality.tsv
+printf 'model\tmix\ttool\tbytes\tquant_s\tllama_ppl\tllama_kld\tllama_same_top\tqf_ppl\tqf_kld\tqf_same_top\n' >"$TSV"
+secs() { /usr/bin/time -f %e -o "$W/time.txt" "$@" >/dev/null 2>"$W/last.err" && cat "$W/time.txt"; }
+CH=()
+[[ -n ${CHUNKS:-} ]] && CH=(--chunks "$CHUNKS")
+LCH=()
+[[ -n ${CHUNKS:-} ]] && LCH=(--chunks "$CHUNKS")
 
-log "base: $BASE (chunks=$CHUNKS threads=$THREADS)"
-"$QF" perplexity "$BASE" "${PPL_ARGS[@]}" --kld-base "$KLD" --force >"$OUT/json/f16.json"
-jq -r '["F16","-","-",0,.ppl,.ppl_stderr,0,0,100,0,0,.seconds]|@tsv' "$OUT/json/f16.json" |
-  awk -v b="$(stat -c %s "$BASE")" 'BEGIN{OFS=FS="\t"}{$4=b; print}' >>"$TSV"
-
-# measure MIX IMX(yes|no) ENCODER(refined|ggml)
-measure() {
-  local mix=$1 imx=$2 enc=$3
-  local tag="$mix-$enc"
-  [[ $imx == yes ]] && tag="$tag-imx"
-  local file=$OUT/refmodel-$tag.gguf
-  local qargs=(--threads "$THREADS" --force --json)
-  [[ $enc == ggml ]] && qargs+=(--ggml-compatible)
-  # --refine-all: Q8_0/Q4_0 without imatrix are llama.cpp's round-to-nearest by default.
-  [[ $enc == refined ]] && qargs+=(--refine-all)
-  [[ $imx == yes ]] && qargs+=(--imatrix "$IMATRIX")
-  log "quantize $tag"
-  "$QF" quantize "$BASE" "$file" "$mix" "${qargs[@]}" 2>/dev/null |
-    jq '{output_file_bytes, output_sha256, seconds, bits_per_weight}' >"$OUT/json/quant-$tag.json"
-  log "perplexity $tag"
-  "$QF" perplexity "$file" "${PPL_ARGS[@]}" --kld "$KLD" 2>/dev/null >"$OUT/json/ppl-$tag.json"
-  local bytes qs
-  bytes=$(stat -c %s "$file")
-  qs=$(jq .seconds "$OUT/json/quant-$tag.json")
-  jq -r --arg m "$mix" --arg i "$imx" --arg e "$enc" --arg b "$bytes" --arg q "$qs" \
-    '[$m,$i,$e,$b,.ppl,.ppl_stderr,.kld_mean,.kld_mean_stderr,.same_top_pct,.rms_dp_pct,$q,.seconds]|@tsv' \
-    "$OUT/json/ppl-$tag.json" >>"$TSV"
-  [[ ${KEEP:-0} == 1 ]] || rm -f "$file" "$file.sha256"
+# score MODEL MIX TOOL FILE QUANT_SECONDS: both tools' KLD of FILE vs the F16 base
+score() {
+  local model=$1 mix=$2 tool=$3 f=$4 qs=$5
+  "$L/llama-perplexity" -m "$f" --kl-divergence-base "$W/$model.llama.kld" --kl-divergence \
+    -t "$THREADS" "${LCH[@]}" >"$W/lp.txt" 2>&1
+  local lppl lkld ltop
+  lppl=$(grep -E '^Mean PPL\(Q\)' "$W/lp.txt" | awk -F: '{print $2}' | awk '{print $1}')
+  lkld=$(grep -E '^Mean +KLD:' "$W/lp.txt" | awk '{print $3}')
+  ltop=$(grep -E '^Same top p:' "$W/lp.txt" | awk '{print $4}')
+  "$QF" --log-level error perplexity "$f" --file "$EVAL" --ctx 512 -t "$THREADS" "${CH[@]}" \
+    --kld "$W/$model.qf.kld" --json >"$W/qp.json"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$model" "$mix" "$tool" "$(stat -c %s "$f")" \
+    "$qs" "$lppl" "$lkld" "$ltop" "$(jq .ppl "$W/qp.json")" "$(jq .kld_mean "$W/qp.json")" \
+    "$(jq .same_top_pct "$W/qp.json")" >>"$TSV"
+  log "$model $mix $tool: llama.cpp KLD $lkld, qforge KLD $(jq .kld_mean "$W/qp.json")"
 }
 
-for mix in $MIXES; do
-  measure "$mix" no refined
-  measure "$mix" no ggml
+for model in $MODELS; do
+  F16=$S/reference/$model-f16.gguf
+  log "$model: imatrix (llama.cpp, qforge)"
+  li=$(secs "$L/llama-imatrix" -m "$F16" -f "$CAL" -c 512 -t "$THREADS" -o "$W/$model.llama-imatrix.gguf")
+  qi=$(secs "$QF" --log-level error imatrix "$F16" --file "$CAL" --ctx 512 -t "$THREADS" \
+    -o "$W/$model.qforge.imatrix" --force)
+  log "$model: imatrix ${li}s (llama.cpp) ${qi}s (qforge, with covariances)"
+  echo "$model imatrix seconds: llama-imatrix $li, qforge imatrix $qi" >>"$W/times.txt"
+  log "$model: KLD bases"
+  "$L/llama-perplexity" -m "$F16" -f "$EVAL" -c 512 -t "$THREADS" "${LCH[@]}" \
+    --kl-divergence-base "$W/$model.llama.kld" >"$W/$model.base.txt" 2>&1
+  "$QF" --log-level error perplexity "$F16" --file "$EVAL" --ctx 512 -t "$THREADS" "${CH[@]}" \
+    --kld-base "$W/$model.qf.kld" --force --json >"$W/$model.base.json"
+  for mix in $MIXES; do
+    lf=$W/$model-$mix.llama.gguf
+    qf=$W/$model-$mix.qforge.gguf
+    lq=$(secs "$L/llama-quantize" --imatrix "$W/$model.llama-imatrix.gguf" "$F16" "$lf" "$mix" "$THREADS")
+    # shellcheck disable=SC2086
+    qq=$(secs "$QF" --log-level error quantize "$F16" "$qf" "$mix" --imatrix "$W/$model.qforge.imatrix" \
+      -t "$THREADS" --force $QARGS)
+    score "$model" "$mix" llama.cpp "$lf" "$lq"
+    score "$model" "$mix" qforge "$qf" "$qq"
+    rm -f "$qf" "$qf.sha256"
+    if [[ " $TARGETS " == *" $mix "* ]] && "$QF" quantize --help | grep -q -- --target-size; then
+      tf=$W/$model-$mix.target.gguf
+      tq=$(secs "$QF" --log-level error quantize "$F16" "$tf" --target-size "$(stat -c %s "$lf")" \
+        --imatrix "$W/$model.qforge.imatrix" -t "$THREADS" --force)
+      score "$model" "$mix" qforge-target "$tf" "$tq"
+      rm -f "$tf" "$tf.sha256"
+    fi
+    rm -f "$lf"
+  done
+  rm -f "$W/$model.llama.kld" "$W/$model.qf.kld" "$W/$model.qf.kld.sha256"
 done
-for mix in $IMX_MIXES; do
-  measure "$mix" yes refined
-  measure "$mix" yes ggml
-done
-
-# llama.cpp's refmodel figures on the whole eval.txt: the table under the ANCHORS.md heading
-# "refmodel on data/eval.txt" (columns: mix, bytes, PPL, KLD, KLD with imatrix, same top, RMS dp).
-awk '/^## refmodel on data\/eval.txt/{on=1; next} /^## /{on=0} on && /^\| Q/' "$ANCHORS" |
-  awk -F'|' '{for(i=2;i<=8;i++){gsub(/^ +| +$/,"",$i)}; print $2"\t"$4"\t"$5"\t"$6"\t"$7"\t"$8}' \
-    >"$OUT/anchors.tsv"
 
 {
-  echo "chunks of 512 from eval.txt: $CHUNKS; threads $THREADS; qforge: $QF"
+  echo "$(date -u +%F) · $(uname -m) $(nproc) cores · threads $THREADS · llama.cpp: $L · qforge: $QF"
+  echo "· imatrix: each tool's own, data/calibration.txt, ctx 512 · KLD vs F16 on data/eval.txt (ctx 512)"
   echo
-  echo "| mix | imatrix | encoder | bytes | PPL | mean KLD | same top % | RMS Δp % | KLD refined/ggml | llama.cpp (184 chunks): PPL, KLD, same top, RMS Δp |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
-  awk -F'\t' 'function commas(n,  s, o){s=sprintf("%d",n); o=""; while(length(s)>3){o="," substr(s,length(s)-2) o; s=substr(s,1,length(s)-3)}; return s o}
-    NR==FNR{a[$1]=$0; next}
-    FNR==1{next}
-    $1=="F16"{printf "| F16 | – | – | %s | %.4f ± %.4f | – | – | – | – | |\n",commas($4),$5,$6; next}
-    {
-      key=$1 SUBSEP $2; if($3=="refined"){rk[key]=$7} else {gk[key]=$7}
-      ratio=""; if($3=="ggml" && rk[key]>0){ratio=sprintf("%.3f", rk[key]/$7)}
-      anc=""
-      if($1 in a){split(a[$1],x,"\t"); kl=($2=="yes")?x[4]:x[3]; anc=x[2]", "kl", "x[5]", "x[6]}
-      printf "| %s | %s | %s | %s | %.4f | %.6f | %.2f | %.2f | %s | %s |\n",
-        $1,$2,($3=="ggml"?"ggml-compatible":"qforge refined"),commas($4),$5,$7,$9,$10,ratio,anc
-    }' "$OUT/anchors.tsv" "$TSV"
-} >"$OUT/results.md"
-cat "$OUT/results.md"
+  echo "| model | mix | llama.cpp bytes | qforge bytes | KLD llama.cpp | KLD qforge | ratio | same-top % l / q | PPL l / q | quantize s l / q | (qforge's scoring: KLD l / q) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  awk -F'\t' 'NR>1{k=$1 SUBSEP $2; if($3=="llama.cpp"){l[k]=$0} else {q[k SUBSEP $3]=$0; o[++n]=k SUBSEP $3}}
+    END{for(i=1;i<=n;i++){split(o[i],p,SUBSEP); k=p[1] SUBSEP p[2]; split(l[k],a,"\t"); split(q[o[i]],b,"\t");
+      mix=(p[3]=="qforge")?p[2]:p[2]" size, target";
+      printf "| %s | %s | %d | %d | %.6f | %.6f | %.3f | %.2f / %.2f | %.4f / %.4f | %.2f / %.2f | %.6f / %.6f |\n",
+        p[1],mix,a[4],b[4],a[7],b[7],b[7]/a[7],a[8],b[8],a[6],b[6],a[5],b[5],a[10],b[10]}}' "$TSV"
+  echo
+  cat "$W/times.txt"
+} >"$W/quality.md"
+cat "$W/quality.md"
