@@ -14,6 +14,7 @@
 #include "core/fp16.h"
 #include "kernels/blocks.h"
 #include "kernels/codec.h"
+#include "kernels/kquant_search.h"
 #include "kernels/quant_math.h"
 
 namespace qforge {
@@ -269,74 +270,6 @@ float ggml_make_qx_quants(int n, int nmax, const float* x, int8_t* L, const floa
   return scale;
 }
 
-// make_qkx3_quants with importance weights, use_mad = false (the Q4_1/Q5_1 imatrix path).
-float ggml_make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                            float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep) {
-  float min = x[0], max = x[0];
-  float sum_w = weights[0];
-  float sum_x = sum_w * x[0];
-  for (int i = 1; i < n; ++i) {
-    if (x[i] < min) min = x[i];
-    if (x[i] > max) max = x[i];
-    const float w = weights[i];
-    sum_w += w;
-    sum_x += w * x[i];
-  }
-  if (min > 0) min = 0;
-  if (max <= min) {
-    std::memset(L, 0, static_cast<size_t>(n));
-    *the_min = -min;
-    return 0.f;
-  }
-  float iscale = static_cast<float>(nmax) / (max - min);
-  float scale = 1 / iscale;
-  float best_mad = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = nearest_int_ggml(iscale * (x[i] - min));
-    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
-    float diff = scale * static_cast<float>(L[i]) + min - x[i];
-    diff = diff * diff;
-    best_mad += weights[i] * diff;
-  }
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      int l = nearest_int_ggml(iscale * (x[i] - min));
-      l = std::max(0, std::min(nmax, l));
-      Laux[i] = static_cast<uint8_t>(l);
-      const float w = weights[i];
-      const auto fl = static_cast<float>(l);
-      sum_l += w * fl;
-      sum_l2 += w * fl * fl;
-      sum_xl += w * fl * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float mad = 0;
-      for (int i = 0; i < n; ++i) {
-        float diff = this_scale * static_cast<float>(Laux[i]) + this_min - x[i];
-        diff = diff * diff;
-        mad += weights[i] * diff;
-      }
-      if (mad < best_mad) {
-        for (int i = 0; i < n; ++i) L[i] = Laux[i];
-        best_mad = mad;
-        scale = this_scale;
-        min = this_min;
-      }
-    }
-  }
-  *the_min = -min;
-  return scale;
-}
-
 // quantize_row_iq4_nl_impl (super_block_size 32 for IQ4_NL, 256 for IQ4_XS; block_size 32).
 void ggml_iq4_impl(int super_block_size, const float* x, uint16_t* dh, uint8_t* q4,
                    uint16_t* scales_h, uint8_t* scales_l, const float* quant_weights, int ntry) {
@@ -521,8 +454,9 @@ void ggml_row_affine(const float* x, int64_t n, const float* imatrix, uint16_t* 
     const float* qw = imatrix + kQ * ib;
     for (int j = 0; j < kQ; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
     float min;
-    const float df = ggml_make_qkx3_quants(kQ, kNmax, xb, weight, levels + ib * kQ, &min, Laux,
-                                           -0.9f, 0.05f, 36);
+    // ggml's make_qkx3_quants with importance weights and squared error (use_mad = false).
+    const float df = kq::ggml_affine_search(kQ, kNmax, xb, weight, levels + ib * kQ, &min, Laux,
+                                            -0.9f, 0.05f, 36, false);
     d[ib] = f32_to_fp16(df);
     m[ib] = f32_to_fp16(-min);
   }
