@@ -6,16 +6,9 @@
 #include <limits>
 
 #include "core/fp16.h"
+#include "kernels/quant_math.h"
 
 namespace qforge::kq {
-
-int nearest_int(float f) {
-  // Adding 1.5*2^23 leaves round-to-nearest-even(f) in the low mantissa bits.
-  const float biased = f + 12582912.f;
-  int32_t bits;
-  std::memcpy(&bits, &biased, sizeof bits);
-  return (bits & 0x007fffff) - 0x00400000;
-}
 
 namespace {
 
@@ -53,7 +46,7 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
   float iscale = static_cast<float>(-nmax) / max;
   float sumlx = 0, suml2 = 0;
   for (int i = 0; i < n; ++i) {
-    int l = nearest_int(iscale * x[i]);
+    int l = qmath::nearest_int_ggml(iscale * x[i]);
     l = max_of(-nmax, min_of(nmax - 1, l));
     L[i] = static_cast<int8_t>(l + nmax);
     const float w = weight(i);
@@ -68,7 +61,7 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
     iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
     sumlx = suml2 = 0;
     for (int i = 0; i < n; ++i) {
-      int l = nearest_int(iscale * x[i]);
+      int l = qmath::nearest_int_ggml(iscale * x[i]);
       l = max_of(-nmax, min_of(nmax - 1, l));
       const float w = weight(i);
       const float fl = static_cast<float>(l);
@@ -77,7 +70,7 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
     }
     if (suml2 > 0 && sumlx * sumlx > best * suml2) {
       for (int i = 0; i < n; ++i) {
-        const int l = nearest_int(iscale * x[i]);
+        const int l = qmath::nearest_int_ggml(iscale * x[i]);
         L[i] = static_cast<int8_t>(nmax + max_of(-nmax, min_of(nmax - 1, l)));
       }
       scale = sumlx / suml2;
@@ -103,7 +96,7 @@ float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L) {
   const float iscale = static_cast<float>(-nmax) / max;
   float sumlx = 0, suml2 = 0;
   for (int i = 0; i < n; ++i) {
-    int l = nearest_int(iscale * x[i]);
+    int l = qmath::nearest_int_ggml(iscale * x[i]);
     l = max_of(-nmax, min_of(nmax - 1, l));
     L[i] = static_cast<int8_t>(l);
     const float w = x[i] * x[i];
@@ -119,7 +112,7 @@ float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L) {
       float slx = sumlx - w * x[i] * li;
       if (slx > 0) {
         float sl2 = suml2 - w * li * li;
-        int new_l = nearest_int(x[i] * sl2 / slx);
+        int new_l = qmath::nearest_int_ggml(x[i] * sl2 / slx);
         new_l = max_of(-nmax, min_of(nmax - 1, new_l));
         if (new_l != L[i]) {
           const float fl = static_cast<float>(new_l);
@@ -168,7 +161,7 @@ float affine_search_impl(int n, int nmax, const float* x, const float* weights, 
   float scale = 1 / iscale;
   float best_error = 0;
   for (int i = 0; i < n; ++i) {
-    const int l = nearest_int(iscale * (x[i] - min));
+    const int l = qmath::nearest_int_ggml(iscale * (x[i] - min));
     L[i] = static_cast<uint8_t>(max_of(0, min_of(nmax, l)));
     float diff = scale * static_cast<float>(L[i]) + min - x[i];
     diff = use_mad ? std::fabs(diff) : diff * diff;
@@ -186,9 +179,9 @@ float affine_search_impl(int n, int nmax, const float* x, const float* weights, 
       if (guarded) {
         // min may sit at or near max here, so v can be huge or NaN: clamp before rounding.
         const float v = iscale * (x[i] - min);
-        l = v > 0 ? nearest_int(min_of(v, fnmax)) : 0;
+        l = v > 0 ? qmath::nearest_int_ggml(min_of(v, fnmax)) : 0;
       } else {
-        l = nearest_int(iscale * (x[i] - min));
+        l = qmath::nearest_int_ggml(iscale * (x[i] - min));
         l = max_of(0, min_of(nmax, l));
       }
       Laux[i] = static_cast<uint8_t>(l);
@@ -249,7 +242,7 @@ float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const fl
   }
   const float fnmax = static_cast<float>(nmax);
   float iscale = fnmax / max;
-  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(nearest_int(iscale * x[i]));
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(qmath::nearest_int_ggml(iscale * x[i]));
   const float scale = 1 / iscale;
   float best_mse = 0;
   for (int i = 0; i < n; ++i) {
@@ -262,7 +255,7 @@ float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const fl
     const float scale_is = 1 / iscale_is;
     float mse = 0;
     for (int i = 0; i < n; ++i) {
-      const int l = min_of(nmax, nearest_int(iscale_is * x[i]));
+      const int l = min_of(nmax, qmath::nearest_int_ggml(iscale_is * x[i]));
       const float diff = x[i] - scale_is * static_cast<float>(l);
       mse += qw[i] * diff * diff;
     }
@@ -273,7 +266,7 @@ float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const fl
   }
   float sumlx = 0, suml2 = 0;
   for (int i = 0; i < n; ++i) {
-    const int l = min_of(nmax, nearest_int(iscale * x[i]));
+    const int l = min_of(nmax, qmath::nearest_int_ggml(iscale * x[i]));
     L[i] = static_cast<uint8_t>(l);
     const float w = qw[i];
     const float fl = static_cast<float>(l);
@@ -288,7 +281,7 @@ float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const fl
       float slx = sumlx - w * x[i] * li;
       float sl2 = suml2 - w * li * li;
       if (slx > 0 && sl2 > 0) {
-        const int new_l = min_of(nmax, nearest_int(x[i] * sl2 / slx));
+        const int new_l = min_of(nmax, qmath::nearest_int_ggml(x[i] * sl2 / slx));
         if (new_l != L[i]) {
           const float fl = static_cast<float>(new_l);
           slx += w * x[i] * fl;

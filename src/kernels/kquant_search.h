@@ -13,10 +13,6 @@
 
 namespace qforge::kq {
 
-// Round to nearest, ties to even, via the 1.5*2^23 trick (valid for |f| <= 4194303; callers
-// outside ggml-compatible code clamp first). Deterministic for any input: no UB.
-int nearest_int(float f);
-
 // ---- ggml-compatible sub-block searches -------------------------------------------------------
 // Symmetric scale for n values with quants in [-nmax, nmax-1], stored in L as l + nmax. Weights
 // are qw (nullptr: x^2). Tries the round-to-nearest scale and 18 perturbed ones, keeping the one

@@ -6,15 +6,16 @@
 #include "core/fp16.h"
 #include "kernels/codec.h"
 #include "kernels/kquant_search.h"
+#include "kernels/quant_math.h"
 
 namespace qforge {
 namespace {
 
 using kq::AffineBlock;
 using kq::AffineSpec;
-using kq::nearest_int;
 using kq::SymBlock;
 using kq::SymSpec;
+using qmath::nearest_int_ggml;
 
 // Refinement parameters per type: {sub-blocks, length, qmax (or qmin, qmax), scale range,
 // window, rounds}. Chosen on kquant_codec_bench so that the refined encoder costs at most about
@@ -255,7 +256,7 @@ void requant_affine(const AffineSpec& sp, const float* x, AffineBlock& a) {
     const float ml = dmin * static_cast<float>(a.lm[j]);
     for (int i = 0; i < sp.sub_len; ++i) {
       const int k = j * sp.sub_len + i;
-      int l = nearest_int((x[k] + ml) / dl);
+      int l = nearest_int_ggml((x[k] + ml) / dl);
       l = l < 0 ? 0 : (l > sp.qmax ? sp.qmax : l);
       a.q[k] = static_cast<uint8_t>(l);
     }
@@ -268,7 +269,7 @@ void requant_sym(const SymSpec& sp, const float* x, SymBlock& a) {
     if (!(dl != 0)) continue;
     for (int i = 0; i < sp.sub_len; ++i) {
       const int k = j * sp.sub_len + i;
-      int l = nearest_int(x[k] / dl);
+      int l = nearest_int_ggml(x[k] / dl);
       l = l < sp.qmin ? sp.qmin : (l > sp.qmax ? sp.qmax : l);
       a.q[k] = static_cast<int8_t>(l);
     }
@@ -298,7 +299,8 @@ void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
     const float q4scale = 15.f;
     if (max_scale > 0) {
       const float iscale = q4scale / max_scale;
-      for (int j = 0; j < 16; ++j) a.ls[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      for (int j = 0; j < 16; ++j)
+        a.ls[j] = static_cast<uint8_t>(nearest_int_ggml(iscale * scales[j]));
       a.d = f32_to_fp16(max_scale / q4scale);
     } else {
       for (int j = 0; j < 16; ++j) a.ls[j] = 0;
@@ -306,7 +308,8 @@ void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
     }
     if (max_min > 0) {
       const float iscale = q4scale / max_min;
-      for (int j = 0; j < 16; ++j) a.lm[j] = static_cast<uint8_t>(nearest_int(iscale * mins[j]));
+      for (int j = 0; j < 16; ++j)
+        a.lm[j] = static_cast<uint8_t>(nearest_int_ggml(iscale * mins[j]));
       a.dmin = f32_to_fp16(max_min / q4scale);
     } else {
       for (int j = 0; j < 16; ++j) a.lm[j] = 0;
@@ -353,8 +356,8 @@ void ggml_q45K(const AffineSpec& sp, const float* x, const float* qw, AffineBloc
     const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
     const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     for (int j = 0; j < 8; ++j) {
-      const uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j]));
-      const uint8_t lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
+      const uint8_t ls = static_cast<uint8_t>(nearest_int_ggml(inv_scale * scales[j]));
+      const uint8_t lm = static_cast<uint8_t>(nearest_int_ggml(inv_min * mins[j]));
       a.ls[j] = ls < 63 ? ls : 63;
       a.lm[j] = lm < 63 ? lm : 63;
     }
@@ -401,7 +404,7 @@ void ggml_q3K(const float* x, const float* qw, SymBlock& a) {
     if (max_scale != 0) {
       const float iscale = -32.f / max_scale;
       for (int j = 0; j < 16; ++j) {
-        const int8_t l = static_cast<int8_t>(nearest_int(iscale * scales[j]));
+        const int8_t l = static_cast<int8_t>(nearest_int_ggml(iscale * scales[j]));
         a.s[j] = l < -32 ? -32 : (l > 31 ? 31 : l);
       }
       a.d = f32_to_fp16(1 / iscale);
@@ -452,7 +455,7 @@ void ggml_q6K(const float* x, const float* qw, SymBlock& a) {
   const float iscale = -128.f / max_scale;
   a.d = f32_to_fp16(1 / iscale);
   for (int j = 0; j < 16; ++j) {
-    const int l = nearest_int(iscale * scales[j]);
+    const int l = nearest_int_ggml(iscale * scales[j]);
     a.s[j] = static_cast<int8_t>(l < 127 ? l : 127);
   }
   for (int k = 0; k < QK_K; ++k) a.q[k] = static_cast<int8_t>(L[k] - 32);
@@ -649,7 +652,7 @@ void quantize_row_q8_K(const float* x, block_q8_K* y, int64_t n) {
     // -127/max: the extreme value maps to -127 * sign, so every quant fits in [-127, 127].
     const float iscale = -127.f / max;
     for (int k = 0; k < QK_K; ++k) {
-      const int v = nearest_int(iscale * x[k]);
+      const int v = nearest_int_ggml(iscale * x[k]);
       y[i].qs[k] = static_cast<int8_t>(v < 127 ? v : 127);
     }
     for (int j = 0; j < QK_K / 16; ++j) {

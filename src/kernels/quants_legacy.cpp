@@ -221,55 +221,6 @@ void ggml_q8_0_ref(const float* x, block_q8_0& y) {
   for (int j = 0; j < kQ; ++j) y.qs[j] = trunc_i8(std::round(x[j] * id));
 }
 
-// make_qx_quants with rmse_type 1 and importance weights (the Q4_0/Q5_0 imatrix path).
-float ggml_make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* qw) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.f;
-  }
-  float iscale = static_cast<float>(-nmax) / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    int l = nearest_int_ggml(iscale * x[i]);
-    l = std::max(-nmax, std::min(nmax - 1, l));
-    L[i] = static_cast<int8_t>(l + nmax);
-    const float w = qw[i];
-    sumlx += w * x[i] * static_cast<float>(l);
-    suml2 += w * static_cast<float>(l) * static_cast<float>(l);
-  }
-  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-  float best = scale * sumlx;
-  for (int is = -9; is <= 9; ++is) {
-    if (is == 0) continue;
-    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
-    sumlx = suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-      int l = nearest_int_ggml(iscale * x[i]);
-      l = std::max(-nmax, std::min(nmax - 1, l));
-      const float w = qw[i];
-      sumlx += w * x[i] * static_cast<float>(l);
-      suml2 += w * static_cast<float>(l) * static_cast<float>(l);
-    }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (int i = 0; i < n; ++i) {
-        const int l = nearest_int_ggml(iscale * x[i]);
-        L[i] = static_cast<int8_t>(nmax + std::max(-nmax, std::min(nmax - 1, l)));
-      }
-      scale = sumlx / suml2;
-      best = scale * sumlx;
-    }
-  }
-  return scale;
-}
-
 // quantize_row_iq4_nl_impl (super_block_size 32 for IQ4_NL, 256 for IQ4_XS; block_size 32).
 void ggml_iq4_impl(int super_block_size, const float* x, uint16_t* dh, uint8_t* q4,
                    uint16_t* scales_h, uint8_t* scales_l, const float* quant_weights, int ntry) {
@@ -403,7 +354,7 @@ void ggml_row_q4_0(const float* x, block_q4_0* y, int64_t n, const float* imatri
     const float* xb = x + kQ * ib;
     const float* qw = imatrix + kQ * ib;
     for (int j = 0; j < kQ; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-    const float d = ggml_make_qx_quants(kQ, 8, xb, L, weight);
+    const float d = kq::ggml_symmetric_search(kQ, 8, xb, L, weight);
     y[ib].d = f32_to_fp16(d);
     uint8_t u[kQ];
     for (int j = 0; j < kQ; ++j) u[j] = static_cast<uint8_t>(L[j]);
@@ -424,7 +375,7 @@ void ggml_row_q5_0(const float* x, block_q5_0* y, int64_t n, const float* imatri
     const float* xb = x + kQ * ib;
     const float* qw = imatrix + kQ * ib;
     for (int j = 0; j < kQ; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-    const float d = ggml_make_qx_quants(kQ, 16, xb, L, weight);
+    const float d = kq::ggml_symmetric_search(kQ, 16, xb, L, weight);
     y[ib].d = f32_to_fp16(d);
     uint8_t u[kQ];
     for (int j = 0; j < kQ; ++j) u[j] = static_cast<uint8_t>(L[j]);
