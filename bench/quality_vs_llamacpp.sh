@@ -9,7 +9,8 @@
 # Environment: MODELS ("refmodel mini"), MIXES ("Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"),
 #   THREADS (all cores), TARGETS ("Q3_K_M Q4_K_M Q5_K_M": also `qforge quantize --target-size`
 #   at the byte size of llama.cpp's file of that mix, when qforge has the option; "" = none),
-#   CHUNKS (all), QARGS (extra `qforge quantize` options, e.g. "--method refined").
+#   CHUNKS (all), QARGS (extra `qforge quantize` options, e.g. "--method refined"),
+#   QF_SCORE (1: also score every file with qforge's own perplexity --kld; 0: llama.cpp only).
 # Writes WORK_DIR/quality.md (tables) and WORK_DIR/quality.tsv (one row per file).
 set -euo pipefail
 if [[ $# -lt 3 ]]; then
@@ -26,6 +27,7 @@ MIXES=${MIXES:-"Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
 TARGETS=${TARGETS-"Q3_K_M Q4_K_M Q5_K_M"}
 THREADS=${THREADS:-$(nproc)}
 QARGS=${QARGS:-}
+QF_SCORE=${QF_SCORE:-1}
 CAL=$S/data/calibration.txt
 EVAL=$S/data/eval.txt
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -53,8 +55,9 @@ score() {
   lppl=$(grep -E '^Mean PPL\(Q\)' "$W/lp.txt" | awk -F: '{print $2}' | awk '{print $1}')
   lkld=$(grep -E '^Mean +KLD:' "$W/lp.txt" | awk '{print $3}')
   ltop=$(grep -E '^Same top p:' "$W/lp.txt" | awk '{print $4}')
-  "$QF" --log-level error perplexity "$f" --file "$EVAL" --ctx 512 -t "$THREADS" "${CH[@]}" \
-    --kld "$W/$model.qf.kld" --json >"$W/qp.json"
+  echo '{"ppl": null, "kld_mean": null, "same_top_pct": null}' >"$W/qp.json"
+  [[ $QF_SCORE == 1 ]] && "$QF" --log-level error perplexity "$f" --file "$EVAL" --ctx 512 \
+    -t "$THREADS" "${CH[@]}" --kld "$W/$model.qf.kld" --json >"$W/qp.json"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$model" "$mix" "$tool" "$(stat -c %s "$f")" \
     "$qs" "$lppl" "$lkld" "$ltop" "$(jq .ppl "$W/qp.json")" "$(jq .kld_mean "$W/qp.json")" \
     "$(jq .same_top_pct "$W/qp.json")" >>"$TSV"
@@ -72,8 +75,8 @@ for model in $MODELS; do
   log "$model: KLD bases"
   "$L/llama-perplexity" -m "$F16" -f "$EVAL" -c 512 -t "$THREADS" "${LCH[@]}" \
     --kl-divergence-base "$W/$model.llama.kld" >"$W/$model.base.txt" 2>&1
-  "$QF" --log-level error perplexity "$F16" --file "$EVAL" --ctx 512 -t "$THREADS" "${CH[@]}" \
-    --kld-base "$W/$model.qf.kld" --force --json >"$W/$model.base.json"
+  [[ $QF_SCORE == 1 ]] && "$QF" --log-level error perplexity "$F16" --file "$EVAL" --ctx 512 \
+    -t "$THREADS" "${CH[@]}" --kld-base "$W/$model.qf.kld" --force --json >"$W/$model.base.json"
   for mix in $MIXES; do
     lf=$W/$model-$mix.llama.gguf
     qf=$W/$model-$mix.qforge.gguf
