@@ -5,6 +5,7 @@
 // writes the importance matrix FILE (GGUF by default, legacy .dat with --format dat) and, by
 // default, the input covariances FILE.cov (formats/covariance.h). --compare reports the
 // per-value agreement of FILE with another imatrix (e.g. llama-imatrix's own).
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -96,7 +97,18 @@ void run_imatrix_cmd(const ImatrixArgs& a) {
             {"covariance", cov},
             {"threads", pool.size()}});
   // llama-imatrix's progress line, [chunk]running PPL, ... (an event per chunk in JSON format).
+  const auto t_start = std::chrono::steady_clock::now();
   opt.progress = [&](int64_t done, int64_t n, double ppl) {
+    if (done == 1) {  // as llama-imatrix: the first pass's time and the ETA
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+      if (log_format() == LogFormat::Json)
+        log_info("imatrix.eta", "first chunk done",
+                 {{"seconds_per_pass", s}, {"eta_seconds", s * static_cast<double>(n - 1)}});
+      else
+        std::fprintf(stderr, "imatrix: %.2f seconds per pass - ETA %.2f minutes\n", s,
+                     s * static_cast<double>(n) / 60.0);
+    }
     if (log_format() == LogFormat::Json) {
       log_info("imatrix.chunk", "chunk done", {{"chunk", done}, {"of", n}, {"ppl", ppl}});
       return;
