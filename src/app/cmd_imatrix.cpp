@@ -5,6 +5,7 @@
 // writes the importance matrix FILE (GGUF by default, legacy .dat with --format dat) and, by
 // default, the input covariances FILE.cov (formats/covariance.h). --compare reports the
 // per-value agreement of FILE with another imatrix (e.g. llama-imatrix's own).
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -72,8 +73,10 @@ void run_imatrix_cmd(const ImatrixArgs& a) {
   ActivationStats stats(model, pool, {a.process_output, cov});
   if (cov) {
     const uint64_t bytes = covariance_file_bytes(stats.covariance_specs(), {});
-    std::fprintf(stderr, "imatrix: covariances: %s, %.1f MiB on disk (and as much RAM)\n",
-                 cov_path.c_str(), static_cast<double>(bytes) / (1 << 20));
+    // Stated before the run; in JSON log format only as the event (stderr stays JSON lines).
+    if (log_format() == LogFormat::Human)
+      std::fprintf(stderr, "imatrix: covariances: %s, %.1f MiB on disk (and as much RAM)\n",
+                   cov_path.c_str(), static_cast<double>(bytes) / (1 << 20));
     log_info("imatrix.covariance", "covariance file size",
              {{"path", cov_path}, {"bytes", bytes}, {"matrices", stats.covariance_specs().size()}});
   }
@@ -93,11 +96,25 @@ void run_imatrix_cmd(const ImatrixArgs& a) {
             {"chunks", total},
             {"covariance", cov},
             {"threads", pool.size()}});
-  // llama-imatrix's progress line: [chunk]running PPL, ...
+  // llama-imatrix's progress line, [chunk]running PPL, ... (an event per chunk in JSON format).
+  const auto t_start = std::chrono::steady_clock::now();
   opt.progress = [&](int64_t done, int64_t n, double ppl) {
+    if (done == 1) {  // as llama-imatrix: the first pass's time and the ETA
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+      if (log_format() == LogFormat::Json)
+        log_info("imatrix.eta", "first chunk done",
+                 {{"seconds_per_pass", s}, {"eta_seconds", s * static_cast<double>(n - 1)}});
+      else
+        std::fprintf(stderr, "imatrix: %.2f seconds per pass - ETA %.2f minutes\n", s,
+                     s * static_cast<double>(n) / 60.0);
+    }
+    if (log_format() == LogFormat::Json) {
+      log_info("imatrix.chunk", "chunk done", {{"chunk", done}, {"of", n}, {"ppl", ppl}});
+      return;
+    }
     std::fprintf(stderr, "[%lld]%.4f,%s", static_cast<long long>(done), ppl, done == n ? "\n" : "");
     std::fflush(stderr);
-    log_debug("imatrix.chunk", "chunk done", {{"chunk", done}, {"of", n}, {"ppl", ppl}});
   };
   const ImatrixRunResult r = unwrap(run_imatrix(ctx, tokens, opt, stats));
 

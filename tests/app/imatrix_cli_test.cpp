@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -101,6 +102,27 @@ TEST(ImatrixCli, WritesBothFilesAndTheyLoad) {
                                 " --ctx 64 --chunks 1 -o " + q(out)),
                      "mini.imatrix.cov: already exists");
   EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+TEST(ImatrixCli, JsonLogFormatKeepsStderrJsonLines) {
+  QF_REQUIRE_SHARED("reference/mini-f16.gguf");
+  QF_REQUIRE_SHARED("data/eval.txt");
+  test::TempDir tmp;
+  auto r = run_qforge("--log-format json imatrix " + mini() + " --file " + eval_text() +
+                      " --ctx 64 --chunks 2 --threads 2 -o " + q(tmp.file("j.imatrix")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.err);
+  std::string line;
+  int chunks = 0, size_events = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    chunks += j.value("event", "") == "imatrix.chunk";
+    size_events += j.value("event", "") == "imatrix.covariance";
+  }
+  EXPECT_EQ(chunks, 2);
+  EXPECT_EQ(size_events, 1);
 }
 
 TEST(ImatrixCli, BadInputsAreOneLineErrors) {
