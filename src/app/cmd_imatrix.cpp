@@ -50,6 +50,75 @@ nlohmann::json comparison_json(const ImatrixComparison& c, const std::string& ot
           {"shape_mismatch", c.shape_mismatch}};
 }
 
+// The summary: JSON on stdout with --json, else a few lines.
+void report(const ImatrixArgs& a, const Imatrix& im, const ImatrixRunResult& r, bool cov,
+            const std::string& cov_path, int threads) {
+  nlohmann::json j;
+  j["model"] = a.model;
+  j["file"] = a.file;
+  j["output"] = a.output;
+  j["format"] = a.format;
+  j["entries"] = im.entries.size();
+  j["covariance"] = cov ? nlohmann::json(cov_path) : nlohmann::json(nullptr);
+  j["chunks"] = r.chunks;
+  j["ctx"] = a.ctx;
+  j["tokens"] = r.tokens;
+  j["ppl"] = r.ppl;
+  j["ppl_stderr"] = r.ppl_stderr;
+  j["seconds"] = r.seconds;
+  j["threads"] = threads;
+  j["peak_rss_bytes"] = peak_rss_bytes();
+  std::optional<ImatrixComparison> cmp;
+  if (!a.compare.empty()) {
+    cmp = compare_imatrix(im, unwrap(load_imatrix(a.compare)));
+    j["compare"] = comparison_json(*cmp, a.compare);
+  }
+  if (a.json) {
+    std::printf("%s\n", j.dump(1).c_str());
+    return;
+  }
+  std::printf("imatrix: %s (%s, %zu entries) from %lld chunks of %lld tokens\n", a.output.c_str(),
+              a.format.c_str(), im.entries.size(), static_cast<long long>(r.chunks),
+              static_cast<long long>(a.ctx));
+  if (cov) std::printf("covariances: %s\n", cov_path.c_str());
+  std::printf("PPL = %.4f +/- %.5f (%.2f s, %d threads)\n", r.ppl, r.ppl_stderr, r.seconds,
+              threads);
+  if (cmp)
+    std::printf(
+        "compare with %s: %zu tensors, %zu values, relative error max %.4g %% (%s), median "
+        "%.4g %%, mean %.4g %%; %zu/%zu tensors only here/there\n",
+        a.compare.c_str(), cmp->tensors, cmp->values, 100 * cmp->max_rel, cmp->max_tensor.c_str(),
+        100 * cmp->median_rel, 100 * cmp->mean_rel, cmp->only_a.size(), cmp->only_b.size());
+}
+
+// Writes FILE (and FILE.cov) atomically; returns the imatrix written.
+Imatrix write_outputs(const ImatrixArgs& a, const ActivationStats& stats, const ImatrixRunResult& r,
+                      bool cov, const std::string& cov_path) {
+  const auto chunk_count = static_cast<uint32_t>(r.chunks);
+  const auto chunk_size = static_cast<uint32_t>(a.ctx);
+  const Imatrix im = stats.imatrix(a.format, chunk_count, chunk_size, {a.file});
+  if (im.entries.empty()) throw CliError{a.output + ": no statistics collected (is --ctx < 16?)"};
+  // The large file first; when FILE then fails, FILE.cov goes too (no half of the pair left).
+  if (cov) {
+    const auto specs = stats.covariance_specs();
+    unwrap(write_covariance(
+        cov_path, specs, {chunk_count, chunk_size, {a.file}},
+        [&](size_t i, uint32_t m, std::span<float> out) { stats.covariance_matrix(i, m, out); },
+        a.force));
+  }
+  const Status st = a.format == "dat" ? write_imatrix_dat(a.output, im, a.force)
+                                      : write_imatrix_gguf(a.output, im, a.force);
+  if (!st.ok()) {
+    std::error_code ec;
+    if (cov)
+      std::filesystem::remove(cov_path, ec), std::filesystem::remove(cov_path + ".sha256", ec);
+    unwrap(st);
+  }
+  log_info("imatrix.done", "written",
+           {{"output", a.output}, {"entries", im.entries.size()}, {"seconds", r.seconds}});
+  return im;
+}
+
 void run_imatrix_cmd(const ImatrixArgs& a) {
   const bool cov = a.covariance == "full";
   const std::string cov_path = covariance_path_for(a.output);
@@ -118,60 +187,8 @@ void run_imatrix_cmd(const ImatrixArgs& a) {
   };
   const ImatrixRunResult r = unwrap(run_imatrix(ctx, tokens, opt, stats));
 
-  const auto chunk_count = static_cast<uint32_t>(r.chunks);
-  const auto chunk_size = static_cast<uint32_t>(a.ctx);
-  const Imatrix im = stats.imatrix(a.format, chunk_count, chunk_size, {a.file});
-  if (im.entries.empty()) throw CliError{a.output + ": no statistics collected (is --ctx < 16?)"};
-  if (a.format == "dat")
-    unwrap(write_imatrix_dat(a.output, im, a.force));
-  else
-    unwrap(write_imatrix_gguf(a.output, im, a.force));
-  if (cov) {
-    const auto specs = stats.covariance_specs();
-    unwrap(write_covariance(
-        cov_path, specs, {chunk_count, chunk_size, {a.file}},
-        [&](size_t i, uint32_t m, std::span<float> out) { stats.covariance_matrix(i, m, out); },
-        a.force));
-  }
-  log_info("imatrix.done", "written",
-           {{"output", a.output}, {"entries", im.entries.size()}, {"seconds", r.seconds}});
-
-  nlohmann::json j;
-  j["model"] = a.model;
-  j["file"] = a.file;
-  j["output"] = a.output;
-  j["format"] = a.format;
-  j["entries"] = im.entries.size();
-  j["covariance"] = cov ? nlohmann::json(cov_path) : nlohmann::json(nullptr);
-  j["chunks"] = r.chunks;
-  j["ctx"] = a.ctx;
-  j["tokens"] = r.tokens;
-  j["ppl"] = r.ppl;
-  j["ppl_stderr"] = r.ppl_stderr;
-  j["seconds"] = r.seconds;
-  j["threads"] = pool.size();
-  j["peak_rss_bytes"] = peak_rss_bytes();
-  std::optional<ImatrixComparison> cmp;
-  if (!a.compare.empty()) {
-    cmp = compare_imatrix(im, unwrap(load_imatrix(a.compare)));
-    j["compare"] = comparison_json(*cmp, a.compare);
-  }
-  if (a.json) {
-    std::printf("%s\n", j.dump(1).c_str());
-    return;
-  }
-  std::printf("imatrix: %s (%s, %zu entries) from %lld chunks of %lld tokens\n", a.output.c_str(),
-              a.format.c_str(), im.entries.size(), static_cast<long long>(r.chunks),
-              static_cast<long long>(a.ctx));
-  if (cov) std::printf("covariances: %s\n", cov_path.c_str());
-  std::printf("PPL = %.4f +/- %.5f (%.2f s, %d threads)\n", r.ppl, r.ppl_stderr, r.seconds,
-              pool.size());
-  if (cmp)
-    std::printf(
-        "compare with %s: %zu tensors, %zu values, relative error max %.4g %% (%s), median "
-        "%.4g %%, mean %.4g %%; %zu/%zu tensors only here/there\n",
-        a.compare.c_str(), cmp->tensors, cmp->values, 100 * cmp->max_rel, cmp->max_tensor.c_str(),
-        100 * cmp->median_rel, 100 * cmp->mean_rel, cmp->only_a.size(), cmp->only_b.size());
+  const Imatrix im = write_outputs(a, stats, r, cov, cov_path);
+  report(a, im, r, cov, cov_path, pool.size());
 }
 
 }  // namespace

@@ -112,35 +112,34 @@ ActivationStats::ActivationStats(const Model& model, ThreadPool& pool, Activatio
   for (int64_t l = 0; l < p.n_layer; ++l) {
     const LayerWeights& L = model.layers()[static_cast<size_t>(l)];
     if (!L.wqkv.empty()) {
-      add_weight(l, MatRole::AttnQkv, L.wqkv.cols, 1, false);
+      add_weight(l, MatRole::AttnQkv, L.wqkv.cols, 1);
     } else {
-      add_weight(l, MatRole::AttnQ, L.wq.cols, 1, false);
-      add_weight(l, MatRole::AttnK, L.wk.cols, 1, false);
-      add_weight(l, MatRole::AttnV, L.wv.cols, 1, false);
+      add_weight(l, MatRole::AttnQ, L.wq.cols, 1);
+      add_weight(l, MatRole::AttnK, L.wk.cols, 1);
+      add_weight(l, MatRole::AttnV, L.wv.cols, 1);
     }
-    add_weight(l, MatRole::AttnOut, L.wo.cols, 1, false);
+    add_weight(l, MatRole::AttnOut, L.wo.cols, 1);
     if (p.n_expert > 0) {
       const auto X = static_cast<uint32_t>(p.n_expert);
-      add_weight(l, MatRole::FfnGateInp, L.ffn_gate_inp.cols, 1, false);
-      add_weight(l, MatRole::FfnGateExps, L.gate_exps.front().cols, X, false);
-      add_weight(l, MatRole::FfnUpExps, L.up_exps.front().cols, X, false);
-      add_weight(l, MatRole::FfnDownExps, L.down_exps.front().cols, X, false);
+      add_weight(l, MatRole::FfnGateInp, L.ffn_gate_inp.cols, 1);
+      add_weight(l, MatRole::FfnGateExps, L.gate_exps.front().cols, X);
+      add_weight(l, MatRole::FfnUpExps, L.up_exps.front().cols, X);
+      add_weight(l, MatRole::FfnDownExps, L.down_exps.front().cols, X);
     } else {
-      if (!L.ffn_gate.empty()) add_weight(l, MatRole::FfnGate, L.ffn_gate.cols, 1, false);
-      add_weight(l, MatRole::FfnUp, L.ffn_up.cols, 1, false);
-      add_weight(l, MatRole::FfnDown, L.ffn_down.cols, 1, false);
+      if (!L.ffn_gate.empty()) add_weight(l, MatRole::FfnGate, L.ffn_gate.cols, 1);
+      add_weight(l, MatRole::FfnUp, L.ffn_up.cols, 1);
+      add_weight(l, MatRole::FfnDown, L.ffn_down.cols, 1);
     }
   }
   // llama-imatrix collects the head only as "output.weight" (never a tied token_embd).
   if (opt_.process_output && !model.tied_embeddings())
-    add_weight(-1, MatRole::Output, model.output().cols, 1, false);
-  if (opt_.covariance) group_covariances(p.n_layer);
+    add_weight(-1, MatRole::Output, model.output().cols, 1);
+  if (opt_.covariance) group_covariances();
 }
 
-void ActivationStats::add_weight(int64_t layer, MatRole role, int64_t cols, uint32_t n_mat,
-                                 bool tied) {
+void ActivationStats::add_weight(int64_t layer, MatRole role, int64_t cols, uint32_t n_mat) {
   WeightStats w;
-  w.name = weight_tensor_name({layer, role}, tied);
+  w.name = weight_tensor_name({layer, role}, false);  // the head is only kept untied
   w.cols = cols;
   w.n_mat = n_mat;
   w.sums.assign(static_cast<size_t>(cols) * n_mat, 0.0);
@@ -149,7 +148,7 @@ void ActivationStats::add_weight(int64_t layer, MatRole role, int64_t cols, uint
   weights_.push_back(std::move(w));
 }
 
-void ActivationStats::group_covariances(int64_t n_layer) {
+void ActivationStats::group_covariances() {
   std::map<std::string, size_t> by_name;
   for (int64_t s = 0; s < static_cast<int64_t>(slot_to_weight_.size()); ++s) {
     const int64_t wi = slot_to_weight_[static_cast<size_t>(s)];
@@ -174,7 +173,6 @@ void ActivationStats::group_covariances(int64_t n_layer) {
     covs_[it->second].members.push_back(static_cast<size_t>(wi));
     w.cov = static_cast<int64_t>(it->second);
   }
-  (void)n_layer;
 }
 
 int64_t ActivationStats::slot(const MatmulSite& s) const {

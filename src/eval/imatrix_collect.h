@@ -75,8 +75,8 @@ class ActivationStats final : public ActivationObserver {
     std::vector<uint64_t> counts;
   };
   int64_t slot(const MatmulSite& s) const;
-  void add_weight(int64_t layer, MatRole role, int64_t cols, uint32_t n_mat, bool tied);
-  void group_covariances(int64_t n_layer);
+  void add_weight(int64_t layer, MatRole role, int64_t cols, uint32_t n_mat);
+  void group_covariances();
 
   ThreadPool& pool_;
   ActivationStatsOptions opt_;
