@@ -3,7 +3,7 @@
 # to run as root with no terminal, as CI does).
 set -euo pipefail
 PKGS=(g++ cmake ninja-build ccache pkg-config libssl-dev nlohmann-json3-dev libcli11-dev
-      libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev time
+      libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev time
       libtomlplusplus-dev libxml2-utils chromium)
 missing=()
 for p in "${PKGS[@]}"; do
