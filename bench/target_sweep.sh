@@ -4,13 +4,13 @@
 # (kind, name, budget, bytes, kld, kld_err, same_top, ppl, quantize_seconds) as runs finish
 # (or to $RESULTS).
 # Usage: bench/target_sweep.sh MODEL IMATRIX EVAL OUT "MIX ..." "BUDGET ..." [PROXY.json]
-# Env: QFORGE (binary), JOBS (parallel runs, 1), THREADS (per run, 2).
+# Env: QFORGE (binary), JOBS (parallel runs, 1), THREADS (per run, 2), CHUNKS (first N only).
 set -euo pipefail
 export MODEL=$1 IMATRIX=$2 EVAL=$3 OUTD=$4 PROXY=${7:-}
 export QF=${QFORGE:-build/qforge} THREADS=${THREADS:-2}
 mixes=$5 budgets=$6
 mkdir -p "$OUTD"
-[ -f "$OUTD/base.kldb" ] || "$QF" --log-level error perplexity "$MODEL" --file "$EVAL" --kld-base "$OUTD/base.kldb" \
+[ -f "$OUTD/base.kldb" ] || "$QF" --log-level error perplexity "$MODEL" --file "$EVAL" --kld-base "$OUTD/base.kldb" ${CHUNKS:+--chunks $CHUNKS} \
   --force -t "${BASE_THREADS:-$THREADS}" >"$OUTD/base.txt" 2>&1
 score() {  # kind name args...
   local kind=$1 name=$2 f="$OUTD/$2.gguf"
@@ -20,7 +20,7 @@ score() {  # kind name args...
   "$QF" --log-level error quantize "$MODEL" "$f" "$@" --imatrix "$IMATRIX" -f -t "$THREADS" --json \
     >"$OUTD/$name.quantize.json" 2>"$OUTD/$name.err"
   t1=$(date +%s.%N)
-  "$QF" --log-level error perplexity "$f" --file "$EVAL" --kld "$OUTD/base.kldb" --json -t "$THREADS" \
+  "$QF" --log-level error perplexity "$f" --file "$EVAL" --kld "$OUTD/base.kldb" ${CHUNKS:+--chunks $CHUNKS} --json -t "$THREADS" \
     >"$OUTD/$name.kld.json" 2>>"$OUTD/$name.err"
   python3 - "$kind" "$name" "$f" "$OUTD/$name.kld.json" "$t0" "$t1" <<'PY'
 import json, os, sys

@@ -147,14 +147,28 @@ double ProxyModel::scale_for(const std::string& kind) const {
 
 ProxyModel default_proxy_model() {
   ProxyModel m;
-  m.source = "built-in (fitted on refmodel, data/calibration.txt)";
-  m.default_scale = 1.0;
+  m.source = "built-in (fitted on refmodel, 3 chunks of data/calibration.txt, Q2_K one at a time)";
+  // bench/target_fit.py on bench/target_calibrate.sh's measurement (docs/BENCHMARKS.md).
   m.kind_scale = {
-      {"attn_q.weight", 1.0},      {"attn_k.weight", 1.0},   {"attn_v.weight", 1.0},
-      {"attn_output.weight", 1.0}, {"ffn_gate.weight", 1.0}, {"ffn_up.weight", 1.0},
-      {"ffn_down.weight", 1.0},    {"output.weight", 1.0},   {"token_embd.weight", 1.0},
+      {"attn_k.weight", 0.00025802},     {"attn_output.weight", 0.0016923},
+      {"attn_q.weight", 9.1287e-05},     {"attn_v.weight", 0.0010442},
+      {"ffn_down.weight", 0.00065071},   {"ffn_gate.weight", 0.00014819},
+      {"ffn_up.weight", 0.00011942},     {"output.weight", 8.7694e-05},
+      {"token_embd.weight", 6.0417e-05},
   };
+  m.default_scale = 3e-4;  // kinds it never saw: about attn_k's..ffn_down's
+  m.depth_factors = {3.089, 1.27, 1.081, 1.034, 0.5707, 0.3995};
   return m;
+}
+
+double ProxyModel::depth_factor(int layer, int n_layer) const {
+  if (layer < 0 || depth_factors.empty()) return 1.0;
+  if (depth_factors.size() == 1 || n_layer <= 1) return depth_factors.front();
+  const double pos = std::clamp(static_cast<double>(layer) / (n_layer - 1), 0.0, 1.0) *
+                     static_cast<double>(depth_factors.size() - 1);
+  const size_t i = std::min(static_cast<size_t>(pos), depth_factors.size() - 2);
+  const double f = pos - static_cast<double>(i);
+  return depth_factors[i] * (1 - f) + depth_factors[i + 1] * f;
 }
 
 Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::string& source) {
@@ -162,6 +176,21 @@ Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::str
   m.source = source;
   if (!j.is_object() || !j.contains("factors") || !j["factors"].is_object())
     return make_error(source, ": expected an object with \"factors\": {kind: number}");
+  if (j.contains("error")) {
+    if (j["error"] != "absolute" && j["error"] != "relative")
+      return make_error(source, ": \"error\" must be \"absolute\" or \"relative\"");
+    m.relative = j["error"] == "relative";
+  }
+  if (j.contains("depth_factors")) {
+    if (!j["depth_factors"].is_array())
+      return make_error(source, ": \"depth_factors\" must be an array of numbers");
+    m.depth_factors.clear();
+    for (const auto& v : j["depth_factors"]) {
+      if (!v.is_number() || !(v.get<double>() > 0) || !std::isfinite(v.get<double>()))
+        return make_error(source, ": depth factors must be positive numbers");
+      m.depth_factors.push_back(v.get<double>());
+    }
+  }
   for (auto it = j["factors"].begin(); it != j["factors"].end(); ++it) {
     if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
       return make_error(source, ": factor of '", it.key(), "' must be a positive number");
@@ -171,12 +200,20 @@ Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::str
 }
 
 double predicted_kld(const TensorSensitivity& t, const TypeCost& c, const ProxyModel& m,
-                     bool tied_embeddings) {
+                     bool tied_embeddings, int n_layer) {
   const std::string& kind =
       tied_embeddings && t.kind == "token_embd.weight" ? std::string("output.weight") : t.kind;
-  const double rel = t.signal > 0 ? c.error / t.signal : c.error;
-  return m.scale_for(kind) * rel;
+  const double e = m.relative ? (t.signal > 0 ? c.error / t.signal : c.error) : c.error;
+  return m.scale_for(kind) * m.depth_factor(t.layer, n_layer) * e;
 }
+
+namespace {
+int table_layers(const std::vector<TensorSensitivity>& table) {
+  int n = 0;
+  for (const auto& t : table) n = std::max(n, t.layer + 1);
+  return n;
+}
+}  // namespace
 
 std::string type_group_key(const std::string& name) {
   // Split per-expert tensors: blk.N.ffn_{gate,up,down}.E.weight (and _exps variants).
@@ -208,6 +245,7 @@ Result<Allocation> allocate_types(const std::vector<TensorSensitivity>& table, c
     groups.push_back({});
     groups.back().members.push_back(i);
   }
+  const int n_layer = table_layers(table);
   Allocation a;
   a.choice.assign(table.size(), 0);
   a.file_bytes = in.fixed_bytes;
@@ -221,7 +259,7 @@ Result<Allocation> allocate_types(const std::vector<TensorSensitivity>& table, c
         if (c.type != op.type)
           return make_error("tensor '", table[i].name, "': its group differs in types");
         op.bytes += padded(c.bytes, in.alignment);
-        op.err += predicted_kld(table[i], c, m, in.tied_embeddings);
+        op.err += predicted_kld(table[i], c, m, in.tied_embeddings, n_layer);
       }
       g.options.push_back(op);
     }
@@ -419,7 +457,7 @@ nlohmann::json allocation_to_json(const TargetPlan& tp) {
   for (size_t i = 0; i < tp.table.size(); ++i) {
     const auto& t = tp.table[i];
     const TypeCost& c = t.costs[tp.allocation.choice[i]];
-    const double pred = predicted_kld(t, c, tp.model, tied);
+    const double pred = predicted_kld(t, c, tp.model, tied, table_layers(tp.table));
     const std::string tn(type_name(c.type));
     tensors.push_back({{"name", t.name},
                        {"kind", t.kind},

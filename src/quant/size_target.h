@@ -2,11 +2,14 @@
 // table (sensitivity.h), choose every quantizable tensor's type so that the predicted output
 // error (a sum of per-tensor predicted KLD contributions) is minimal and the file fits.
 //
-// Prediction: predicted(t, type) = scale(kind) * error(t, type) / signal(t), i.e. the layer
-// output's relative weighted error times a per-kind factor that converts it into KLD (how much a
-// relative error of attn_v or ffn_down moves the model's output distribution). The factors are
-// fitted from one-tensor-at-a-time KLD measurements (eval/sensitivity_measure.h, `--measure`);
-// default_proxy_model() holds factors fitted that way on refmodel with data/calibration.txt.
+// Prediction: predicted(t, type) = scale(kind) * depth(layer) * error(t, type), the layer
+// output's expected squared error (imatrix-weighted, sensitivity.h) times factors that convert
+// it into KLD: how much an error in attn_v or ffn_down, early or late in the stack, moves the
+// model's output distribution. The factors are fitted from one-tensor-at-a-time KLD
+// measurements (bench/target_calibrate.sh + bench/target_fit.py; `--proxy FILE` loads a fit);
+// default_proxy_model() holds the fit on refmodel with 3 chunks of data/calibration.txt (never
+// eval.txt). Leave-one-out Spearman of this proxy vs measured KLD there: 0.75 (raw weighted
+// error alone: 0.45); docs/BENCHMARKS.md.
 //
 // Allocation: tensors that must share a type form a group (split per-expert tensors of one layer
 // and kind, "blk.N.ffn_down.E.weight"; stacked *_exps tensors are one tensor already). Each
@@ -39,20 +42,26 @@ namespace qforge {
 struct ProxyModel {
   std::map<std::string, double> kind_scale;  // kind (sensitivity.h) -> factor
   double default_scale = 1.0;                // kinds not in the map
-  std::string source;                        // where the factors come from (reports)
+  // Factors over relative depth (layer / (n_layer - 1), linearly interpolated between entries
+  // spread evenly over [0, 1]); empty = 1. Tensors outside the blocks get 1.
+  std::vector<double> depth_factors;
+  bool relative = false;  // error / signal instead of the absolute weighted error
+  std::string source;     // where the factors come from (reports)
   double scale_for(const std::string& kind) const;
+  double depth_factor(int layer, int n_layer) const;
 };
 
 // Factors fitted on refmodel (see docs/BENCHMARKS.md, "Size-targeted allocation").
 ProxyModel default_proxy_model();
 
-// Factors from JSON {"factors": {"attn_v.weight": 1.2, ...}} (bench/target_fit.py's output);
-// kinds it does not name keep the built-in factor.
+// Factors from JSON {"factors": {"attn_v.weight": 1.2, ...}, "depth_factors": [...],
+// "error": "absolute"|"relative"} (bench/target_fit.py's output); kinds it does not name keep
+// the built-in factor.
 Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::string& source);
 
-// Predicted KLD contribution of tensor `t` stored as `c`.
+// Predicted KLD contribution of tensor `t` stored as `c`; n_layer = the model's block count.
 double predicted_kld(const TensorSensitivity& t, const TypeCost& c, const ProxyModel& m,
-                     bool tied_embeddings);
+                     bool tied_embeddings, int n_layer);
 
 struct AllocationInput {
   uint64_t budget_bytes = 0;  // whole-file budget
