@@ -36,7 +36,8 @@ PY
 export -f score
 {
   for b in $budgets; do
-    echo "target target-$b --target-size $b ${PROXY:+--proxy $PROXY}"
+    # No trailing blank: xargs -L1 would join the next line to this one.
+    echo "target target-$b --target-size $b${PROXY:+ --proxy $PROXY}"
   done
   for m in $mixes; do echo "mix $m $m"; done
 } | xargs -P "${JOBS:-1}" -L1 bash -c 'score "$@"' _ >>"${RESULTS:-$OUTD/results.tsv}"
