@@ -101,5 +101,32 @@ TEST(SizeTargetCli, RefmodelTargetFitsAndLoadsInTheEngine) {
   EXPECT_LT(ppl, 100.0);  // F16 is ~15 on the whole text
 }
 
+TEST(SizeTargetCli, LadderBuildsTargetVariantsBesideTheMixes) {
+  const std::string model = test::shared_path("reference/mini-f16.gguf");
+  const std::string text = test::shared_path("data/eval.txt");
+  if (!fs::exists(model) || !fs::exists(text))
+    GTEST_SKIP() << "needs ../shared/reference/mini-f16.gguf and data/eval.txt";
+  test::TempDir dir;
+  const std::string out = dir.file("ladder");
+  auto r = test::run_qforge("--log-level error ladder " + model + " " + out +
+                            " --mixes Q4_K_M --target-sizes 3.2MB --chunks 1 --ctx 64 "
+                            "--no-bench --threads 2 --eval-text " +
+                            text);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = nlohmann::json::parse(test::read_all(out + "/manifest.json"));
+  bool found = false;
+  for (const auto& v : m["variants"]) {
+    if (v["name"] != "T3.20MB") continue;
+    found = true;
+    EXPECT_LE(v["file_bytes"].get<uint64_t>(), 3200000u);
+    EXPECT_GE(v["file_bytes"].get<uint64_t>(), 3200000u - 16000u);
+    EXPECT_TRUE(v["allocation"].contains("by_layer"));
+    EXPECT_TRUE(v.contains("kld_mean"));
+  }
+  EXPECT_TRUE(found);
+  const std::string html = test::read_all(out + "/report.html");
+  EXPECT_NE(html.find("Allocation of T3.20MB"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace qforge
