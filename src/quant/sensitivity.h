@@ -59,7 +59,7 @@ struct TensorSensitivity {
 
 struct SensitivityOptions {
   std::vector<Type> types = default_candidate_types();
-  int threads = 0;             // 0: all cores
+  int threads = 0;           // 0: all cores
   int64_t sample_rows = 64;  // rows encoded per tensor (at least); 0 = every row
   bool ggml_compatible = false;
   bool refine_all = false;
