@@ -18,9 +18,18 @@ namespace {
 struct LadderArgs {
   LadderOptions o;
   std::string gates, ram, priority = "quality", kv_type = "f16";
+  std::vector<std::string> target_sizes;  // --target-sizes 1.5GB,2GB
   double max_kld = 0, min_same_top = 0, budget_mb = 0;
   bool json = false, no_bench = false, require_pass = false;
 };
+
+// Budgets of --target-sizes (out of line: inlined beside --ram's parse, GCC 12 warns falsely).
+[[gnu::noinline]] std::vector<uint64_t> parse_target_sizes(const std::vector<std::string>& list) {
+  std::vector<uint64_t> out;
+  for (const auto& t : list)
+    out.push_back(unwrap(parse_size(t).context("ladder: --target-sizes: ")));
+  return out;
+}
 
 std::string default_gates() {
   // The bundled file, beside the binary's source tree or the working directory.
@@ -49,8 +58,13 @@ void run(LadderArgs a) {
   if (a.max_kld > 0) set_gate("kld_mean", GateOp::AtMost, a.max_kld);
   if (a.min_same_top > 0) set_gate("same_top_pct", GateOp::AtLeast, a.min_same_top);
   o.priority = unwrap(priority_from_name(a.priority));
+  o.target_sizes = parse_target_sizes(a.target_sizes);
   if (!a.ram.empty()) {
+    // GCC 12 reports a false maybe-uninitialized in the inlined variant move here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
     o.ram_bytes = unwrap(parse_size(a.ram).context("ladder: --ram: "));
+#pragma GCC diagnostic pop
     o.ram_source = "--ram";
   } else if (a.budget_mb > 0) {
     o.ram_bytes = static_cast<uint64_t>(a.budget_mb * 1048576.0);
@@ -95,6 +109,10 @@ void add_ladder_command(CLI::App& app) {
       ->required();
   cmd->add_option("--mixes", a->o.mixes, "Mixes to build (checked against qforge's recipes)")
       ->delimiter(',');
+  cmd->add_option("--target-sizes", a->target_sizes,
+                  "Also build size-targeted variants (quantize --target-size) for these budgets, "
+                  "e.g. 1.5GB,2GB (bytes, KB/MB/GB or KiB/MiB/GiB)")
+      ->delimiter(',');
   cmd->add_option("--eval-text", a->o.eval_text, "Held-out evaluation text");
   cmd->add_option("--prompts", a->o.prompts, "Critical prompts (JSONL) to run on every variant");
   cmd->add_option("--gates", a->gates, "Gates file (TOML; default: the bundled data/gates.toml)");
@@ -111,8 +129,7 @@ void add_ladder_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-kld", a->max_kld, "Gate: maximum mean KLD (overrides the gates file)");
   cmd->add_option("--min-same-top", a->min_same_top, "Gate: minimum same-top-token %");
-  cmd->add_option("--threads", a->o.threads, "Threads (default: all cores)")
-      ->check(thread_count());
+  cmd->add_option("--threads", a->o.threads, "Threads (default: all cores)")->check(thread_count());
   cmd->add_flag("--no-bench", a->no_bench, "Skip the speed benchmark");
   cmd->add_flag("--json", a->json, "Print the manifest as JSON on stdout");
   cmd->add_flag("--require-pass", a->require_pass,

@@ -133,7 +133,7 @@ Status plan_ladder(LadderResult& r) {
   po.priority = o.priority;
   po.n_threads = o.threads > 0 ? o.threads : 2;
   for (const auto& v : r.variants) {
-    if (v.is_base) continue;
+    if (v.is_base || v.allocation) continue;  // size-targeted variants are not recipe mixes
     po.mixes.push_back(v.name);
     MeasuredQuality q;
     q.mix = v.name;

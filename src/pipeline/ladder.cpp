@@ -14,7 +14,7 @@ namespace qforge {
 namespace fs = std::filesystem;
 
 Status validate_ladder(const LadderOptions& o) {
-  if (o.mixes.empty()) return make_error("ladder: no mixes given");
+  if (o.mixes.empty() && o.target_sizes.empty()) return make_error("ladder: no mixes given");
   for (const auto& m : o.mixes) {
     const Mix* mix = find_mix(m);
     if (!mix) return make_error("ladder: unknown mix '", m, "' (valid: ", mix_names(), ")");
@@ -67,8 +67,8 @@ Result<LadderResult> run_ladder(const LadderOptions& o) {
   res.model = model_name_of(o.input);
   auto out = [&](const std::string& f) { return (fs::path(o.out_dir) / f).string(); };
   const bool from_hf = fs::is_directory(o.input);
-  const size_t n_files = o.mixes.size() + 1;
-  const uint64_t total_steps = (from_hf ? 1 : 0) + o.mixes.size() + n_files * evaluation_steps(o);
+  const size_t n_files = o.mixes.size() + o.target_sizes.size() + 1;
+  const uint64_t total_steps = (from_hf ? 1 : 0) + n_files - 1 + n_files * evaluation_steps(o);
   Progress progress("ladder", "ladder", total_steps);
   uint64_t done = 0;
   auto step = [&](const std::string& variant, const std::string& what) {
@@ -105,6 +105,31 @@ Result<LadderResult> run_ladder(const LadderOptions& o) {
     QF_TRY(v.quantize, run_isolated<QuantizeStepResult>("quantize " + v.name, [&] {
              return quantize_step(in, v.path, v.name, qo);
            }));
+    ++done;
+    res.variants.push_back(std::move(v));
+  }
+  // 2b. The size-targeted variants.
+  for (uint64_t budget : o.target_sizes) {
+    VariantRecord v;
+    v.name = target_variant_name(budget);
+    v.path = out(res.model + "-" + v.name + ".gguf");
+    step(v.name, "quantize");
+    QuantizeStepOptions qo;
+    qo.imatrix = o.imatrix;
+    qo.threads = o.threads;
+    qo.overwrite = o.force;
+    const std::string in = res.variants.front().path;
+    QF_TRY(nlohmann::json j,
+           run_isolated_json("quantize " + v.name, [&]() -> Result<nlohmann::json> {
+             QF_TRY(TargetStepResult r, target_quantize_step(in, v.path, budget, qo));
+             return nlohmann::json{{"quantize", r.quantize}, {"allocation", r.allocation}};
+           }));
+    try {
+      v.quantize = j.at("quantize").get<QuantizeStepResult>();
+      v.allocation = j.at("allocation");
+    } catch (const std::exception& e) {
+      return make_error("quantize ", v.name, ": malformed result from the child: ", e.what());
+    }
     ++done;
     res.variants.push_back(std::move(v));
   }

@@ -18,6 +18,7 @@
 #include "pipeline/gates.h"
 #include "pipeline/memory_plan.h"
 #include "pipeline/steps.h"
+#include "pipeline/target_step.h"
 
 namespace qforge {
 
@@ -27,6 +28,8 @@ struct LadderOptions {
   std::string prompts;  // critical prompts JSONL (optional)
   std::string imatrix;
   std::vector<std::string> mixes = {"Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"};
+  // Size-targeted variants (quant/size_target.h) built beside the mixes, one per byte budget.
+  std::vector<uint64_t> target_sizes;
   int64_t ctx = 256, chunks = 0;
   int threads = 0;
   bool force = false, bench = true;
@@ -47,6 +50,7 @@ struct VariantRecord {
   double bits_per_weight = 0;
   std::optional<ConvertStepResult> convert;
   std::optional<QuantizeStepResult> quantize;
+  std::optional<nlohmann::json> allocation;  // size-targeted variants: the allocation report
   VerifyStepResult verify;
   QualityStepResult quality;
   std::optional<BenchResult> speed;

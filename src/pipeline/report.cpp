@@ -103,6 +103,47 @@ std::vector<ChecklistItem> checklist(const LadderResult& r) {
   return out;
 }
 
+// Size-targeted variants: per tensor kind and per layer, the types, bits per weight and the
+// predicted KLD, with the measured KLD of the whole file beside the predicted total.
+std::string allocation_tables(const LadderResult& r) {
+  std::ostringstream h;
+  for (const auto& v : r.variants) {
+    if (!v.allocation) continue;
+    const nlohmann::json& a = *v.allocation;
+    h << "<h2>Allocation of " << esc(v.name) << "</h2>\n<p>budget "
+      << a.value("budget_bytes", uint64_t{0}) << " bytes, file "
+      << a.value("file_bytes", uint64_t{0}) << " bytes, "
+      << f("%.3f", a.value("bits_per_weight", 0.0)) << " bits/weight; predicted KLD "
+      << f("%.6f", a.value("predicted_kld", 0.0)) << ", measured "
+      << (v.quality.has_kld ? f("%.6f", v.quality.kld_mean) : std::string("-")) << "</p>\n";
+    auto types = [](const nlohmann::json& t) {
+      std::string out;
+      for (auto it = t.begin(); it != t.end(); ++it)
+        out += (out.empty() ? "" : ", ") + it.key() + " &times;" + std::to_string(it->get<int>());
+      return out;
+    };
+    h << "<table class=\"allocation\" data-variant=\"" << esc(v.name)
+      << "\"><tr><th>tensor kind / layer</th><th>types</th><th>bits/weight</th>"
+         "<th>predicted KLD</th></tr>\n";
+    if (a.contains("by_kind"))
+      for (auto it = a["by_kind"].begin(); it != a["by_kind"].end(); ++it)
+        h << "<tr><td>" << esc(it.key()) << "</td><td>" << types((*it)["types"]) << "</td><td>"
+          << f("%.3f", (*it)["bits_per_weight"].get<double>()) << "</td><td>"
+          << f("%.6f", (*it)["predicted_kld"].get<double>()) << "</td></tr>\n";
+    if (a.contains("by_layer"))
+      for (const auto& l : a["by_layer"]) {
+        const int layer = l["layer"].get<int>();
+        h << "<tr><td>"
+          << (layer < 0 ? std::string("outside blocks") : "layer " + std::to_string(layer))
+          << "</td><td>" << types(l["types"]) << "</td><td>"
+          << f("%.3f", l["bits_per_weight"].get<double>()) << "</td><td>"
+          << f("%.6f", l["predicted_kld"].get<double>()) << "</td></tr>\n";
+      }
+    h << "</table>\n";
+  }
+  return h.str();
+}
+
 nlohmann::json variant_json(const VariantRecord& v) {
   nlohmann::json e = {{"name", v.name},
                       {"is_base", v.is_base},
@@ -120,6 +161,7 @@ nlohmann::json variant_json(const VariantRecord& v) {
     e["same_top_pct"] = v.quality.same_top_pct;
     e["ppl_ratio"] = v.quality.ppl_ratio;
   }
+  if (v.allocation) e["allocation"] = *v.allocation;
   if (v.speed) {
     e["pp_tokens_per_second"] = v.speed->pp_tokens_per_second;
     e["tg_tokens_per_second"] = v.speed->tg_tokens_per_second;
@@ -412,6 +454,7 @@ std::string render_report_html(const LadderResult& r) {
   if (r.plan) {
     h << "<h2>Plan for this machine</h2>\n<p>" << esc(r.plan->reason) << "</p>\n";
   }
+  h << allocation_tables(r);
   bool any_critical = false;
   for (const auto& v : r.variants) any_critical |= v.critical.has_value();
   if (any_critical) {

@@ -151,6 +151,12 @@ Result<QuantizePlan> plan_quantization(const TensorSource& src, const ModelQuant
                         " bytes, its shape needs ", *sbytes);
     p.src_bytes = s.size;
     p.dst_type = c.quantize ? c.type : s.type;
+    if (auto it = opts.tensor_type_map.find(s.name);
+        c.quantize && it != opts.tensor_type_map.end()) {
+      p.dst_type = it->second;
+      p.overridden = true;
+      p.fallback = false;
+    }
     p.convert = p.dst_type != p.src_type;
     if (p.convert) {
       if (type_info(s.type).quantized && !opts.allow_requantize)

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,14 +35,18 @@ namespace qforge {
 struct ModelQuantizeOptions {
   std::string mix = "Q4_K_M";  // a name from all_mixes()
   RecipeOptions recipe;        // pure / explicit types (has_imatrix is set from `imatrix`)
+  // Exact output type per tensor name (size-targeted allocation, quant/size_target.h), applied
+  // after the recipe to the tensors it quantizes; the types must fit the row length.
+  std::map<std::string, Type> tensor_type_map;
   std::shared_ptr<const Imatrix> imatrix;  // optional importance weights
   bool allow_requantize = false;           // accept already-quantized input tensors (lossy twice)
   bool ggml_compatible = false;  // codecs reproduce ggml's exact bytes instead of searching more
-  bool refine_all = false;  // also search scales for Q8_0/Q4_0 without imatrix (not llama.cpp's bytes)
-  int threads = 0;               // 0: all hardware threads
-  bool overwrite = false;        // replace an existing output (--force)
-  bool write_sidecar = true;     // OUT.sha256
-  std::string input_sha256;      // logged and reported when the caller computed it
+  bool refine_all =
+      false;        // also search scales for Q8_0/Q4_0 without imatrix (not llama.cpp's bytes)
+  int threads = 0;  // 0: all hardware threads
+  bool overwrite = false;     // replace an existing output (--force)
+  bool write_sidecar = true;  // OUT.sha256
+  std::string input_sha256;   // logged and reported when the caller computed it
 };
 
 struct PlannedTensor {

@@ -1,0 +1,116 @@
+// Size-targeted mixed precision: given a byte budget for the whole GGUF file and a sensitivity
+// table (sensitivity.h), choose every quantizable tensor's type so that the predicted output
+// error (a sum of per-tensor predicted KLD contributions) is minimal and the file fits.
+//
+// Prediction: predicted(t, type) = scale(kind) * depth(layer) * error(t, type), the layer
+// output's expected squared error (imatrix-weighted, sensitivity.h) times factors that convert
+// it into KLD: how much an error in attn_v or ffn_down, early or late in the stack, moves the
+// model's output distribution. The factors are fitted from one-tensor-at-a-time KLD
+// measurements (bench/target_calibrate.sh + bench/target_fit.py; `--proxy FILE` loads a fit);
+// default_proxy_model() holds the fit on refmodel with 3 chunks of data/calibration.txt (never
+// eval.txt). Leave-one-out Spearman of this proxy vs measured KLD there: 0.75 (raw weighted
+// error alone: 0.45); docs/BENCHMARKS.md.
+//
+// Allocation: tensors that must share a type form a group (split per-expert tensors of one layer
+// and kind, "blk.N.ffn_down.E.weight"; stacked *_exps tensors are one tensor already). Each
+// group's options are reduced to the lower convex hull of (bytes, predicted error); starting
+// from every group's smallest option, the step with the largest error reduction per byte that
+// still fits is taken until none fits (the Lagrangian solution at the budget's multiplier), then
+// the leftover bytes are filled with the single upgrades of largest gain that still fit.
+// Bytes are counted as the file counts them (each tensor padded to the alignment), so
+// fixed_bytes + the chosen tensors' padded bytes is the exact file size.
+//
+// Structural rules (llama.cpp's): only recipe-quantizable tensors are allocated (norms, routers,
+// position embeddings stay as they are); token_embd.weight is allocated like any other tensor
+// (it is looked up, not multiplied, so it has no imatrix entry and its error is unweighted);
+// with tied embeddings it is the output head too and uses output.weight's factor.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+#include "quant/model_quantizer.h"
+#include "quant/sensitivity.h"
+
+namespace qforge {
+
+struct ProxyModel {
+  std::map<std::string, double> kind_scale;  // kind (sensitivity.h) -> factor
+  double default_scale = 1.0;                // kinds not in the map
+  // Factors over relative depth (layer / (n_layer - 1), linearly interpolated between entries
+  // spread evenly over [0, 1]); empty = 1. Tensors outside the blocks get 1.
+  std::vector<double> depth_factors;
+  bool relative = false;  // error / signal instead of the absolute weighted error
+  std::string source;     // where the factors come from (reports)
+  double scale_for(const std::string& kind) const;
+  double depth_factor(int layer, int n_layer) const;
+};
+
+// Factors fitted on refmodel (see docs/BENCHMARKS.md, "Size-targeted allocation").
+ProxyModel default_proxy_model();
+
+// Factors from JSON {"factors": {"attn_v.weight": 1.2, ...}, "depth_factors": [...],
+// "error": "absolute"|"relative"} (bench/target_fit.py's output); kinds it does not name keep
+// the built-in factor.
+Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::string& source);
+
+// Predicted KLD contribution of tensor `t` stored as `c`; n_layer = the model's block count.
+double predicted_kld(const TensorSensitivity& t, const TypeCost& c, const ProxyModel& m,
+                     bool tied_embeddings, int n_layer);
+
+struct AllocationInput {
+  uint64_t budget_bytes = 0;  // whole-file budget
+  uint64_t fixed_bytes = 0;   // file bytes outside the table's tensors (header, copied tensors)
+  uint32_t alignment = 32;
+  bool tied_embeddings = false;  // no output.weight: token_embd is the output head
+};
+
+struct Allocation {
+  std::vector<size_t> choice;                       // per table entry: index into its costs
+  uint64_t file_bytes = 0;                          // fixed + padded tensor bytes
+  uint64_t min_file_bytes = 0, max_file_bytes = 0;  // every tensor smallest / largest option
+  double predicted_kld = 0;
+  int greedy_steps = 0, fill_steps = 0;
+};
+
+// Group key of tensors that must share a type ("" = alone).
+std::string type_group_key(const std::string& name);
+
+// Errors: an empty candidate list for a tensor, or a budget below the smallest possible file
+// (the message states that size).
+Result<Allocation> allocate_types(const std::vector<TensorSensitivity>& table, const ProxyModel& m,
+                                  const AllocationInput& in);
+
+struct TargetPlan {
+  std::vector<TensorSensitivity> table;
+  Allocation allocation;
+  ModelQuantizeOptions options;  // the input options with mix and tensor_type_map set
+  QuantizePlan plan;             // plan_quantization of those options (exact size)
+  ProxyModel model;
+  uint64_t budget_bytes = 0;
+  double sensitivity_seconds = 0, allocation_seconds = 0;
+};
+
+// Measures the table (unless `table` is given non-empty), allocates for `budget_bytes` and plans
+// the file with the chosen types; the plan's output_file_bytes is checked to be <= the budget.
+// `base` supplies imatrix, threads and encoder options.
+Result<TargetPlan> plan_size_target(TensorSource& src, const ModelQuantizeOptions& base,
+                                    uint64_t budget_bytes, const SensitivityOptions& sopts,
+                                    const ProxyModel& model,
+                                    std::vector<TensorSensitivity> table = {});
+
+// Budget of `bpw` bits per weight over the quantizable tensors' elements plus everything else
+// of the file at its planned size (the same fixed part the allocator uses).
+Result<uint64_t> budget_for_bpw(TensorSource& src, const ModelQuantizeOptions& base, double bpw);
+
+// The allocation report: per tensor (type, bits/weight, predicted KLD), per layer and per kind.
+nlohmann::json allocation_to_json(const TargetPlan& tp);
+// A short text table of the same (per kind and per layer), for the CLI.
+std::string allocation_summary(const TargetPlan& tp);
+
+}  // namespace qforge

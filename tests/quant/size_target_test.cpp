@@ -1,0 +1,190 @@
+// Size-targeted allocation (quant/size_target.h, quant/sensitivity.h): budgets are never
+// exceeded and are used to within 0.5 %, the allocator prefers the tensor whose error falls
+// most per byte, split experts share a type, tied embeddings keep a single head, norms are left
+// alone, and the planned size is the written size.
+#include "quant/size_target.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "formats/gguf.h"
+#include "kernels/codec.h"
+#include "quant/synthetic_gguf.h"
+#include "test_util.h"
+
+namespace qforge {
+namespace {
+
+struct Fixture {
+  test::TempDir dir;
+  std::string path;
+  std::shared_ptr<const GgufFile> file;
+  explicit Fixture(test::SyntheticModel m) {
+    path = dir.file("model.gguf");
+    EXPECT_TRUE(test::write_synthetic_gguf(path, m).ok());
+    file = std::make_shared<const GgufFile>(*GgufFile::open(path));
+  }
+};
+
+test::SyntheticModel small_model(bool tied) {
+  test::SyntheticModel m;
+  m.n_layer = 2;
+  m.hidden = 512;
+  m.ffn = 1024;
+  m.n_head = 4;
+  m.n_head_kv = 2;
+  m.vocab = 1024;
+  m.tied = tied;
+  return m;
+}
+
+TEST(SizeTarget, BudgetsNeverExceededAndWithinHalfAPercent) {
+  Fixture fx(small_model(false));
+  GgufTensorSource src(fx.file);
+  ModelQuantizeOptions base;
+  SensitivityOptions so;
+  so.threads = 2;
+  auto table = measure_sensitivity(src, nullptr, so);
+  ASSERT_TRUE(table.ok()) << table.error().message;
+  ASSERT_EQ(table->size(), 2u + 2u * 7u);  // token_embd, output, 7 matrices per layer
+  for (const auto& t : *table) {
+    ASSERT_FALSE(t.costs.empty());
+    for (size_t i = 1; i < t.costs.size(); ++i) EXPECT_LE(t.costs[i - 1].bytes, t.costs[i].bytes);
+  }
+  // The smallest and largest feasible files.
+  auto lo = plan_size_target(src, base, UINT64_MAX, so, default_proxy_model(), *table);
+  ASSERT_TRUE(lo.ok()) << lo.error().message;
+  const uint64_t min_bytes = lo->allocation.min_file_bytes,
+                 max_bytes = lo->allocation.max_file_bytes;
+  ASSERT_LT(min_bytes, max_bytes);
+  EXPECT_EQ(lo->plan.output_file_bytes, max_bytes);  // an unlimited budget takes the best types
+  double first_pred = 1e300;
+  for (int k = 0; k <= 40; ++k) {
+    const uint64_t budget = min_bytes + (max_bytes - min_bytes) * k / 40;
+    auto tp = plan_size_target(src, base, budget, so, default_proxy_model(), *table);
+    ASSERT_TRUE(tp.ok()) << tp.error().message;
+    EXPECT_LE(tp->plan.output_file_bytes, budget) << "budget " << budget;
+    EXPECT_GE(tp->plan.output_file_bytes, budget - budget / 200) << "budget " << budget;
+    // The whole budget predicts less error than the smallest file.
+    EXPECT_LE(tp->allocation.predicted_kld, first_pred * (1 + 1e-12)) << "budget " << budget;
+    if (k == 0) first_pred = tp->allocation.predicted_kld;
+    // Norms and other non-quantized tensors are copied as they are.
+    for (const auto& t : tp->plan.tensors)
+      if (t.dims.size() == 1) {
+        EXPECT_EQ(t.dst_type, t.src_type) << t.name;
+      }
+  }
+  auto below = plan_size_target(src, base, min_bytes - 1, so, default_proxy_model(), *table);
+  ASSERT_FALSE(below.ok());
+  EXPECT_NE(below.error().message.find("below the smallest possible file"), std::string::npos);
+}
+
+TEST(SizeTarget, WrittenFileHasThePlannedSizeAndTypes) {
+  Fixture fx(small_model(true));
+  GgufTensorSource src(fx.file);
+  SensitivityOptions so;
+  so.threads = 2;
+  auto lo = plan_size_target(src, {}, UINT64_MAX, so, default_proxy_model());
+  ASSERT_TRUE(lo.ok()) << lo.error().message;
+  const uint64_t budget = (lo->allocation.min_file_bytes + lo->allocation.max_file_bytes) / 2;
+  auto tp = plan_size_target(src, {}, budget, so, default_proxy_model(), lo->table);
+  ASSERT_TRUE(tp.ok()) << tp.error().message;
+  // Tied embeddings: no output.weight appears, token_embd has one allocated type.
+  bool saw_embd = false;
+  for (const auto& t : tp->plan.tensors) {
+    EXPECT_NE(t.name, "output.weight");
+    if (t.name == "token_embd.weight") {
+      saw_embd = true;
+      EXPECT_EQ(t.dst_type, tp->options.tensor_type_map.at(t.name));
+    }
+  }
+  EXPECT_TRUE(saw_embd);
+  const std::string out = fx.dir.file("out.gguf");
+  auto rep = quantize_model(src, out, tp->options);
+  ASSERT_TRUE(rep.ok()) << rep.error().message;
+  EXPECT_EQ(std::filesystem::file_size(out), tp->plan.output_file_bytes);
+  EXPECT_LE(std::filesystem::file_size(out), budget);
+  auto f = GgufFile::open(out);
+  ASSERT_TRUE(f.ok());
+  for (const auto& t : f->tensors()) {
+    auto it = tp->options.tensor_type_map.find(t.name);
+    if (it != tp->options.tensor_type_map.end()) {
+      EXPECT_EQ(t.type, it->second) << t.name;
+    }
+  }
+}
+
+TensorSensitivity constructed(const std::string& name, double err_scale) {
+  TensorSensitivity t;
+  t.name = name;
+  t.kind = "attn_q.weight";
+  t.layer = 0;
+  t.n_elements = 256 * 256;
+  t.signal = 1;
+  // Q2_K / Q4_K / Q8_0 bytes of a 256 x 256 matrix; errors fall with bits, scaled per tensor.
+  t.costs = {{Type::Q2_K, 21504, 1.0 * err_scale},
+             {Type::Q4_K, 36864, 0.1 * err_scale},
+             {Type::Q8_0, 69632, 0.001 * err_scale}};
+  return t;
+}
+
+TEST(SizeTarget, AllocatorUpgradesTheTensorWithTheLargerGain) {
+  std::vector<TensorSensitivity> table = {constructed("blk.0.a.weight", 1.0),
+                                          constructed("blk.0.b.weight", 10.0)};
+  AllocationInput in;
+  in.fixed_bytes = 1000;
+  in.alignment = 32;
+  // Room for one Q2_K -> Q4_K step only: it must go to b (10x the error).
+  in.budget_bytes = 1000 + 21504 + 36864 + 100;
+  auto a = allocate_types(table, default_proxy_model(), in);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(table[0].costs[a->choice[0]].type, Type::Q2_K);
+  EXPECT_EQ(table[1].costs[a->choice[1]].type, Type::Q4_K);
+  EXPECT_EQ(a->file_bytes, 1000u + 21504 + 36864);
+  // A per-kind factor can reverse it.
+  table[0].kind = "ffn_down.weight";
+  ProxyModel m = default_proxy_model();
+  m.kind_scale["ffn_down.weight"] = 100 * m.scale_for("attn_q.weight");
+  a = allocate_types(table, m, in);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(table[0].costs[a->choice[0]].type, Type::Q4_K);
+  EXPECT_EQ(table[1].costs[a->choice[1]].type, Type::Q2_K);
+}
+
+TEST(SizeTarget, SplitExpertsOfALayerShareOneType) {
+  EXPECT_EQ(type_group_key("blk.3.ffn_down.5.weight"), "blk.3.ffn_down.experts");
+  EXPECT_EQ(type_group_key("blk.3.ffn_down.weight"), "");
+  std::vector<TensorSensitivity> table;
+  for (int e = 0; e < 4; ++e) {
+    // Expert 0 is far more sensitive than the others: alone it would get more bits.
+    table.push_back(constructed("blk.1.ffn_up." + std::to_string(e) + ".weight", e == 0 ? 50 : 1));
+    table.back().kind = "ffn_up.weight";
+  }
+  AllocationInput in;
+  in.alignment = 32;
+  for (uint64_t budget = 4 * 21504; budget <= 4 * 69632; budget += 4096) {
+    in.budget_bytes = budget;
+    auto a = allocate_types(table, default_proxy_model(), in);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    EXPECT_LE(a->file_bytes, budget);
+    for (size_t i = 1; i < table.size(); ++i) EXPECT_EQ(a->choice[i], a->choice[0]) << budget;
+  }
+}
+
+TEST(SizeTarget, CandidateFallbacksFollowTheRecipe) {
+  EXPECT_EQ(fit_candidate(Type::Q4_K, 256), Type::Q4_K);
+  EXPECT_EQ(fit_candidate(Type::Q4_K, 96), Type::Q5_0);
+  EXPECT_EQ(fit_candidate(Type::Q5_K, 96), Type::Q5_1);
+  EXPECT_EQ(fit_candidate(Type::Q6_K, 96), Type::Q8_0);
+  EXPECT_EQ(fit_candidate(Type::Q2_K, 96), Type::IQ4_NL);
+  EXPECT_EQ(fit_candidate(Type::IQ4_XS, 40), Type::F16);
+  auto l = parse_candidate_types("q4_k,Q6_K,q4_k");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->size(), 2u);
+  EXPECT_FALSE(parse_candidate_types("Q4_K,F16").ok());
+  EXPECT_FALSE(parse_candidate_types("Q4_K,BOGUS").ok());
+}
+
+}  // namespace
+}  // namespace qforge
