@@ -15,6 +15,18 @@ namespace {
 // matrix product. A multiple of every block size (32, 256).
 constexpr int64_t kBatch = 256;
 
+// sum a[k] * b[k] in double, in 8 independent lanes so that the compiler vectorises it
+// (a single accumulator would serialise on the add latency; the lane order is fixed, so the
+// result is deterministic).
+double dot(const double* a, const double* b, int64_t n) {
+  double acc[8] = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int l = 0; l < 8; ++l) acc[l] = std::fma(a[k + l], b[k + l], acc[l]);
+  for (; k < n; ++k) acc[0] = std::fma(a[k], b[k], acc[0]);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 // Reverse Cholesky: A = V Vᵀ with V upper (row-major), computed from the last column. Returns
 // false when a pivot is not positive. O(n³/6), parallel over rows for each column.
 bool reverse_cholesky(const std::vector<double>& A, int64_t n, std::vector<double>& V,
@@ -22,17 +34,14 @@ bool reverse_cholesky(const std::vector<double>& A, int64_t n, std::vector<doubl
   V.assign(static_cast<size_t>(n * n), 0.0);
   for (int64_t j = n - 1; j >= 0; --j) {
     const double* vj = V.data() + j * n;
-    double s = A[static_cast<size_t>(j * n + j)];
-    for (int64_t k = j + 1; k < n; ++k) s -= vj[k] * vj[k];
+    const double s = A[static_cast<size_t>(j * n + j)] - dot(vj + j + 1, vj + j + 1, n - j - 1);
     if (!(s > 0) || !std::isfinite(s)) return false;
     const double djj = std::sqrt(s);
     V[static_cast<size_t>(j * n + j)] = djj;
     auto rows = [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         double* vi = V.data() + i * n;
-        double t = A[static_cast<size_t>(i * n + j)];
-        for (int64_t k = j + 1; k < n; ++k) t -= vi[k] * vj[k];
-        vi[j] = t / djj;
+        vi[j] = (A[static_cast<size_t>(i * n + j)] - dot(vi + j + 1, vj + j + 1, n - j - 1)) / djj;
       }
     };
     if (j * (n - j) > 65536)
@@ -41,25 +50,6 @@ bool reverse_cholesky(const std::vector<double>& A, int64_t n, std::vector<doubl
       rows(0, j, 0);
   }
   return true;
-}
-
-// U = V⁻¹ (upper), column by column (back substitution; columns are independent).
-void upper_inverse(const std::vector<double>& V, int64_t n, std::vector<float>& U,
-                   ThreadPool& pool) {
-  U.assign(static_cast<size_t>(n * n), 0.0f);
-  pool.parallel_for(n, 0, [&](int64_t b, int64_t e, int) {
-    std::vector<double> u(static_cast<size_t>(n));
-    for (int64_t j = b; j < e; ++j) {
-      u[static_cast<size_t>(j)] = 1.0 / V[static_cast<size_t>(j * n + j)];
-      for (int64_t i = j - 1; i >= 0; --i) {
-        const double* vi = V.data() + i * n;
-        double s = 0;
-        for (int64_t k = i + 1; k <= j; ++k) s += vi[k] * u[static_cast<size_t>(k)];
-        u[static_cast<size_t>(i)] = -s / vi[i];
-      }
-      for (int64_t i = 0; i <= j; ++i) U[static_cast<size_t>(i * n + j)] = static_cast<float>(u[i]);
-    }
-  });
 }
 
 }  // namespace
@@ -112,9 +102,14 @@ Result<HessianFactor> HessianFactor::build(const float* H, int64_t n, double dam
   }
   f.lambda_ = lambda;
   for (auto& a : f.added_) a += static_cast<float>(lambda);
-  f.v_.resize(nn);
-  for (size_t i = 0; i < nn; ++i) f.v_[i] = static_cast<float>(V[i]);
-  upper_inverse(V, n, f.u_, pool);
+  // Column-normalised factor: Vn[i][k] = V[i][k] / V[k][k] (unit diagonal).
+  f.vn_.resize(nn);
+  f.vdiag_.resize(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k)
+    f.vdiag_[static_cast<size_t>(k)] = static_cast<float>(V[k * n + k]);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < n; ++k)
+      f.vn_[static_cast<size_t>(i * n + k)] = static_cast<float>(V[i * n + k] / V[k * n + k]);
   return f;
 }
 
@@ -167,13 +162,14 @@ void rows_weighted_error(const HessianFactor& f, float* D, int64_t nr, double* o
   // tmp = -(D V): gemm_sub subtracts; only rows k <= c of V are non-zero in column c.
   for (int64_t c0 = 0; c0 < n; c0 += 256) {
     const int64_t cw = std::min<int64_t>(256, n - c0);
-    gemm_sub(nr, cw, c0 + cw, D, n, f.v() + c0, n, tmp.data() + c0, n);
+    gemm_sub(nr, cw, c0 + cw, D, n, f.vn() + c0, n, tmp.data() + c0, n);
   }
   const float* add = f.added().data();
+  const float* vd = f.vdiag().data();
   for (int64_t r = 0; r < nr; ++r) {
     double e = 0, corr = 0;
     for (int64_t c = 0; c < n; ++c) {
-      const double t = tmp[static_cast<size_t>(r * n + c)];
+      const double t = static_cast<double>(tmp[static_cast<size_t>(r * n + c)]) * vd[c];
       const double d = D[r * n + c];
       e += t * t;
       corr += add[c] * d * d;
@@ -197,19 +193,15 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
   const Codec& codec = *find_codec(t);
   const int64_t S = fc.block;
   const size_t row_bytes = static_cast<size_t>(cols / S) * fc.block_bytes;
-  const float* U = f.u();
+  const float* Vn = f.vn();
+  const float* vd = f.vdiag().data();
 
-  std::vector<float> imp_buf;
-  const float* imp = opt.importance_override;
-  if (!imp) {
-    imp_buf.resize(static_cast<size_t>(cols));
-    for (int64_t c = 0; c < cols; ++c) {
-      const float u = U[c * cols + c];
-      imp_buf[static_cast<size_t>(c)] =
-          opt.importance == ScaleImportance::InvChol ? 1.0f / (u * u) : f.diag()[c];
-    }
-    imp = imp_buf.data();
+  std::vector<float> imp_buf(static_cast<size_t>(cols));
+  for (int64_t c = 0; c < cols; ++c) {
+    imp_buf[static_cast<size_t>(c)] =
+        opt.importance == ScaleImportance::InvChol ? vd[c] * vd[c] : f.diag()[c];
   }
+  const float* imp = imp_buf.data();
 
   const int64_t R = std::max<int64_t>(1, opt.rows_per_task);
   const int64_t n_tasks = (rows + R - 1) / R;
@@ -230,7 +222,8 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
       for (int64_t c0 = 0; c0 < cols; c0 += kBatch) {
         const int64_t c1 = std::min(cols, c0 + kBatch);
         for (int64_t r = 0; r < nr; ++r) {
-          float* w = s.w.data() + r * cols;
+          float* w = s.w.data() + r * cols;  // the targets (error-updated weights)
+          const float* w0 = W + (r0 + r) * cols;
           float* e = s.err.data() + r * kBatch;
           for (int64_t b0 = c0; b0 < c1; b0 += S) {
             uint8_t* blk = out + static_cast<size_t>(r) * row_bytes +
@@ -243,19 +236,22 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
               const int code = round_to_grid(fc, s.step[static_cast<size_t>(j - b0)],
                                              s.offset[static_cast<size_t>(j - b0)], w[j], &y);
               fc.set_code(blk, static_cast<int>(j - b0), code);
-              const float* uj = U + j * cols;
-              const float ej = (w[j] - y) / uj[j];
-              e[j - c0] = ej;
-              s.e_fb[static_cast<size_t>(r)] += static_cast<double>(ej) * ej;
-              for (int64_t k = j + 1; k < c1; ++k) w[k] = std::fma(-ej, uj[k], w[k]);
+              // LDLQ form of GPTQ's update: target_k = w0_k + Σ_{i<k} Δ_i Vn[i][k] with
+              // Δ = w0 - q, and the damped error is Σ_k (V_kk (target_k - q_k))².
+              const float delta = w0[j] - y;
+              const double ej = static_cast<double>(vd[j]) * (w[j] - y);
+              s.e_fb[static_cast<size_t>(r)] += ej * ej;
+              e[j - c0] = -delta;
+              const float* vj = Vn + j * cols;
+              for (int64_t k = j + 1; k < c1; ++k) w[k] = std::fma(delta, vj[k], w[k]);
             }
           }
         }
-        if (c1 < cols)
-          gemm_sub(nr, cols - c1, c1 - c0, s.err.data(), kBatch, U + c0 * cols + c1, cols,
+        if (c1 < cols)  // w[:, c1:] += Δ[:, c0:c1] Vn[c0:c1, c1:]
+          gemm_sub(nr, cols - c1, c1 - c0, s.err.data(), kBatch, Vn + c0 * cols + c1, cols,
                    s.w.data() + c1, cols);
       }
-      // Σ e² is the damped weighted error (W0 - Q = e U); remove what damping added.
+      // Σ e² is the damped weighted error; remove what damping and dead columns added.
       s.dec.resize(static_cast<size_t>(nr * cols));
       codec.dequantize(out, s.dec.data(), nr * cols);
       const float* add = f.added().data();
@@ -274,7 +270,7 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
       }
       // The refined search on the original rows, kept where it is better.
       s.ref_bytes.resize(static_cast<size_t>(nr) * row_bytes);
-      qo.imatrix = opt.importance_override ? opt.importance_override : f.raw_diag().data();
+      qo.imatrix = opt.refined_importance ? opt.refined_importance : f.raw_diag().data();
       codec.quantize(W + r0 * cols, s.ref_bytes.data(), nr, cols, qo);
       s.dref.resize(static_cast<size_t>(nr * cols));
       codec.dequantize(s.ref_bytes.data(), s.dref.data(), nr * cols);

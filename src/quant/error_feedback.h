@@ -5,7 +5,8 @@
 //   tr((W - Q) H (W - Q)ᵀ),
 // which is what a row-by-row importance-weighted search (the refined codecs) only approximates
 // by diag(H). Columns are quantized in order; each column's rounding error is propagated to the
-// columns not yet quantized through the upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), so later
+// columns not yet quantized (GPTQ's update through the upper Cholesky factor U of H⁻¹, computed
+// in the equivalent LDLQ form from H = V Vᵀ, U = V⁻¹, without inverting anything), so later
 // columns compensate for earlier ones. Block formats tie 32 or 256 consecutive columns to one
 // set of scale bytes: when a block starts, its scales/mins are chosen by the codec's refined
 // search on the error-updated weights (importance: diag(H) or 1/U_jj², ErrorFeedbackOptions),
@@ -18,7 +19,7 @@
 // takes away what it buys (docs/ARCHITECTURE.md).
 //
 // Guarantee: with keep_better_rows (the default) each row is also encoded by the refined search
-// (importance: importance_override, else diag(H) — what the quantizer uses without error
+// (importance: refined_importance, else diag(H) — what the quantizer uses without error
 // feedback) and the encoding with the lower tr((w - q) H (w - q)ᵀ) is kept, so the result is never
 // worse than the refined search in that measure (rows are independent given H).
 //
@@ -48,8 +49,11 @@ class HessianFactor {
   int64_t n() const { return n_; }
   double lambda() const { return lambda_; }  // the damping added to the diagonal
   int64_t dead_columns() const { return n_dead_; }
-  const float* u() const { return u_.data(); }  // U upper, row-major: H_damped⁻¹ = UᵀU
-  const float* v() const { return v_.data(); }  // V upper, row-major: H_damped = V Vᵀ
+  // H_damped = V Vᵀ with V upper (a reverse Cholesky), stored column-normalised:
+  // vn[i][k] = V_ik / V_kk (row-major, unit diagonal) and vdiag[k] = V_kk. GPTQ's U (the upper
+  // Cholesky factor of H⁻¹) is V⁻¹, so feedback through vn needs no inverse (LDLQ form).
+  const float* vn() const { return vn_.data(); }
+  std::span<const float> vdiag() const { return vdiag_; }
   std::span<const float> diag() const { return diag_; }          // diag(H_damped)
   std::span<const float> raw_diag() const { return raw_diag_; }  // diag(H) as given (>= 0)
   // What the damped matrix added to the diagonal of each column (lambda, + mean for dead ones).
@@ -58,19 +62,19 @@ class HessianFactor {
  private:
   int64_t n_ = 0, n_dead_ = 0;
   double lambda_ = 0;
-  std::vector<float> u_, v_, diag_, raw_diag_, added_;
+  std::vector<float> vn_, vdiag_, diag_, raw_diag_, added_;
 };
 
 enum class ScaleImportance {
-  Diag,     // diag(H) (the imatrix): what the refined search uses
-  InvChol,  // 1 / U_jj²: the cost of column j's error after later columns compensate
+  Diag,     // diag(H) + damping (never zero, unlike the imatrix of a dead column)
+  InvChol,  // 1 / U_jj² = V_jj²: the cost of column j's error once later columns compensate
 };
 
 struct ErrorFeedbackOptions {
   ScaleImportance importance = ScaleImportance::Diag;
-  // Importance weights for the block scale search (length cols), overriding `importance`
-  // (e.g. the imatrix entry). nullptr: from the factor.
-  const float* importance_override = nullptr;
+  // Importance weights (length cols) of the refined search that the per-row guard compares
+  // against: the quantizer passes its imatrix entry. nullptr: diag(H).
+  const float* refined_importance = nullptr;
   bool keep_better_rows = true;  // per-row guard against the refined search (see above)
   int64_t rows_per_task = 16;
 };

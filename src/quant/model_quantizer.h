@@ -24,6 +24,7 @@
 
 #include "core/result.h"
 #include "core/types.h"
+#include "formats/covariance.h"
 #include "formats/gguf.h"
 #include "formats/imatrix.h"
 #include "formats/tensor_source.h"
@@ -31,17 +32,30 @@
 
 namespace qforge {
 
+// How converted tensors are encoded (issue 13). Auto: error feedback (quant/error_feedback.h)
+// for tensors with a covariance, the refined search for the others. Ggml: ggml's exact
+// encoders (same as ggml_compatible).
+enum class QuantMethod { Auto, Refined, ErrorFeedback, Ggml };
+std::string_view quant_method_name(QuantMethod m);  // "auto", "refined", "gptq", "ggml"
+
 struct ModelQuantizeOptions {
   std::string mix = "Q4_K_M";  // a name from all_mixes()
   RecipeOptions recipe;        // pure / explicit types (has_imatrix is set from `imatrix`)
   std::shared_ptr<const Imatrix> imatrix;  // optional importance weights
   bool allow_requantize = false;           // accept already-quantized input tensors (lossy twice)
   bool ggml_compatible = false;  // codecs reproduce ggml's exact bytes instead of searching more
-  bool refine_all = false;  // also search scales for Q8_0/Q4_0 without imatrix (not llama.cpp's bytes)
-  int threads = 0;               // 0: all hardware threads
-  bool overwrite = false;        // replace an existing output (--force)
-  bool write_sidecar = true;     // OUT.sha256
-  std::string input_sha256;      // logged and reported when the caller computed it
+  bool refine_all =
+      false;        // also search scales for Q8_0/Q4_0 without imatrix (not llama.cpp's bytes)
+  int threads = 0;  // 0: all hardware threads
+  bool overwrite = false;     // replace an existing output (--force)
+  bool write_sidecar = true;  // OUT.sha256
+  std::string input_sha256;   // logged and reported when the caller computed it
+  // Error feedback: the input covariances (FILE.cov beside the imatrix), the method, the
+  // damping (fraction of mean(diag H) added to the diagonal) and the scale-search importance.
+  std::shared_ptr<const CovarianceFile> covariance;
+  QuantMethod method = QuantMethod::Auto;
+  double gptq_damp = 0.01;
+  bool gptq_inv_chol_importance = false;
 };
 
 struct PlannedTensor {
@@ -56,6 +70,7 @@ struct PlannedTensor {
   bool fallback = false;    // the recipe fell back for the row length
   bool overridden = false;  // an explicit user option chose the type
   bool uses_imatrix = false;
+  bool error_feedback = false;  // encoded by error feedback (a covariance covers it)
 };
 
 struct QuantizePlan {
@@ -69,6 +84,9 @@ struct QuantizePlan {
   uint64_t max_tensor_f32_bytes = 0;  // the largest tensor as f32 (the memory bound's unit)
 };
 
+// How tensor `t` is encoded under `o`: "copy", "refined", "ggml" or "gptq".
+std::string_view tensor_method(const PlannedTensor& t, const ModelQuantizeOptions& o);
+
 // Decides types and sizes. Errors (no output is created): unknown mix, a codec missing for a
 // needed type, already-quantized input without allow_requantize, an imatrix entry whose size
 // does not match its tensor, bad dims.
@@ -80,6 +98,11 @@ struct TensorReport {
   uint64_t src_bytes = 0, dst_bytes = 0;
   double rel_rmse = 0;  // sqrt(sum (y-x)^2 / sum x^2) over the tensor; 0 when copied
   double seconds = 0;
+  // Error feedback only: tr((W-Q)H(W-Q)ᵀ) of the written tensor and of the refined search,
+  // and the rows where the refined encoding was kept (quant/error_feedback.h).
+  std::string method;  // "copy", "refined", "ggml" or "gptq"
+  double hessian_error = 0, hessian_error_refined = 0;
+  int64_t rows_refined = 0;
 };
 
 struct QuantizeReport {

@@ -83,7 +83,8 @@ TEST(ErrorFeedback, NeverWorseThanTheRefinedSearchForEveryType) {
     ErrorFeedbackOptions o;
     const auto st = quantize_error_feedback(t, p.W.data(), p.rows, p.cols, *f, o, out.data(), pool);
     o.keep_better_rows = false;
-    quantize_error_feedback(t, p.W.data(), p.rows, p.cols, *f, o, raw.data(), pool);
+    const auto st_raw =
+        quantize_error_feedback(t, p.W.data(), p.rows, p.cols, *f, o, raw.data(), pool);
     const auto y = decode(t, out, p.rows * p.cols), yr = decode(t, raw, p.rows * p.cols);
     for (float v : y) ASSERT_TRUE(std::isfinite(v)) << type_name(t);
     const double e_ref = refined_error(t, p, *f);
@@ -95,6 +96,7 @@ TEST(ErrorFeedback, NeverWorseThanTheRefinedSearchForEveryType) {
     // The stats' errors are what the bytes give.
     EXPECT_NEAR(st.err_kept, e_fb, 1e-3 * e_fb) << type_name(t);
     EXPECT_NEAR(st.err_refined, e_ref, 1e-3 * e_ref) << type_name(t);
+    EXPECT_NEAR(st_raw.err_feedback, e_raw, 1e-3 * e_raw) << type_name(t);
     std::printf("%-7s refined %.4g  feedback %.4g (%.3f)  guarded %.4g, %lld rows refined\n",
                 std::string(type_name(t)).c_str(), e_ref, e_raw, e_raw / e_ref, e_fb,
                 static_cast<long long>(st.rows_refined));
