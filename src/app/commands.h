@@ -21,5 +21,6 @@ void add_logits_command(CLI::App& app);      // cmd_logits.cpp
 void add_plan_command(CLI::App& app);        // cmd_plan.cpp
 void add_gate_command(CLI::App& app);        // cmd_gate.cpp
 void add_prompts_command(CLI::App& app);     // cmd_prompts.cpp (critical prompts)
+void add_imatrix_command(CLI::App& app);     // cmd_imatrix.cpp
 
 }  // namespace qforge

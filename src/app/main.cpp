@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
   qforge::add_plan_command(app);
   qforge::add_gate_command(app);
   qforge::add_prompts_command(app);
+  qforge::add_imatrix_command(app);
 
   if (std::string msg = unknown_command(app, argc, argv); !msg.empty())
     return report("usage_error", msg, qforge::kUsageExit);

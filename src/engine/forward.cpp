@@ -299,7 +299,8 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
             });
 }
 
-void Context::mm(const WeightView& w, const float* x, int64_t n, float* y) {
+void Context::mm(const WeightView& w, const float* x, int64_t n, float* y, MatmulSite site) {
+  if (observer_) observer_->on_matmul(site, x, n, w.cols);
   matmul(*w.codec, w.data, w.rows, w.cols, x, n, y, pool_);
 }
 
@@ -319,7 +320,7 @@ void Context::qkv_rope_store(int64_t l, int64_t n, int64_t pos0) {
   const LayerWeights& L = model_.layers()[static_cast<size_t>(l)];
   const int64_t Q = p.n_q(), KV = p.n_embd_kv(), hd = p.head_dim;
   if (!L.wqkv.empty()) {
-    mm(L.wqkv, xn_.data(), n, qkv_.data());
+    mm(L.wqkv, xn_.data(), n, qkv_.data(), {l, MatRole::AttnQkv});
     const int64_t W = Q + 2 * KV;
     for (int64_t t = 0; t < n; ++t) {
       const float* r = qkv_.data() + t * W;
@@ -328,9 +329,9 @@ void Context::qkv_rope_store(int64_t l, int64_t n, int64_t pos0) {
       std::memcpy(v_.data() + t * KV, r + Q + KV, sizeof(float) * KV);
     }
   } else {
-    mm(L.wq, xn_.data(), n, q_.data());
-    mm(L.wk, xn_.data(), n, k_.data());
-    mm(L.wv, xn_.data(), n, v_.data());
+    mm(L.wq, xn_.data(), n, q_.data(), {l, MatRole::AttnQ});
+    mm(L.wk, xn_.data(), n, k_.data(), {l, MatRole::AttnK});
+    mm(L.wv, xn_.data(), n, v_.data(), {l, MatRole::AttnV});
   }
   const RopeTable& rt = p.is_swa(l) ? rope_swa_ : rope_;
   for_range(pool_, n, 8 * Q, 8, [&](int64_t b, int64_t e, int) {
@@ -367,7 +368,7 @@ void Context::attention_block(int64_t l, int64_t n, int64_t pos0) {
   norm_rows(x_.data(), L.attn_norm, 0, n, xn_.data());
   qkv_rope_store(l, n, pos0);
   attention(l, n, pos0);
-  mm(L.wo, attn_.data(), n, xn_.data());
+  mm(L.wo, attn_.data(), n, xn_.data(), {l, MatRole::AttnOut});
   if (!L.post_attn_norm.empty()) norm_rows(xn_.data(), L.post_attn_norm, 0, n, xn_.data());
   add_inplace(x_.data(), xn_.data(), n * p.n_embd);
 }
@@ -376,10 +377,11 @@ void Context::attention_block(int64_t l, int64_t n, int64_t pos0) {
 // n_expert_used experts (ties to the lower index), weights renormalised to sum 1 when the
 // model says so; each expert multiplies the rows routed to it as one batch, and x_ gains the
 // weighted outputs.
-void Context::moe_ffn(const LayerWeights& L, int64_t n) {
+void Context::moe_ffn(int64_t l, int64_t n) {
+  const LayerWeights& L = model_.layers()[static_cast<size_t>(l)];
   const ModelParams& p = model_.params();
   const int64_t E = p.n_embd, X = p.n_expert, K = p.n_expert_used, F = p.n_ff_exp;
-  mm(L.ffn_gate_inp, xn_.data(), n, router_.data());
+  mm(L.ffn_gate_inp, xn_.data(), n, router_.data(), {l, MatRole::FfnGateInp});
   std::vector<std::vector<std::pair<int64_t, float>>> routed(static_cast<size_t>(X));
   std::vector<int64_t> idx(static_cast<size_t>(X));
   for (int64_t t = 0; t < n; ++t) {
@@ -405,10 +407,10 @@ void Context::moe_ffn(const LayerWeights& L, int64_t n) {
       std::memcpy(xe_.data() + i * E, xn_.data() + rows[static_cast<size_t>(i)].first * E,
                   sizeof(float) * E);
     const auto ue = static_cast<size_t>(e);
-    mm(L.gate_exps[ue], xe_.data(), m, gate_.data());
-    mm(L.up_exps[ue], xe_.data(), m, up_.data());
+    mm(L.gate_exps[ue], xe_.data(), m, gate_.data(), {l, MatRole::FfnGateExps, e});
+    mm(L.up_exps[ue], xe_.data(), m, up_.data(), {l, MatRole::FfnUpExps, e});
     swiglu(gate_.data(), up_.data(), m * F);
-    mm(L.down_exps[ue], gate_.data(), m, ye_.data());
+    mm(L.down_exps[ue], gate_.data(), m, ye_.data(), {l, MatRole::FfnDownExps, e});
     for (int64_t i = 0; i < m; ++i) {
       const auto [t, wgt] = rows[static_cast<size_t>(i)];
       axpy(wgt, ye_.data() + i * E, x_.data() + t * E, E);
@@ -422,18 +424,18 @@ void Context::ffn_block(int64_t l, int64_t n) {
   const int64_t E = p.n_embd, F = p.n_ff;
   norm_rows(x_.data(), L.ffn_norm, 0, n, xn_.data());
   if (p.n_expert > 0) {
-    moe_ffn(L, n);
+    moe_ffn(l, n);
     return;
   }
   if (L.ffn_gate.empty()) {  // fused: each row of ffn_up's output is [gate | up]
-    mm(L.ffn_up, xn_.data(), n, up_.data());
+    mm(L.ffn_up, xn_.data(), n, up_.data(), {l, MatRole::FfnUp});
     for (int64_t t = 0; t < n; ++t)
       std::memcpy(gate_.data() + t * F, up_.data() + t * 2 * F, sizeof(float) * F);
     for (int64_t t = 0; t < n; ++t)
       std::memmove(up_.data() + t * F, up_.data() + t * 2 * F + F, sizeof(float) * F);
   } else {
-    mm(L.ffn_gate, xn_.data(), n, gate_.data());
-    mm(L.ffn_up, xn_.data(), n, up_.data());
+    mm(L.ffn_gate, xn_.data(), n, gate_.data(), {l, MatRole::FfnGate});
+    mm(L.ffn_up, xn_.data(), n, up_.data(), {l, MatRole::FfnUp});
   }
   const bool gelu = p.act == Activation::GeluTanh;
   for_range(pool_, n, 16 * F, 8, [&](int64_t b, int64_t e, int) {
@@ -442,7 +444,7 @@ void Context::ffn_block(int64_t l, int64_t n) {
     else
       swiglu(gate_.data() + b * F, up_.data() + b * F, (e - b) * F);
   });
-  mm(L.ffn_down, gate_.data(), n, xn_.data());
+  mm(L.ffn_down, gate_.data(), n, xn_.data(), {l, MatRole::FfnDown});
   if (!L.post_ffw_norm.empty()) norm_rows(xn_.data(), L.post_ffw_norm, 0, n, xn_.data());
   add_inplace(x_.data(), xn_.data(), n * E);
 }
@@ -463,13 +465,62 @@ void Context::run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, flo
 
   if (out_from < n) {
     norm_rows(x_.data(), model_.output_norm(), out_from, n, xn_.data());
-    mm(model_.output(), xn_.data(), n - out_from, out_logits);
+    mm(model_.output(), xn_.data(), n - out_from, out_logits, {-1, MatRole::Output});
     if (p.final_softcap > 0) {
       const float c = p.final_softcap;
       const int64_t total = (n - out_from) * p.n_vocab;
       for (int64_t i = 0; i < total; ++i) out_logits[i] = c * std::tanh(out_logits[i] / c);
     }
   }
+}
+
+}  // namespace qforge
+
+namespace qforge {
+
+std::string weight_tensor_name(const MatmulSite& site, bool tied_embeddings) {
+  const char* w = "";
+  switch (site.role) {
+    case MatRole::AttnQ:
+      w = "attn_q";
+      break;
+    case MatRole::AttnK:
+      w = "attn_k";
+      break;
+    case MatRole::AttnV:
+      w = "attn_v";
+      break;
+    case MatRole::AttnQkv:
+      w = "attn_qkv";
+      break;
+    case MatRole::AttnOut:
+      w = "attn_output";
+      break;
+    case MatRole::FfnGate:
+      w = "ffn_gate";
+      break;
+    case MatRole::FfnUp:
+      w = "ffn_up";
+      break;
+    case MatRole::FfnDown:
+      w = "ffn_down";
+      break;
+    case MatRole::FfnGateInp:
+      w = "ffn_gate_inp";
+      break;
+    case MatRole::FfnGateExps:
+      w = "ffn_gate_exps";
+      break;
+    case MatRole::FfnUpExps:
+      w = "ffn_up_exps";
+      break;
+    case MatRole::FfnDownExps:
+      w = "ffn_down_exps";
+      break;
+    case MatRole::Output:
+      return tied_embeddings ? "token_embd.weight" : "output.weight";
+  }
+  return "blk." + std::to_string(site.layer) + "." + w + ".weight";
 }
 
 }  // namespace qforge

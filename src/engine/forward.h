@@ -20,6 +20,7 @@
 
 #include "core/result.h"
 #include "core/thread_pool.h"
+#include "engine/activation_observer.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/rope.h"
@@ -48,6 +49,8 @@ class Context {
   const KvCache& kv_cache() const { return kv_; }
   const Model& model() const { return model_; }
   ThreadPool& pool() const { return pool_; }
+  // Reports every matmul input to `obs` (nullptr: none); obs must outlive its use.
+  void set_observer(ActivationObserver* obs) { observer_ = obs; }
 
  private:
   void run_ubatch(const int32_t* tokens, int64_t n, int64_t out_from, float* out_logits);
@@ -55,8 +58,8 @@ class Context {
   void qkv_rope_store(int64_t layer, int64_t n, int64_t pos0);
   void attention(int64_t layer, int64_t n, int64_t pos0);
   void ffn_block(int64_t layer, int64_t n);
-  void moe_ffn(const LayerWeights& L, int64_t n);
-  void mm(const WeightView& w, const float* x, int64_t n, float* y);
+  void moe_ffn(int64_t layer, int64_t n);
+  void mm(const WeightView& w, const float* x, int64_t n, float* y, MatmulSite site);
   void norm_rows(float* x, const std::vector<float>& w, int64_t from, int64_t to, float* y);
 
   const Model& model_;
@@ -71,6 +74,7 @@ class Context {
   std::vector<std::vector<float>> scores_;  // per pool thread: 4 rows of attention weights
   std::vector<float> logits_;
   int64_t logits_rows_ = 0;
+  ActivationObserver* observer_ = nullptr;
 };
 
 // Scalar reference forward pass over a whole sequence starting at position 0: all logits,
