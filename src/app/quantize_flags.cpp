@@ -39,7 +39,7 @@ std::shared_ptr<QuantizeFlags> add_quantize_flags(CLI::App* cmd) {
       ->check(CLI::IsMember({"refined", "gptq", "ggml"}));
   cmd->add_option("--gptq-damp", f->gptq_damp,
                   "Error feedback: dampening added to the Hessian's diagonal, as a fraction of "
-                  "its mean (default 0.1)")
+                  "its mean (default 0.3)")
       ->check(CLI::Range(1e-6, 10.0));
   cmd->add_option("--gptq-importance", f->gptq_importance,
                   "Error feedback: weights of the block scale search, diag (diag(H), default) or "

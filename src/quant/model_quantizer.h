@@ -54,7 +54,7 @@ struct ModelQuantizeOptions {
   // damping (fraction of mean(diag H) added to the diagonal) and the scale-search importance.
   std::shared_ptr<const CovarianceFile> covariance;
   QuantMethod method = QuantMethod::Auto;
-  double gptq_damp = 0.1;  // measured: docs/BENCHMARKS.md (error feedback)
+  double gptq_damp = 0.3;  // measured: docs/BENCHMARKS.md (error feedback)
   bool gptq_inv_chol_importance = false;
 };
 
