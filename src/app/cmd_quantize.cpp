@@ -102,6 +102,7 @@ void print_plan(const QuantizePlan& plan) {
     if (t.overridden) note += " (explicit)";
     if (t.fallback) note += " (row fallback)";
     if (t.uses_imatrix) note += " (imatrix)";
+    if (t.error_feedback) note += " (gptq)";
     std::printf("  %-32s %-16s %-6s -> %-6s %11llu bytes%s\n", t.name.c_str(),
                 dims_text(t.dims).c_str(), std::string(type_name(t.src_type)).c_str(),
                 std::string(type_name(t.dst_type)).c_str(),

@@ -1,5 +1,7 @@
 #include "app/quantize_flags.h"
 
+#include <filesystem>
+
 #include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "core/log.h"
@@ -29,10 +31,52 @@ std::shared_ptr<QuantizeFlags> add_quantize_flags(CLI::App* cmd) {
   cmd->add_flag("--refine-all", f->refine_all,
                 "Also search scales for Q8_0/Q4_0 without an imatrix (lower error; by default "
                 "those are round-to-nearest, byte-identical to llama-quantize)");
+  cmd->add_option("--method", f->method,
+                  "Encoder: gptq (error feedback through the input covariances FILE.cov that "
+                  "qforge imatrix writes beside the --imatrix FILE; the default when it exists), "
+                  "refined (qforge's per-block search; the default otherwise) or ggml (= "
+                  "--ggml-compatible)")
+      ->check(CLI::IsMember({"refined", "gptq", "ggml"}));
+  cmd->add_option("--gptq-damp", f->gptq_damp,
+                  "Error feedback: dampening added to the Hessian's diagonal, as a fraction of "
+                  "its mean (default 0.3)")
+      ->check(CLI::Range(1e-6, 10.0));
+  cmd->add_option("--gptq-importance", f->gptq_importance,
+                  "Error feedback: weights of the block scale search, diag (diag(H), default) or "
+                  "invchol (1/U_jj^2 of the inverse Hessian's Cholesky factor)")
+      ->check(CLI::IsMember({"diag", "invchol"}));
   cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")
       ->check(thread_count());
   return f;
 }
+
+namespace {
+
+// --method and the covariances beside the imatrix (issue 13).
+void add_error_feedback_options(const QuantizeFlags& f, ModelQuantizeOptions& o) {
+  o.method = f.method == "gptq"      ? QuantMethod::ErrorFeedback
+             : f.method == "refined" ? QuantMethod::Refined
+             : f.method == "ggml"    ? QuantMethod::Ggml
+                                     : QuantMethod::Auto;
+  if (o.method == QuantMethod::Ggml) o.ggml_compatible = true;
+  o.gptq_damp = f.gptq_damp;
+  o.gptq_inv_chol_importance = f.gptq_importance == "invchol";
+  const bool wants = o.method == QuantMethod::Auto || o.method == QuantMethod::ErrorFeedback;
+  const std::string cov = f.imatrix.empty() ? std::string() : covariance_path_for(f.imatrix);
+  if (wants && !o.ggml_compatible && !cov.empty() && std::filesystem::exists(cov)) {
+    auto c = std::make_shared<CovarianceFile>(unwrap(CovarianceFile::open(cov)));
+    log_info("quantize.covariance", "error feedback with covariances " + cov,
+             {{"file", cov}, {"weights", c->size()}, {"damp", o.gptq_damp}});
+    o.covariance = std::move(c);
+  }
+  if (o.method == QuantMethod::ErrorFeedback && !o.covariance)
+    throw CliError{f.imatrix.empty()
+                       ? std::string("--method gptq needs --imatrix FILE with FILE.cov beside it")
+                       : "--method gptq: " + cov +
+                             " not found (qforge imatrix writes it beside its output)"};
+}
+
+}  // namespace
 
 ModelQuantizeOptions build_quantize_options(const QuantizeFlags& f, const std::string& mix) {
   ModelQuantizeOptions o;
@@ -61,6 +105,7 @@ ModelQuantizeOptions build_quantize_options(const QuantizeFlags& f, const std::s
               {"dataset", m->datasets.empty() ? std::string() : m->datasets.front()}});
     o.imatrix = std::move(m);
   }
+  add_error_feedback_options(f, o);
   return o;
 }
 

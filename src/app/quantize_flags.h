@@ -22,6 +22,9 @@ struct QuantizeFlags {
   bool ggml_compatible = false;           // --ggml-compatible
   bool refine_all = false;                // --refine-all
   int threads = 0;                        // --threads N (0: all cores)
+  std::string method;                     // --method refined|gptq|ggml (default: auto)
+  double gptq_damp = 0.3;                 // --gptq-damp F
+  std::string gptq_importance = "diag";   // --gptq-importance diag|invchol
 };
 
 // Adds the options above to `cmd`. The returned object receives the parsed values and must stay

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "kernels/codec.h"
+#include "quant/error_feedback.h"
 
 namespace qforge {
 namespace {
@@ -112,11 +113,137 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Whether error feedback encodes tensor `s` (to `dst`): the method allows it, the type has
+// fixed-scale helpers and a covariance of the right shape covers it (a wrong shape is an error:
+// the covariance file belongs to another model).
+Result<bool> plan_error_feedback(const SourceTensor& s, Type dst, const ModelQuantizeOptions& o) {
+  if (!o.covariance || o.method == QuantMethod::Refined || o.method == QuantMethod::Ggml ||
+      o.ggml_compatible || !error_feedback_supports(dst))
+    return false;
+  const auto view = o.covariance->find(s.name);
+  if (!view) return false;
+  const uint64_t n_mat = s.dims.size() > 2 ? s.dims[2] : 1;
+  if (view->n != s.dims[0] || view->n_mat != n_mat || s.dims.size() > 3)
+    return make_error(o.covariance->path(), ": covariance '", view->name, "' is ", view->n, " x ",
+                      view->n, " x ", view->n_mat, ", tensor '", s.name, "' needs ", s.dims[0],
+                      " x ", s.dims[0], " x ", n_mat);
+  return true;
+}
+
+// The Hessian factors of the last few distinct inputs (q/k/v and gate/up share one).
+class FactorCache {
+ public:
+  Result<const HessianFactor*> get(const CovarianceView& v, uint32_t m, double damp,
+                                   ThreadPool& pool) {
+    const std::string key = v.name + "#" + std::to_string(m);
+    for (auto& e : entries_)
+      if (e.first == key) return &e.second;
+    auto f = HessianFactor::build(v.matrix(m), static_cast<int64_t>(v.n), damp, pool);
+    if (!f) return make_error(v.name, ": ", f.error().message);
+    if (entries_.size() >= 2) entries_.erase(entries_.begin());
+    entries_.emplace_back(key, std::move(*f));
+    return &entries_.back().second;
+  }
+
+ private:
+  std::vector<std::pair<std::string, HessianFactor>> entries_;
+};
+
+// Streams one tensor through error feedback, chunk of rows by chunk of rows (each chunk in
+// parallel inside quantize_error_feedback). Experts use their own covariance matrix; an expert
+// that no calibration token reached is quantized by the refined search without weights.
+Status quantize_tensor_ef(const PlannedTensor& t, std::span<const uint8_t> data,
+                          const ModelQuantizeOptions& opts, ThreadPool& pool, FactorCache& cache,
+                          GgufWriter& w, const std::string& where, TensorReport& tr) {
+  const CovarianceView view = *opts.covariance->find(t.name);
+  const int64_t n_per_row = static_cast<int64_t>(t.dims[0]);
+  const int64_t rows_per_mat = t.dims.size() > 1 ? static_cast<int64_t>(t.dims[1]) : 1;
+  const uint64_t src_row = *row_size(t.src_type, n_per_row);
+  const uint64_t dst_row = *row_size(t.dst_type, n_per_row);
+  const Codec* dc = find_codec(t.dst_type);
+  const Codec* sc = t.src_type == Type::F32 ? nullptr : find_codec(t.src_type);
+  const float* imx = t.uses_imatrix ? opts.imatrix->find(t.name)->importance.data() : nullptr;
+  const int64_t chunk_rows = std::max<int64_t>(1, kChunkElems / n_per_row);
+  std::vector<float> x, y;
+  std::vector<uint8_t> out;
+  double err = 0, ref = 0;
+  for (uint32_t m = 0; m < view.n_mat; ++m) {
+    const HessianFactor* f = nullptr;
+    if (view.counts[m] > 0) {
+      QF_TRY(f, cache.get(view, m, opts.gptq_damp, pool));
+    }
+    for (int64_t r0 = m * rows_per_mat; r0 < (m + 1) * rows_per_mat; r0 += chunk_rows) {
+      const int64_t nr = std::min(chunk_rows, (m + 1) * rows_per_mat - r0), n = nr * n_per_row;
+      x.resize(static_cast<size_t>(n));
+      y.resize(static_cast<size_t>(n));
+      out.resize(static_cast<size_t>(nr * dst_row));
+      const uint8_t* sp = data.data() + static_cast<uint64_t>(r0) * src_row;
+      if (sc)
+        sc->dequantize(sp, x.data(), n);
+      else
+        std::memcpy(x.data(), sp, static_cast<size_t>(n) * sizeof(float));
+      const double r_sq = sum_sq(x.data(), n);
+      if (!std::isfinite(r_sq))
+        return make_error(where, ": tensor '", t.name, "': NaN or Inf in the input (row ",
+                          r0 + first_non_finite(x.data(), n) / n_per_row, ")");
+      if (f) {
+        ErrorFeedbackOptions eo;
+        eo.importance =
+            opts.gptq_inv_chol_importance ? ScaleImportance::InvChol : ScaleImportance::Diag;
+        eo.refined_importance = imx ? imx + m * n_per_row : nullptr;
+        const ErrorFeedbackStats st =
+            quantize_error_feedback(t.dst_type, x.data(), nr, n_per_row, *f, eo, out.data(), pool);
+        tr.hessian_error += st.err_kept;
+        tr.hessian_error_refined += st.err_refined;
+        tr.rows_refined += st.rows_refined;
+      } else {
+        dc->quantize(x.data(), out.data(), nr, n_per_row, QuantizeOptions{});
+      }
+      dc->dequantize(out.data(), y.data(), n);
+      const double e = sum_sq_diff(x.data(), y.data(), n);
+      if (!std::isfinite(e))
+        return make_error(where, ": tensor '", t.name, "': quantizing to ", type_name(t.dst_type),
+                          " produced NaN or Inf (row ",
+                          r0 + first_non_finite(y.data(), n) / n_per_row, ")");
+      err += e;
+      ref += r_sq;
+      QF_CHECK(w.append_tensor_data(out));
+    }
+  }
+  QF_CHECK(w.finish_tensor());
+  tr.rel_rmse = ref > 0 ? std::sqrt(err / ref) : (err > 0 ? INFINITY : 0.0);
+  return {};
+}
+
 }  // namespace
+
+std::string_view tensor_method(const PlannedTensor& t, const ModelQuantizeOptions& o) {
+  if (!t.convert) return "copy";
+  if (t.error_feedback) return "gptq";
+  return o.ggml_compatible || o.method == QuantMethod::Ggml ? "ggml" : "refined";
+}
+
+std::string_view quant_method_name(QuantMethod m) {
+  switch (m) {
+    case QuantMethod::Auto:
+      return "auto";
+    case QuantMethod::Refined:
+      return "refined";
+    case QuantMethod::ErrorFeedback:
+      return "gptq";
+    case QuantMethod::Ggml:
+      return "ggml";
+  }
+  return "auto";
+}
 
 Result<QuantizePlan> plan_quantization(const TensorSource& src, const ModelQuantizeOptions& opts) {
   QuantizePlan plan;
   QF_TRY(plan.mix, mix_for(opts.mix));
+  if (opts.method == QuantMethod::ErrorFeedback && !opts.covariance)
+    return make_error(
+        "error feedback (--method gptq) needs covariances (FILE.cov beside the "
+        "imatrix, written by qforge imatrix)");
   RecipeOptions ro = opts.recipe;
   ro.has_imatrix = opts.imatrix != nullptr;
   QF_TRY(Recipe recipe, Recipe::create(*plan.mix, ro));
@@ -182,6 +309,7 @@ Result<QuantizePlan> plan_quantization(const TensorSource& src, const ModelQuant
           }
         }
       }
+      QF_TRY(p.error_feedback, plan_error_feedback(s, p.dst_type, opts));
     }
     auto dbytes = tensor_size(p.dst_type, s.dims);
     if (!dbytes) return make_error(where, ": tensor '", s.name, "': ", dbytes.error().message);
@@ -279,6 +407,25 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
                {{"first", missing.front()}, {"count", missing.size()}});
   }
 
+  if (opts.covariance) {
+    // One warning naming every matmul that error feedback cannot cover (token_embd is a
+    // lookup table, not a matmul).
+    std::string names;
+    size_t n_missing = 0;
+    for (const auto& t : plan.tensors)
+      if (t.convert && !t.error_feedback && t.name != "token_embd.weight" &&
+          error_feedback_supports(t.dst_type) && opts.method != QuantMethod::Refined &&
+          opts.method != QuantMethod::Ggml && !opts.ggml_compatible) {
+        names += (n_missing++ ? ", " : "") + t.name;
+      }
+    if (n_missing)
+      log_warn("quantize.covariance_missing",
+               cat(opts.covariance->path(), " has no covariance for ", n_missing,
+                   " quantized tensors; they use the refined search: ", names),
+               {{"count", n_missing}, {"tensors", names}});
+  }
+  FactorCache factors;
+
   const auto t_start = std::chrono::steady_clock::now();
   std::vector<Scratch> scratch(pool.size());
   std::vector<uint8_t> out_buf;
@@ -299,6 +446,7 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
     tr.dst_type = t.dst_type;
     tr.src_bytes = t.src_bytes;
     tr.dst_bytes = t.dst_bytes;
+    tr.method = std::string(tensor_method(t, opts));
 
     if (!t.convert) {
       const int64_t bad = first_non_finite(t.src_type, data);
@@ -306,6 +454,8 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
         return make_error(where, ": tensor '", t.name, "': NaN or Inf in the input (element ", bad,
                           ")");
       QF_CHECK(w.write_tensor_data(data));
+    } else if (t.error_feedback) {
+      QF_CHECK(quantize_tensor_ef(t, data, opts, pool, factors, w, where, tr));
     } else {
       const int64_t n_per_row = static_cast<int64_t>(t.dims[0]);
       const int64_t n_rows = static_cast<int64_t>(n_elements_of(t.dims)) / n_per_row;
@@ -402,6 +552,7 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
                {"bytes_in", t.src_bytes},
                {"bytes_out", t.dst_bytes},
                {"rel_rmse", tr.rel_rmse},
+               {"method", std::string(tensor_method(t, opts))},
                {"ms", tr.seconds * 1e3}});
     rep.tensors.push_back(std::move(tr));
     progress.update(ti + 1, bytes_in, t.name);
@@ -441,7 +592,8 @@ nlohmann::json plan_to_json(const QuantizePlan& plan) {
                   {"converted", t.convert},
                   {"fallback", t.fallback},
                   {"overridden", t.overridden},
-                  {"imatrix", t.uses_imatrix}});
+                  {"imatrix", t.uses_imatrix},
+                  {"error_feedback", t.error_feedback}});
   }
   j["n_params"] = n_params;
   j["bits_per_weight"] = n_params ? 8.0 * plan.output_tensor_bytes / n_params : 0.0;
@@ -461,6 +613,12 @@ nlohmann::json report_to_json(const QuantizeReport& r) {
   for (size_t i = 0; i < r.tensors.size() && i < j["tensors"].size(); ++i) {
     j["tensors"][i]["rel_rmse"] = r.tensors[i].rel_rmse;
     j["tensors"][i]["seconds"] = r.tensors[i].seconds;
+    j["tensors"][i]["method"] = r.tensors[i].method;
+    if (r.plan.tensors[i].error_feedback) {
+      j["tensors"][i]["hessian_error"] = r.tensors[i].hessian_error;
+      j["tensors"][i]["hessian_error_refined"] = r.tensors[i].hessian_error_refined;
+      j["tensors"][i]["rows_refined"] = r.tensors[i].rows_refined;
+    }
   }
   return j;
 }

@@ -25,12 +25,19 @@
 
 #include "core/result.h"
 #include "core/types.h"
+#include "formats/covariance.h"
 #include "formats/gguf.h"
 #include "formats/imatrix.h"
 #include "formats/tensor_source.h"
 #include "quant/recipe.h"
 
 namespace qforge {
+
+// How converted tensors are encoded (issue 13). Auto: error feedback (quant/error_feedback.h)
+// for tensors with a covariance, the refined search for the others. Ggml: ggml's exact
+// encoders (same as ggml_compatible).
+enum class QuantMethod { Auto, Refined, ErrorFeedback, Ggml };
+std::string_view quant_method_name(QuantMethod m);  // "auto", "refined", "gptq", "ggml"
 
 struct ModelQuantizeOptions {
   std::string mix = "Q4_K_M";  // a name from all_mixes()
@@ -47,6 +54,12 @@ struct ModelQuantizeOptions {
   bool overwrite = false;     // replace an existing output (--force)
   bool write_sidecar = true;  // OUT.sha256
   std::string input_sha256;   // logged and reported when the caller computed it
+  // Error feedback: the input covariances (FILE.cov beside the imatrix), the method, the
+  // damping (fraction of mean(diag H) added to the diagonal) and the scale-search importance.
+  std::shared_ptr<const CovarianceFile> covariance;
+  QuantMethod method = QuantMethod::Auto;
+  double gptq_damp = 0.3;  // measured: docs/BENCHMARKS.md (error feedback)
+  bool gptq_inv_chol_importance = false;
 };
 
 struct PlannedTensor {
@@ -61,6 +74,7 @@ struct PlannedTensor {
   bool fallback = false;    // the recipe fell back for the row length
   bool overridden = false;  // an explicit user option chose the type
   bool uses_imatrix = false;
+  bool error_feedback = false;  // encoded by error feedback (a covariance covers it)
 };
 
 struct QuantizePlan {
@@ -74,6 +88,9 @@ struct QuantizePlan {
   uint64_t max_tensor_f32_bytes = 0;  // the largest tensor as f32 (the memory bound's unit)
 };
 
+// How tensor `t` is encoded under `o`: "copy", "refined", "ggml" or "gptq".
+std::string_view tensor_method(const PlannedTensor& t, const ModelQuantizeOptions& o);
+
 // Decides types and sizes. Errors (no output is created): unknown mix, a codec missing for a
 // needed type, already-quantized input without allow_requantize, an imatrix entry whose size
 // does not match its tensor, bad dims.
@@ -85,6 +102,11 @@ struct TensorReport {
   uint64_t src_bytes = 0, dst_bytes = 0;
   double rel_rmse = 0;  // sqrt(sum (y-x)^2 / sum x^2) over the tensor; 0 when copied
   double seconds = 0;
+  // Error feedback only: tr((W-Q)H(W-Q)ᵀ) of the written tensor and of the refined search,
+  // and the rows where the refined encoding was kept (quant/error_feedback.h).
+  std::string method;  // "copy", "refined", "ggml" or "gptq"
+  double hessian_error = 0, hessian_error_refined = 0;
+  int64_t rows_refined = 0;
 };
 
 struct QuantizeReport {

@@ -1,0 +1,102 @@
+// Error-feedback (GPTQ / LDLQ-style) quantization of one weight matrix into a standard block
+// format, given the second moment of its input H = E[x xᵀ] (formats/covariance.h).
+//
+// The objective is the output error of the layer on the calibration inputs,
+//   tr((W - Q) H (W - Q)ᵀ),
+// which is what a row-by-row importance-weighted search (the refined codecs) only approximates
+// by diag(H). Columns are quantized in order; each column's rounding error is propagated to the
+// columns not yet quantized (GPTQ's update through the upper Cholesky factor U of H⁻¹, computed
+// in the equivalent LDLQ form from H = V Vᵀ, U = V⁻¹, without inverting anything), so later
+// columns compensate for earlier ones. Block formats tie 32 or 256 consecutive columns to one
+// set of scale bytes: when a block starts, its scales/mins are chosen by the codec's refined
+// search on the error-updated weights (importance: diag(H) or 1/U_jj², ErrorFeedbackOptions),
+// then its elements are rounded one column at a time with those scales fixed
+// (kernels/fixed_scale.h). The bytes are exactly the codec's format: same type, same size,
+// decodable by any reader of the type.
+//
+// Act-order (processing columns by descending diag(H)) is not used: a block's elements must be
+// consecutive columns, so a permutation would have to be undone before blocks are formed, which
+// takes away what it buys (docs/ARCHITECTURE.md).
+//
+// Guarantee: with keep_better_rows (the default) each row is also encoded by the refined search
+// (importance: refined_importance, else diag(H) — what the quantizer uses without error
+// feedback) and the encoding with the lower tr((w - q) H (w - q)ᵀ) is kept, so the result is never
+// worse than the refined search in that measure (rows are independent given H).
+//
+// Speed: GPTQ's lazy batch updates (errors of a batch of columns are applied to the remaining
+// columns as one matrix product); rows are processed in chunks on the thread pool.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/result.h"
+#include "core/thread_pool.h"
+#include "core/types.h"
+
+namespace qforge {
+
+// The damped Hessian's factors, computed once per distinct input (q/k/v share one).
+class HessianFactor {
+ public:
+  // H: n x n, row-major, symmetric (only needs to be positive semi-definite). Columns with
+  // H_ii <= 0 (no calibration token reached them, "dead") are decoupled: their row/column is
+  // zeroed and the diagonal set to mean(diag). Then damp * mean(diag) is added to the diagonal
+  // (raised x10 until the Cholesky succeeds, at most 6 times). Errors: n == 0, non-finite H.
+  static Result<HessianFactor> build(const float* H, int64_t n, double damp, ThreadPool& pool);
+
+  int64_t n() const { return n_; }
+  double lambda() const { return lambda_; }  // the damping added to the diagonal
+  int64_t dead_columns() const { return n_dead_; }
+  // H_damped = V Vᵀ with V upper (a reverse Cholesky), stored column-normalised:
+  // vn[i][k] = V_ik / V_kk (row-major, unit diagonal) and vdiag[k] = V_kk. GPTQ's U (the upper
+  // Cholesky factor of H⁻¹) is V⁻¹, so feedback through vn needs no inverse (LDLQ form).
+  const float* vn() const { return vn_.data(); }
+  std::span<const float> vdiag() const { return vdiag_; }
+  std::span<const float> diag() const { return diag_; }          // diag(H_damped)
+  std::span<const float> raw_diag() const { return raw_diag_; }  // diag(H) as given (>= 0)
+  // What the damped matrix added to the diagonal of each column (lambda, + mean for dead ones).
+  std::span<const float> added() const { return added_; }
+
+ private:
+  int64_t n_ = 0, n_dead_ = 0;
+  double lambda_ = 0;
+  std::vector<float> vn_, vdiag_, diag_, raw_diag_, added_;
+};
+
+enum class ScaleImportance {
+  Diag,     // diag(H) + damping (never zero, unlike the imatrix of a dead column)
+  InvChol,  // 1 / U_jj² = V_jj²: the cost of column j's error once later columns compensate
+};
+
+struct ErrorFeedbackOptions {
+  ScaleImportance importance = ScaleImportance::Diag;
+  // Importance weights (length cols) of the refined search that the per-row guard compares
+  // against: the quantizer passes its imatrix entry. nullptr: diag(H).
+  const float* refined_importance = nullptr;
+  bool keep_better_rows = true;  // per-row guard against the refined search (see above)
+  int64_t rows_per_task = 16;
+};
+
+struct ErrorFeedbackStats {
+  double err_feedback = 0;   // sum over rows of tr((w-q)H(w-q)ᵀ), error-feedback encodings
+  double err_refined = 0;    // the same for the refined search (only with keep_better_rows)
+  double err_kept = 0;       // of the rows written
+  int64_t rows_refined = 0;  // rows where the refined encoding was kept
+};
+
+// True when `t` has the fixed-scale helpers error feedback needs.
+bool error_feedback_supports(Type t);
+
+// Quantizes W (rows x cols, row-major f32, finite) into dst (rows * row_size(t, cols) bytes).
+// Contract: error_feedback_supports(t), cols == f.n(), cols a multiple of t's block size.
+ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows, int64_t cols,
+                                           const HessianFactor& f, const ErrorFeedbackOptions& opt,
+                                           uint8_t* dst, ThreadPool& pool);
+
+// tr((W - Q) H (W - Q)ᵀ) in double, directly (for tests and reports): O(rows * cols²).
+double hessian_weighted_error(const float* W, const float* Q, int64_t rows, int64_t cols,
+                              const float* H);
+
+}  // namespace qforge
