@@ -10,6 +10,8 @@
 #   THREADS (all cores), TARGETS ("Q3_K_M Q4_K_M Q5_K_M": also `qforge quantize --target-size`
 #   at the byte size of llama.cpp's file of that mix, when qforge has the option; "" = none),
 #   CHUNKS (all), QARGS (extra `qforge quantize` options, e.g. "--method refined"),
+#   QF_IMATRIX_ARGS ("--process-output": qforge's imatrix also covers output.weight; llama-imatrix
+#   runs with its defaults, as the baseline does),
 #   QF_SCORE (1: also score every file with qforge's own perplexity --kld; 0: llama.cpp only).
 # Writes WORK_DIR/quality.md (tables) and WORK_DIR/quality.tsv (one row per file).
 set -euo pipefail
@@ -28,6 +30,7 @@ TARGETS=${TARGETS-"Q3_K_M Q4_K_M Q5_K_M"}
 THREADS=${THREADS:-$(nproc)}
 QARGS=${QARGS:-}
 QF_SCORE=${QF_SCORE:-1}
+QF_IMATRIX_ARGS=${QF_IMATRIX_ARGS---process-output}
 CAL=$S/data/calibration.txt
 EVAL=$S/data/eval.txt
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -68,7 +71,7 @@ for model in $MODELS; do
   F16=$S/reference/$model-f16.gguf
   log "$model: imatrix (llama.cpp, qforge)"
   li=$(secs "$L/llama-imatrix" -m "$F16" -f "$CAL" -c 512 -t "$THREADS" -o "$W/$model.llama-imatrix.gguf")
-  qi=$(secs "$QF" --log-level error imatrix "$F16" --file "$CAL" --ctx 512 -t "$THREADS" \
+  qi=$(secs "$QF" --log-level error imatrix "$F16" --file "$CAL" --ctx 512 -t "$THREADS" $QF_IMATRIX_ARGS \
     -o "$W/$model.qforge.imatrix" --force)
   log "$model: imatrix ${li}s (llama.cpp) ${qi}s (qforge, with covariances)"
   echo "$model imatrix seconds: llama-imatrix $li, qforge imatrix $qi" >>"$W/times.txt"
