@@ -55,7 +55,7 @@ score() {
   "$L/llama-perplexity" -m "$f" --kl-divergence-base "$W/$model.llama.kld" --kl-divergence \
     -t "$THREADS" "${LCH[@]}" >"$W/lp.txt" 2>&1
   local lppl lkld ltop
-  lppl=$(grep -E '^Mean PPL\(Q\)' "$W/lp.txt" | awk -F: '{print $2}' | awk '{print $1}')
+  lppl=$(grep -E '^Mean PPL\(Q\) *:' "$W/lp.txt" | head -1 | awk -F: '{print $2}' | awk '{print $1}')
   lkld=$(grep -E '^Mean +KLD:' "$W/lp.txt" | awk '{print $3}')
   ltop=$(grep -E '^Same top p:' "$W/lp.txt" | awk '{print $4}')
   echo '{"ppl": null, "kld_mean": null, "same_top_pct": null}' >"$W/qp.json"
