@@ -142,18 +142,22 @@ QF_AVX2 void qk_scores4(const float* const q[4], const float* kt, int64_t ks, in
   }
 }
 
-// Value rows of 8 * HD8 floats, the accumulators in registers.
+// Value rows of 8 * HD8 floats, the accumulators in registers (the unroll pragmas keep GCC
+// from storing the accumulator array to the stack on every key).
 template <int HD8>
 QF_AVX2 void weighted_values_n(const float* w, const float* v, int64_t n_kv, float inv,
                                float* out) {
   __m256 acc[HD8];
+#pragma GCC unroll 16
   for (int k = 0; k < HD8; ++k) acc[k] = _mm256_setzero_ps();
   for (int64_t j = 0; j < n_kv; ++j) {
     const __m256 p = _mm256_broadcast_ss(w + j);
     const float* vj = v + j * (8 * HD8);
+#pragma GCC unroll 16
     for (int k = 0; k < HD8; ++k) acc[k] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * k), acc[k]);
   }
   const __m256 vi = _mm256_set1_ps(inv);
+#pragma GCC unroll 16
   for (int k = 0; k < HD8; ++k) _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(acc[k], vi));
 }
 
@@ -178,23 +182,26 @@ QF_AVX2 void weighted_values(const float* w, const float* v, int64_t n_kv, int64
   for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
 }
 
-// The 6 x 2 accumulators in registers over all n rows.
+// The 6 x 2 accumulators in registers over all n rows (unrolled by pragma, as above).
 QF_AVX2 void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int64_t j0, float* c) {
-  __m256 acc[6][2];
-  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+  __m256 acc[12];
+#pragma GCC unroll 12
+  for (int k = 0; k < 12; ++k) acc[k] = _mm256_setzero_ps();
   for (int64_t t = 0; t < n; ++t) {
     const float* row = x + t * cols;
     const __m256 b0 = _mm256_loadu_ps(row + j0), b1 = _mm256_loadu_ps(row + j0 + 8);
+#pragma GCC unroll 6
     for (int r = 0; r < 6; ++r) {
       const __m256 a = _mm256_broadcast_ss(row + i0 + r);
-      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+      acc[2 * r] = _mm256_fmadd_ps(a, b0, acc[2 * r]);
+      acc[2 * r + 1] = _mm256_fmadd_ps(a, b1, acc[2 * r + 1]);
     }
   }
+#pragma GCC unroll 6
   for (int r = 0; r < 6; ++r) {
     float* cr = c + (i0 + r) * cols + j0;
-    _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), acc[r][0]));
-    _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), acc[r][1]));
+    _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), acc[2 * r]));
+    _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), acc[2 * r + 1]));
   }
 }
 
