@@ -5,105 +5,17 @@
 #include <cstring>
 #include <functional>
 
-#include "engine/vec_math.h"
 #include "kernels/matmul.h"
+#include "kernels/vec_ops.h"
 
 namespace qforge {
 namespace {
 
-using vec::exp_sub_sum;
-using vec::hsum;
-using vec::max_of;
-#ifdef QF_ENGINE_AVX2
-using vec::exp8;
-#endif
-
-// --- small f32 vector helpers for the fast path (the build baseline has AVX2+FMA) -----------
-
-inline float dot(const float* a, const float* b, int64_t n) {
-  int64_t i = 0;
-  float s = 0;
-#ifdef QF_ENGINE_AVX2
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= n; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-  }
-  for (; i + 8 <= n; i += 8)
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  s = hsum(_mm256_add_ps(acc0, acc1));
-#endif
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
+// The vector math of the active ISA level (kernels/vec_ops.h), resolved once.
+const VecOps& ops() {
+  static const VecOps& o = vec_ops();
+  return o;
 }
-
-// y += a * x
-inline void axpy(float a, const float* x, float* y, int64_t n) {
-  int64_t i = 0;
-#ifdef QF_ENGINE_AVX2
-  const __m256 va = _mm256_set1_ps(a);
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-#endif
-  for (; i < n; ++i) y[i] += a * x[i];
-}
-
-// g[i] = silu(g[i]) * u[i]
-inline void swiglu(float* g, const float* u, int64_t n) {
-  int64_t i = 0;
-#ifdef QF_ENGINE_AVX2
-  const __m256 one = _mm256_set1_ps(1.0f);
-  for (; i + 8 <= n; i += 8) {
-    const __m256 x = _mm256_loadu_ps(g + i);
-    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
-    _mm256_storeu_ps(
-        g + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
-  }
-#endif
-  for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-}
-
-#ifdef QF_ENGINE_AVX2
-// Scores of 4 queries (rows of q, head_dim hd) against keys [0, n_kv) of one head (transposed
-// layout, stride ks), 16 keys per step: out[i * ks + j] = scale * q_i . k_j. May write up to
-// 15 entries past n_kv (within ks).
-void qk_scores4(const float* const q[4], const float* kt, int64_t ks, int64_t hd, int64_t n_kv,
-                float scale, float* out) {
-  const __m256 vs = _mm256_set1_ps(scale);
-  for (int64_t j = 0; j < n_kv; j += 16) {
-    __m256 a[4][2];
-    for (auto& r : a) r[0] = r[1] = _mm256_setzero_ps();
-    for (int64_t d = 0; d < hd; ++d) {
-      const __m256 k0 = _mm256_loadu_ps(kt + d * ks + j);
-      const __m256 k1 = _mm256_loadu_ps(kt + d * ks + j + 8);
-      for (int i = 0; i < 4; ++i) {
-        const __m256 qd = _mm256_broadcast_ss(q[i] + d);
-        a[i][0] = _mm256_fmadd_ps(qd, k0, a[i][0]);
-        a[i][1] = _mm256_fmadd_ps(qd, k1, a[i][1]);
-      }
-    }
-    for (int i = 0; i < 4; ++i) {
-      _mm256_storeu_ps(out + i * ks + j, _mm256_mul_ps(a[i][0], vs));
-      _mm256_storeu_ps(out + i * ks + j + 8, _mm256_mul_ps(a[i][1], vs));
-    }
-  }
-}
-
-// out[0..8*HD8) = inv * sum_j w[j] * v_j (value rows of 8*HD8 floats), accumulators in
-// registers.
-template <int HD8>
-void weighted_values(const float* w, const float* v, int64_t n_kv, float inv, float* out) {
-  __m256 acc[HD8];
-  for (int k = 0; k < HD8; ++k) acc[k] = _mm256_setzero_ps();
-  for (int64_t j = 0; j < n_kv; ++j) {
-    const __m256 p = _mm256_broadcast_ss(w + j);
-    const float* vj = v + j * (8 * HD8);
-    for (int k = 0; k < HD8; ++k) acc[k] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * k), acc[k]);
-  }
-  const __m256 vi = _mm256_set1_ps(inv);
-  for (int k = 0; k < HD8; ++k) _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(acc[k], vi));
-}
-#endif
 
 inline void add_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
@@ -135,9 +47,7 @@ inline void gelu_tanh_mul(float* g, const float* u, int64_t n) {
 }  // namespace
 
 void rms_norm_row(const float* x, const float* w, int64_t n, float eps, float* y) {
-  const float ms = dot(x, x, n) / static_cast<float>(n);
-  const float scale = 1.0f / std::sqrt(ms + eps);
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+  ops().rms_norm(x, w, n, eps, y);
 }
 
 void rope_row(float* head, int64_t n_rot, const double* inv_freq, int64_t pos, RopeType type) {
@@ -251,49 +161,15 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
                 // Scores from the first key any of the 4 queries sees, aligned down to 16 so
                 // that the vector loop stays within the key stride.
                 const int64_t lo = first_of(pos0 + t0) / 16 * 16;
-#ifdef QF_ENGINE_AVX2
-                qk_scores4(q, kt + lo, ks, hd, n_kv_max - lo, scale, sc + lo);
-#else
-      for (int i = 0; i < 4; ++i)
-        for (int64_t j = lo; j < n_kv_max; ++j) {
-          float s = 0;
-          for (int64_t d = 0; d < hd; ++d) s += q[i][d] * kt[d * ks + j];
-          sc[i * ks + j] = s * scale;
-        }
-#endif
+                ops().qk_scores4(q, kt + lo, ks, hd, n_kv_max - lo, scale, sc + lo);
                 for (int i = 0; i < nq; ++i) {
                   const int64_t pos = pos0 + t0 + i, j0 = first_of(pos), n_kv = pos + 1 - j0;
                   float* w = sc + i * ks + j0;
                   if (cap > 0)
                     for (int64_t j = 0; j < n_kv; ++j) w[j] = cap * std::tanh(w[j] / cap);
-                  const float inv = 1.0f / exp_sub_sum(w, n_kv, max_of(w, n_kv));
+                  const float inv = 1.0f / ops().exp_sub_sum(w, n_kv, ops().max_of(w, n_kv));
                   float* out = attn_.data() + (t0 + i) * Q + h * hd;
-                  const float* v = kv_.value(layer, g, j0);
-#ifdef QF_ENGINE_AVX2
-                  if (hd == 64) {
-                    weighted_values<8>(w, v, n_kv, inv, out);
-                    continue;
-                  }
-                  if (hd == 128) {
-                    weighted_values<16>(w, v, n_kv, inv, out);
-                    continue;
-                  }
-                  if (hd == 32) {
-                    weighted_values<4>(w, v, n_kv, inv, out);
-                    continue;
-                  }
-                  if (hd == 16) {
-                    weighted_values<2>(w, v, n_kv, inv, out);
-                    continue;
-                  }
-                  if (hd == 8) {
-                    weighted_values<1>(w, v, n_kv, inv, out);
-                    continue;
-                  }
-#endif
-                  std::fill(out, out + hd, 0.0f);
-                  for (int64_t j = 0; j < n_kv; ++j) axpy(w[j], v + j * hd, out, hd);
-                  for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
+                  ops().weighted_values(w, kv_.value(layer, g, j0), n_kv, hd, inv, out);
                 }
               }
             });
@@ -386,7 +262,7 @@ void Context::moe_ffn(int64_t l, int64_t n) {
   std::vector<int64_t> idx(static_cast<size_t>(X));
   for (int64_t t = 0; t < n; ++t) {
     float* r = router_.data() + t * X;
-    const float inv = 1.0f / exp_sub_sum(r, X, max_of(r, X));
+    const float inv = 1.0f / ops().exp_sub_sum(r, X, ops().max_of(r, X));
     for (int64_t e = 0; e < X; ++e) r[e] *= inv;
     for (int64_t e = 0; e < X; ++e) idx[static_cast<size_t>(e)] = e;
     std::partial_sort(idx.begin(), idx.begin() + K, idx.end(),
@@ -409,11 +285,11 @@ void Context::moe_ffn(int64_t l, int64_t n) {
     const auto ue = static_cast<size_t>(e);
     mm(L.gate_exps[ue], xe_.data(), m, gate_.data(), {l, MatRole::FfnGateExps, e});
     mm(L.up_exps[ue], xe_.data(), m, up_.data(), {l, MatRole::FfnUpExps, e});
-    swiglu(gate_.data(), up_.data(), m * F);
+    ops().swiglu(gate_.data(), up_.data(), m * F);
     mm(L.down_exps[ue], gate_.data(), m, ye_.data(), {l, MatRole::FfnDownExps, e});
     for (int64_t i = 0; i < m; ++i) {
       const auto [t, wgt] = rows[static_cast<size_t>(i)];
-      axpy(wgt, ye_.data() + i * E, x_.data() + t * E, E);
+      ops().axpy(wgt, ye_.data() + i * E, x_.data() + t * E, E);
     }
   }
 }
@@ -442,7 +318,7 @@ void Context::ffn_block(int64_t l, int64_t n) {
     if (gelu)
       gelu_tanh_mul(gate_.data() + b * F, up_.data() + b * F, (e - b) * F);
     else
-      swiglu(gate_.data() + b * F, up_.data() + b * F, (e - b) * F);
+      ops().swiglu(gate_.data() + b * F, up_.data() + b * F, (e - b) * F);
   });
   mm(L.ffn_down, gate_.data(), n, xn_.data(), {l, MatRole::FfnDown});
   if (!L.post_ffw_norm.empty()) norm_rows(xn_.data(), L.post_ffw_norm, 0, n, xn_.data());

@@ -6,11 +6,7 @@
 #include <map>
 
 #include "eval/perplexity.h"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define QF_GRAM_AVX2 1
-#endif
+#include "kernels/vec_ops.h"
 
 namespace qforge {
 namespace {
@@ -47,29 +43,6 @@ const char* input_group(MatRole r) {
   return "";
 }
 
-#ifdef QF_GRAM_AVX2
-// c[i0 + r][j0 .. j0 + 16) += sum_t x[t][i0 + r] * x[t][j0 .. j0 + 16) for r < 6, the sums
-// held in 12 registers over all n rows.
-void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int64_t j0, float* c) {
-  __m256 acc[6][2];
-  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
-  for (int64_t t = 0; t < n; ++t) {
-    const float* row = x + t * cols;
-    const __m256 b0 = _mm256_loadu_ps(row + j0), b1 = _mm256_loadu_ps(row + j0 + 8);
-    for (int r = 0; r < 6; ++r) {
-      const __m256 a = _mm256_broadcast_ss(row + i0 + r);
-      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
-    }
-  }
-  for (int r = 0; r < 6; ++r) {
-    float* cr = c + (i0 + r) * cols + j0;
-    _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), acc[r][0]));
-    _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), acc[r][1]));
-  }
-}
-#endif
-
 // Row i of the panel [j0, j0 + jw), scalar.
 void gram_row(const float* x, int64_t n, int64_t cols, int64_t i, int64_t j0, int64_t jw,
               float* c) {
@@ -86,16 +59,15 @@ void gram_row(const float* x, int64_t n, int64_t cols, int64_t i, int64_t j0, in
 
 void add_gram_upper(const float* x, int64_t n, int64_t cols, float* c, ThreadPool& pool) {
   constexpr int64_t P = 16;
+  const auto gram = vec_ops().gram_6x16;  // 6 x 16 tiles at the active ISA level
   const int64_t panels = (cols + P - 1) / P;
   auto work = [&](int64_t b, int64_t e, int) {
     for (int64_t k = b; k < e; ++k) {
       const int64_t jp = panels - 1 - k;  // the widest (most rows) panels first
       const int64_t j0 = jp * P, jw = std::min(P, cols - j0), i_end = j0 + jw;
       int64_t i0 = 0;
-#ifdef QF_GRAM_AVX2
       if (jw == P)
-        for (; i0 + 6 <= i_end; i0 += 6) gram_6x16(x, n, cols, i0, j0, c);
-#endif
+        for (; i0 + 6 <= i_end; i0 += 6) gram(x, n, cols, i0, j0, c);
       for (; i0 < i_end; ++i0) gram_row(x, n, cols, i0, j0, jw, c);
     }
   };

@@ -4,19 +4,19 @@
 #include <chrono>
 #include <cmath>
 
-#include "engine/vec_math.h"
+#include "kernels/vec_ops.h"
 
 namespace qforge {
 
 double log_softmax_at(const float* logits, int64_t n_vocab, int32_t target) {
-  const float mx = vec::max_of(logits, n_vocab);
-  const double sum = vec::sum_exp_sub(logits, n_vocab, mx);
+  const float mx = vec_ops().max_of(logits, n_vocab);
+  const double sum = vec_ops().sum_exp_sub(logits, n_vocab, mx);
   return static_cast<double>(logits[target] - mx) - std::log(sum);
 }
 
 void log_softmax_row(const float* logits, int64_t n_vocab, float* out_logp) {
-  const float mx = vec::max_of(logits, n_vocab);
-  const double sum = vec::sum_exp_sub(logits, n_vocab, mx);
+  const float mx = vec_ops().max_of(logits, n_vocab);
+  const double sum = vec_ops().sum_exp_sub(logits, n_vocab, mx);
   const double lse = std::log(sum);
   for (int64_t i = 0; i < n_vocab; ++i)
     out_logp[i] = static_cast<float>(static_cast<double>(logits[i] - mx) - lse);
