@@ -245,22 +245,10 @@ Result<ConvertStepResult> convert_step(const std::string& hf_dir, const std::str
   return r;
 }
 
-Result<QuantizeStepResult> quantize_step(const std::string& in, const std::string& out,
-                                         const std::string& mix, const QuantizeStepOptions& o) {
-  QF_TRY(GgufFile f, GgufFile::open(in));
-  auto file = std::make_shared<const GgufFile>(std::move(f));
-  GgufTensorSource src(file);
-  ModelQuantizeOptions qo;
-  qo.mix = mix;
-  qo.threads = o.threads;
-  qo.overwrite = o.overwrite;
-  if (!o.imatrix.empty()) {
-    QF_TRY(Imatrix m, load_imatrix(o.imatrix));
-    qo.imatrix = std::make_shared<const Imatrix>(std::move(m));
-  }
-  QF_TRY(QuantizeReport rep, quantize_model(src, out, qo));
+QuantizeStepResult quantize_step_result(const QuantizeReport& rep, const std::string& in,
+                                        const std::string& out) {
   QuantizeStepResult r;
-  r.mix = std::string(rep.plan.mix->name);
+  r.mix = rep.plan.mix ? std::string(rep.plan.mix->name) : std::string();
   r.input = in;
   r.output = out;
   r.sha256 = rep.output_sha256;
@@ -276,6 +264,23 @@ Result<QuantizeStepResult> quantize_step(const std::string& in, const std::strin
   r.seconds = rep.seconds;
   r.peak_rss_bytes = peak_rss_bytes();
   return r;
+}
+
+Result<QuantizeStepResult> quantize_step(const std::string& in, const std::string& out,
+                                         const std::string& mix, const QuantizeStepOptions& o) {
+  QF_TRY(GgufFile f, GgufFile::open(in));
+  auto file = std::make_shared<const GgufFile>(std::move(f));
+  GgufTensorSource src(file);
+  ModelQuantizeOptions qo;
+  qo.mix = mix;
+  qo.threads = o.threads;
+  qo.overwrite = o.overwrite;
+  if (!o.imatrix.empty()) {
+    QF_TRY(Imatrix m, load_imatrix(o.imatrix));
+    qo.imatrix = std::make_shared<const Imatrix>(std::move(m));
+  }
+  QF_TRY(QuantizeReport rep, quantize_model(src, out, qo));
+  return quantize_step_result(rep, in, out);
 }
 
 VerifyStepResult verify_step(const std::string& file) {

@@ -14,6 +14,7 @@
 
 #include "core/result.h"
 #include "eval/bench.h"
+#include "quant/model_quantizer.h"
 
 namespace qforge {
 
@@ -90,6 +91,10 @@ struct QuantizeStepOptions {
   int threads = 0;
   bool overwrite = false;
 };
+// The step's record of a finished quantization (sizes, parameter count, bits per weight, time,
+// peak RSS of this process); used by the fixed-mix and the size-targeted steps.
+QuantizeStepResult quantize_step_result(const QuantizeReport& rep, const std::string& in,
+                                        const std::string& out);
 Result<QuantizeStepResult> quantize_step(const std::string& in, const std::string& out,
                                          const std::string& mix, const QuantizeStepOptions& o);
 

@@ -33,22 +33,10 @@ Result<TargetStepResult> target_quantize_step(const std::string& in, const std::
   QF_TRY(TargetPlan tp, plan_size_target(src, qo, budget_bytes, so, default_proxy_model()));
   QF_TRY(QuantizeReport rep, quantize_model(src, out, tp.options));
   TargetStepResult r;
+  r.quantize = quantize_step_result(rep, in, out);
   QuantizeStepResult& q = r.quantize;
   q.mix = target_variant_name(budget_bytes);
-  q.input = in;
-  q.output = out;
-  q.sha256 = rep.output_sha256;
-  std::error_code ec;
-  q.file_bytes = std::filesystem::file_size(out, ec);
-  q.planned_bytes = rep.plan.output_file_bytes;
-  for (const auto& t : rep.plan.tensors) {
-    uint64_t n = 1;
-    for (auto d : t.dims) n *= d;
-    q.n_params += n;
-  }
-  q.bits_per_weight = q.n_params ? 8.0 * rep.plan.output_tensor_bytes / q.n_params : 0;
   q.seconds = rep.seconds + tp.sensitivity_seconds + tp.allocation_seconds;
-  q.peak_rss_bytes = peak_rss_bytes();
   r.allocation = allocation_to_json(tp);
   r.allocation.erase("sensitivity");
   r.allocation.erase("tensors");
