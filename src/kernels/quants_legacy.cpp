@@ -340,11 +340,15 @@ float row_sigma2(const float* x, int64_t n) {
   return sum_x2 / static_cast<float>(n);
 }
 
-// ggml's encoding of one row (quantize_q4_0 etc. for one row), `imatrix` may be null.
-void ggml_row_q4_0(const float* x, block_q4_0* y, int64_t n, const float* imatrix) {
+// ggml's encoding of one row of a symmetric 32-block type (quantize_q4_0 / quantize_q5_0 for
+// one row): the plain rounding without an imatrix, else make_qx_quants with ggml's weights.
+// kNmax is the level count's half (8 or 16); Pack stores the levels.
+template <class Block, int kNmax, void (*Ref)(const float*, Block&),
+          void (*Pack)(const uint8_t*, Block&)>
+void ggml_row_symmetric(const float* x, Block* y, int64_t n, const float* imatrix) {
   const int64_t nb = n / kQ;
   if (!imatrix) {
-    for (int64_t ib = 0; ib < nb; ++ib) ggml_q4_0_ref(x + ib * kQ, y[ib]);
+    for (int64_t ib = 0; ib < nb; ++ib) Ref(x + ib * kQ, y[ib]);
     return;
   }
   const float sigma2 = row_sigma2(x, n);
@@ -354,33 +358,24 @@ void ggml_row_q4_0(const float* x, block_q4_0* y, int64_t n, const float* imatri
     const float* xb = x + kQ * ib;
     const float* qw = imatrix + kQ * ib;
     for (int j = 0; j < kQ; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-    const float d = kq::ggml_symmetric_search(kQ, 8, xb, L, weight);
+    const float d = kq::ggml_symmetric_search(kQ, kNmax, xb, L, weight);
     y[ib].d = f32_to_fp16(d);
     uint8_t u[kQ];
     for (int j = 0; j < kQ; ++j) u[j] = static_cast<uint8_t>(L[j]);
-    pack_nibbles(u, y[ib].qs);
+    Pack(u, y[ib]);
   }
 }
-
+void pack_q4_0(const uint8_t* l, block_q4_0& b) {
+  pack_nibbles(l, b.qs);
+}
+void pack_q5_0(const uint8_t* l, block_q5_0& b) {
+  pack_q5(l, b.qs, b.qh);
+}
+void ggml_row_q4_0(const float* x, block_q4_0* y, int64_t n, const float* imatrix) {
+  ggml_row_symmetric<block_q4_0, 8, ggml_q4_0_ref, pack_q4_0>(x, y, n, imatrix);
+}
 void ggml_row_q5_0(const float* x, block_q5_0* y, int64_t n, const float* imatrix) {
-  const int64_t nb = n / kQ;
-  if (!imatrix) {
-    for (int64_t ib = 0; ib < nb; ++ib) ggml_q5_0_ref(x + ib * kQ, y[ib]);
-    return;
-  }
-  const float sigma2 = row_sigma2(x, n);
-  float weight[kQ];
-  int8_t L[kQ];
-  for (int64_t ib = 0; ib < nb; ++ib) {
-    const float* xb = x + kQ * ib;
-    const float* qw = imatrix + kQ * ib;
-    for (int j = 0; j < kQ; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-    const float d = kq::ggml_symmetric_search(kQ, 16, xb, L, weight);
-    y[ib].d = f32_to_fp16(d);
-    uint8_t u[kQ];
-    for (int j = 0; j < kQ; ++j) u[j] = static_cast<uint8_t>(L[j]);
-    pack_q5(u, y[ib].qs, y[ib].qh);
-  }
+  ggml_row_symmetric<block_q5_0, 16, ggml_q5_0_ref, pack_q5_0>(x, y, n, imatrix);
 }
 
 // Q4_1 (kNmax 15) and Q5_1 (kNmax 31): fills d, m and the levels of every block of the row.
@@ -413,27 +408,30 @@ void ggml_row_affine(const float* x, int64_t n, const float* imatrix, uint16_t* 
   }
 }
 
-void ggml_row_q4_1(const float* x, block_q4_1* y, int64_t n, const float* imatrix) {
+// Q4_1 / Q5_1 rows: the affine search, then Pack stores each block's levels.
+template <class Block, int kNmax, void (*Pack)(const uint8_t*, Block&)>
+void ggml_row_affine_blocks(const float* x, Block* y, int64_t n, const float* imatrix) {
   const int64_t nb = n / kQ;
   std::vector<uint16_t> d(static_cast<size_t>(nb)), m(static_cast<size_t>(nb));
   std::vector<uint8_t> l(static_cast<size_t>(n));
-  ggml_row_affine<15>(x, n, imatrix, d.data(), m.data(), l.data());
+  ggml_row_affine<kNmax>(x, n, imatrix, d.data(), m.data(), l.data());
   for (int64_t ib = 0; ib < nb; ++ib) {
     y[ib].d = d[ib];
     y[ib].m = m[ib];
-    pack_nibbles(l.data() + ib * kQ, y[ib].qs);
+    Pack(l.data() + ib * kQ, y[ib]);
   }
 }
+void pack_q4_1(const uint8_t* l, block_q4_1& b) {
+  pack_nibbles(l, b.qs);
+}
+void pack_q5_1(const uint8_t* l, block_q5_1& b) {
+  pack_q5(l, b.qs, b.qh);
+}
+void ggml_row_q4_1(const float* x, block_q4_1* y, int64_t n, const float* imatrix) {
+  ggml_row_affine_blocks<block_q4_1, 15, pack_q4_1>(x, y, n, imatrix);
+}
 void ggml_row_q5_1(const float* x, block_q5_1* y, int64_t n, const float* imatrix) {
-  const int64_t nb = n / kQ;
-  std::vector<uint16_t> d(static_cast<size_t>(nb)), m(static_cast<size_t>(nb));
-  std::vector<uint8_t> l(static_cast<size_t>(n));
-  ggml_row_affine<31>(x, n, imatrix, d.data(), m.data(), l.data());
-  for (int64_t ib = 0; ib < nb; ++ib) {
-    y[ib].d = d[ib];
-    y[ib].m = m[ib];
-    pack_q5(l.data() + ib * kQ, y[ib].qs, y[ib].qh);
-  }
+  ggml_row_affine_blocks<block_q5_1, 31, pack_q5_1>(x, y, n, imatrix);
 }
 void ggml_row_q8_0(const float* x, block_q8_0* y, int64_t n, const float*) {
   for (int64_t ib = 0; ib < n / kQ; ++ib) ggml_q8_0_ref(x + ib * kQ, y[ib]);
