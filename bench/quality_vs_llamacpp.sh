@@ -12,7 +12,10 @@
 #   CHUNKS (all), QARGS (extra `qforge quantize` options, e.g. "--method refined"),
 #   QF_IMATRIX_ARGS ("--process-output": qforge's imatrix also covers output.weight; llama-imatrix
 #   runs with its defaults, as the issue's baseline does),
-#   QF_SCORE (1: also score every file with qforge's own perplexity --kld; 0: llama.cpp only).
+#   QF_SCORE (1: also score every file with qforge's own perplexity --kld; 0: llama.cpp only),
+#   CURVE (0: N > 1 adds N `--target-size` files at budgets spread evenly from the smallest to the
+#   largest llama.cpp file of MIXES, for issue 14's size-KLD curve; bench/target_plot.py draws
+#   quality.tsv).
 # Writes WORK_DIR/quality.md (tables) and WORK_DIR/quality.tsv (one row per file).
 set -euo pipefail
 if [[ $# -lt 3 ]]; then
@@ -30,6 +33,7 @@ TARGETS=${TARGETS-"Q3_K_M Q4_K_M Q5_K_M"}
 THREADS=${THREADS:-$(nproc)}
 QARGS=${QARGS:-}
 QF_SCORE=${QF_SCORE:-1}
+CURVE=${CURVE:-0}
 QF_IMATRIX_ARGS=${QF_IMATRIX_ARGS---process-output}
 CAL=$S/data/calibration.txt
 EVAL=$S/data/eval.txt
@@ -99,6 +103,18 @@ for model in $MODELS; do
     fi
     rm -f "$lf"
   done
+  if ((CURVE > 1)); then
+    read -r lo hi < <(awk -F'\t' -v m="$model" '$1==m && $3=="llama.cpp"{if(!lo||$4<lo)lo=$4; if($4>hi)hi=$4}
+      END{print lo, hi}' "$TSV")
+    for ((i = 0; i < CURVE; ++i)); do
+      budget=$((lo + (hi - lo) * i / (CURVE - 1)))
+      tf=$W/$model-curve$i.target.gguf
+      tq=$(secs "$QF" --log-level error quantize "$F16" "$tf" --target-size "$budget" \
+        --imatrix "$W/$model.qforge.imatrix" -t "$THREADS" --force)
+      score "$model" "budget $budget" qforge-curve "$tf" "$tq"
+      rm -f "$tf" "$tf.sha256"
+    done
+  fi
   rm -f "$W/$model.llama.kld" "$W/$model.qf.kld" "$W/$model.qf.kld.sha256"
 done
 
@@ -108,11 +124,20 @@ done
   echo
   echo "| model | mix | llama.cpp bytes | qforge bytes | KLD llama.cpp | KLD qforge | ratio | same-top % l / q | PPL l / q | quantize s l / q | (qforge's scoring: KLD l / q) |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
-  awk -F'\t' 'NR>1{k=$1 SUBSEP $2; if($3=="llama.cpp"){l[k]=$0} else {q[k SUBSEP $3]=$0; o[++n]=k SUBSEP $3}}
+  awk -F'\t' 'NR>1 && $3!="qforge-curve"{k=$1 SUBSEP $2; if($3=="llama.cpp"){l[k]=$0} else {q[k SUBSEP $3]=$0; o[++n]=k SUBSEP $3}}
     END{for(i=1;i<=n;i++){split(o[i],p,SUBSEP); k=p[1] SUBSEP p[2]; split(l[k],a,"\t"); split(q[o[i]],b,"\t");
       mix=(p[3]=="qforge")?p[2]:p[2]" size, target";
       printf "| %s | %s | %d | %d | %.6f | %.6f | %.3f | %.2f / %.2f | %.4f / %.4f | %.2f / %.2f | %.6f / %.6f |\n",
         p[1],mix,a[4],b[4],a[7],b[7],b[7]/a[7],a[8],b[8],a[6],b[6],a[5],b[5],a[10],b[10]}}' "$TSV"
+  if ((CURVE > 1)); then
+    echo
+    echo "Size-KLD curve (every file scored by llama-perplexity):"
+    echo
+    echo "| model | kind | bytes | KLD | same-top % | PPL |"
+    echo "|---|---|---|---|---|---|"
+    awk -F'\t' 'NR>1{print $1 "\t" $4 "\t" $3 " " $2 "\t" $7 "\t" $8 "\t" $6}' "$TSV" | sort -t$'\t' -k1,1 -k2,2n |
+      awk -F'\t' '{printf "| %s | %s | %d | %.6f | %.2f | %.4f |\n", $1, $3, $2, $4, $5, $6}'
+  fi
   echo
   cat "$W/times.txt"
 } >"$W/quality.md"
