@@ -6,6 +6,20 @@
 
 namespace qforge::test {
 
+// True in the ASan+UBSan build: tests that measure memory skip, and the slowest end-to-end
+// tests use fewer evaluation chunks (the figures are checked by the release run).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 // Root of the repository, tests/data, and ../shared (may not exist: tests that need it skip).
 std::string source_dir();
 std::string data_dir();
@@ -41,8 +55,8 @@ std::string read_all(const std::string& path);
 
 }  // namespace qforge::test
 
-#define QF_REQUIRE_SHARED(rel)                                                   \
-  do {                                                                           \
-    if (!std::filesystem::exists(::qforge::test::shared_path(rel)))              \
-      GTEST_SKIP() << "needs ../shared/" << (rel) << " (not present)";           \
+#define QF_REQUIRE_SHARED(rel)                                         \
+  do {                                                                 \
+    if (!std::filesystem::exists(::qforge::test::shared_path(rel)))    \
+      GTEST_SKIP() << "needs ../shared/" << (rel) << " (not present)"; \
   } while (0)

@@ -13,20 +13,8 @@
 namespace qforge {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 TEST(ConvertMemory, PeakRssIsBoundedByTheLargestTensor) {
-  if (kSanitized) GTEST_SKIP() << "RSS is not meaningful under AddressSanitizer";
+  if (test::kSanitized) GTEST_SKIP() << "RSS is not meaningful under AddressSanitizer";
   test::TempDir dir;
   test::HfSpec s;
   s.dtype = "F32";

@@ -1,5 +1,5 @@
-// qforge gate: acceptance 3 on refmodel (Q2_K fails, Q8_0 passes the default quality gates; the JUnit
-// file parses with xmllint) and bad inputs (unknown key, malformed TOML): one line each.
+// qforge gate: acceptance 3 on refmodel (Q2_K fails, Q8_0 passes the default quality gates; the
+// JUnit file parses with xmllint) and bad inputs (unknown key, malformed TOML): one line each.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -36,10 +36,10 @@ TEST_P(GateCliRefmodel, Q2KFailsQ8_0Passes) {
     ASSERT_NE(at, std::string::npos);
     spec.replace(at, 15, "tg_ratio = 0.01");
     std::ofstream(tmp.file("gates.toml")) << spec;
-    auto r =
-        test::run_qforge("gate " + q + " --baseline " + ref + " --spec " + tmp.file("gates.toml") +
-                         " --eval-text " + test::shared_path("data/eval.txt") + " --prompts " +
-                         prompts + " --junit " + junit + " --chunks 8 --json");
+    auto r = test::run_qforge(
+        "gate " + q + " --baseline " + ref + " --spec " + tmp.file("gates.toml") + " --eval-text " +
+        test::shared_path("data/eval.txt") + " --prompts " + prompts + " --junit " + junit +
+        " --chunks " + (test::kSanitized ? "3" : "8") + " --json");
     const bool pass = mix == "Q8_0";
     EXPECT_EQ(r.exit_code, pass ? 0 : 1) << r.out << r.err;
     auto j = nlohmann::json::parse(r.out);
