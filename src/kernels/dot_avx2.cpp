@@ -10,10 +10,16 @@
 
 #include "core/fp16.h"
 #include "kernels/blocks.h"
+#include "kernels/dot_x86_shared.h"
 #include "kernels/simd_variants.h"
 
 namespace qforge {
 namespace {
+
+using x86::hsum128;
+using x86::k4_min_terms;
+using x86::k4_scales_mins;
+using x86::scales4;
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -151,22 +157,6 @@ void dequantize_bf16(const void* src, float* dst, int64_t n) {
 
 // ---- 32-blocks against Q8_0 activations ----
 
-// d_w * d_x of four consecutive blocks: the eight fp16 scales gathered into one register and
-// converted by one vcvtph2ps (instead of two scalar conversions per block).
-template <class Block>
-inline __m128 scales4(const Block* w, const block_q8_0* x) {
-  __m128i h = _mm_cvtsi32_si128(w[0].d);
-  h = _mm_insert_epi16(h, w[1].d, 1);
-  h = _mm_insert_epi16(h, w[2].d, 2);
-  h = _mm_insert_epi16(h, w[3].d, 3);
-  h = _mm_insert_epi16(h, x[0].d, 4);
-  h = _mm_insert_epi16(h, x[1].d, 5);
-  h = _mm_insert_epi16(h, x[2].d, 6);
-  h = _mm_insert_epi16(h, x[3].d, 7);
-  const __m256 f = _mm256_cvtph_ps(h);
-  return _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
-}
-
 // Lane k of a 4-float vector in all 8 lanes of a 256-bit one.
 inline __m256 lane8(__m128 v, int k) {
   return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(k));
@@ -287,20 +277,6 @@ inline __m256i scale_pair(int a, int b) {
                           _mm_set1_epi16(static_cast<int16_t>(a)));
 }
 
-// Q4_K/Q5_K's 12 packed scale bytes, decoded in vector registers: bytes 0-7 are the eight
-// six-bit scales, bytes 8-15 the eight six-bit mins (the same bits as k4_scales). Reads 16
-// bytes from q (the 4 after the scales belong to the same block).
-inline __m128i k4_scales_mins(const uint8_t* q) {
-  const __m128i v = load128(q);                  // u0 u1 u2 (u3)
-  const __m128i a = _mm_shuffle_epi32(v, 0x98);  // u0 u2 u1 u2
-  const __m128i b = _mm_shuffle_epi32(v, 0x50);  // u0 u0 u1 u1
-  // Lanes 1, 3: bits 6-7 of the bytes of u0 / u1 move to bits 4-5.
-  const __m128i top = _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(b, 6), _mm_set1_epi8(3)), 4);
-  const __m128i low = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
-                                    _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-  return _mm_or_si128(low, _mm_and_si128(top, _mm_setr_epi32(0, -1, 0, -1)));
-}
-
 // pshufb controls that broadcast int16 lane k (k < 8) of a 128-bit lane to all 8 lanes.
 alignas(32) constexpr uint8_t kBroadcast16[8][32] = {
 #define QF_B(k)                                                                                   \
@@ -317,20 +293,6 @@ alignas(32) constexpr uint8_t kBroadcast16[8][32] = {
 inline __m256i bcast16(__m256i v, int k) {
   return _mm256_shuffle_epi8(v,
                              _mm256_load_si256(reinterpret_cast<const __m256i*>(kBroadcast16[k])));
-}
-
-// The min terms of a Q4_K/Q5_K super-block, sum_j mn[j] * (bsums[2j] + bsums[2j+1]), as four
-// int32 partial sums.
-inline __m128i k4_min_terms(__m128i scm, const int16_t* bsums) {
-  const __m256i bs = load256(bsums);
-  const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-  return _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)), pairs);
-}
-
-inline float hsum128(__m128 s) {
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 // Q4_K: per 64 weights two unsigned x signed byte products, scaled by the sub-block scales as
