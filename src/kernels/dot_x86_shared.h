@@ -39,18 +39,16 @@ inline float hsum128(__m128 s) {
   return _mm_cvtss_f32(s);
 }
 
-// d_w * d_x of four consecutive blocks: the eight fp16 scales gathered into one register and
-// converted by one vcvtph2ps (instead of two scalar conversions per block).
+// d_w * d_x of four consecutive blocks: the eight fp16 scales packed in two 64-bit integers
+// (scalar loads and shifts, off the vector shuffle port) and converted by one vcvtph2ps.
 template <class Block>
 inline __m128 scales4(const Block* w, const block_q8_0* x) {
-  __m128i h = _mm_cvtsi32_si128(w[0].d);
-  h = _mm_insert_epi16(h, w[1].d, 1);
-  h = _mm_insert_epi16(h, w[2].d, 2);
-  h = _mm_insert_epi16(h, w[3].d, 3);
-  h = _mm_insert_epi16(h, x[0].d, 4);
-  h = _mm_insert_epi16(h, x[1].d, 5);
-  h = _mm_insert_epi16(h, x[2].d, 6);
-  h = _mm_insert_epi16(h, x[3].d, 7);
+  const auto pack = [](uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    return static_cast<long long>(uint64_t(a) | uint64_t(b) << 16 | uint64_t(c) << 32 |
+                                  uint64_t(d) << 48);
+  };
+  const __m128i h =
+      _mm_set_epi64x(pack(x[0].d, x[1].d, x[2].d, x[3].d), pack(w[0].d, w[1].d, w[2].d, w[3].d));
   const __m256 f = _mm256_cvtph_ps(h);
   return _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
 }
