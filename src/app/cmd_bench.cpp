@@ -1,4 +1,5 @@
-// qforge bench MODEL [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--json]
+// qforge bench MODEL [--prompt 512] [--gen 128] [--reps 3] [--threads N] [--kv-type f16|f32]
+//              [--json]
 // Prompt-processing and generation speed, time to first token, load time, peak RSS, size.
 #include <cstdio>
 #include <memory>
@@ -16,12 +17,15 @@ namespace {
 struct BenchArgs {
   std::string model;
   BenchOptions opt;
+  std::string kv_type = "f16";
   bool json = false;
 };
 
 void run_bench_cmd(const BenchArgs& a) {
   check_input(a.model);
-  const BenchResult r = unwrap(run_bench(a.model, a.opt));
+  BenchOptions opt = a.opt;
+  opt.kv_type = *parse_kv_type(a.kv_type);  // checked by the option
+  const BenchResult r = unwrap(run_bench(a.model, opt));
   if (a.json) {
     nlohmann::json j;
     j["model"] = r.model;
@@ -29,6 +33,7 @@ void run_bench_cmd(const BenchArgs& a) {
     j["n_params"] = r.n_params;
     j["bits_per_weight"] = r.bits_per_weight;
     j["threads"] = r.threads;
+    j["kv_type"] = std::string(kv_type_name(r.kv_type));
     j["n_prompt"] = r.n_prompt;
     j["n_gen"] = r.n_gen;
     j["reps"] = r.reps;
@@ -66,6 +71,9 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->opt.threads, "Threads (default: all cores)")
       ->check(thread_count());
+  cmd->add_option("--kv-type", a->kv_type, "KV cache element type (f16 as llama.cpp, or f32)")
+      ->check(CLI::IsMember({"f16", "f32"}))
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print a JSON report on stdout");
   cmd->callback([a] { run_bench_cmd(*a); });
 }

@@ -27,6 +27,7 @@ struct GenArgs {
   int n_predict = 64;
   int threads = 0;
   int64_t ctx = 0;
+  std::string kv_type = "f16";
   SamplerOptions sampler;
   bool json = false, no_echo = false, chat = false;
 };
@@ -51,7 +52,7 @@ void run_generate(const GenArgs& a) {
     throw CliError{
         cat("generate: the prompt has ", prompt.size(), " tokens, the context holds ", n_ctx)};
   ThreadPool pool(a.threads);
-  Context ctx(model, n_ctx, pool, 512);
+  Context ctx(model, n_ctx, pool, 512, *parse_kv_type(a.kv_type));  // checked by the option
   const bool stream = !a.json;
   if (stream && !a.no_echo) {
     std::fputs(tok.decode(prompt).c_str(), stdout);
@@ -116,6 +117,9 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--chat", a->chat,
                 "Send the prompt as one user turn through the model's chat template");
   cmd->add_flag("--no-echo", a->no_echo, "Do not print the prompt before the continuation");
+  cmd->add_option("--kv-type", a->kv_type, "KV cache element type (f16 as llama.cpp, or f32)")
+      ->check(CLI::IsMember({"f16", "f32"}))
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print a JSON report instead of streaming");
   cmd->callback([a] { run_generate(*a); });
 }

@@ -71,8 +71,8 @@ void run_logits(const LogitsArgs& a) {
   AtomicFile out = unwrap(AtomicFile::create(a.out, opts));
   ThreadPool pool(a.threads);
   // The context is exactly the sequence (phi3's longrope picks its factors from it, as HF
-  // does from the sequence length).
-  Context ctx(model, n, pool, a.batch);
+  // does from the sequence length). An f32 KV cache: these logits are compared with HF's f32.
+  Context ctx(model, n, pool, a.batch, KvType::F32);
   int32_t last_argmax = -1;
   for (int64_t b = 0; b < n; b += a.batch) {
     const int64_t m = std::min(a.batch, n - b);

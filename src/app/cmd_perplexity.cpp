@@ -27,6 +27,7 @@ struct PplArgs {
   std::string model, file, kld_base, kld;
   int64_t ctx = 512, chunks = -1, batch = 512;
   int threads = 0;
+  std::string kv_type = "f16";
   bool json = false, force = false;
 };
 
@@ -59,6 +60,7 @@ void run_perplexity(const PplArgs& a) {
   o.chunks = a.chunks;
   o.batch = a.batch;
   o.threads = a.threads;
+  o.kv_type = *parse_kv_type(a.kv_type);  // checked by the option
   o.kld_compare = a.kld;
   o.kld_write = a.kld_base;
   o.overwrite = a.force;
@@ -146,6 +148,9 @@ void add_perplexity_command(CLI::App& app) {
                   "Write this model's log-probabilities of every scored token to FILE");
   cmd->add_option("--kld", a->kld, "Compare against a --kld-base FILE: KL-divergence statistics");
   cmd->add_flag("--force", a->force, "Overwrite an existing --kld-base file");
+  cmd->add_option("--kv-type", a->kv_type, "KV cache element type (f16 as llama.cpp, or f32)")
+      ->check(CLI::IsMember({"f16", "f32"}))
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print a JSON report on stdout");
   cmd->callback([a] { run_perplexity(*a); });
 }

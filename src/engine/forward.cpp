@@ -78,12 +78,13 @@ void rope_row_cs(float* head, int64_t n_rot, const float* cos_t, const float* si
 // ------------------------------------------------------------------------------------------
 // Fast path
 
-Context::Context(const Model& model, int64_t n_ctx, ThreadPool& pool, int64_t n_batch)
+Context::Context(const Model& model, int64_t n_ctx, ThreadPool& pool, int64_t n_batch,
+                 KvType kv_type)
     : model_(model),
       pool_(pool),
       n_batch_(std::max<int64_t>(1, std::min(n_batch, n_ctx))),
       n_vocab_(model.params().n_vocab),
-      kv_(model.params(), n_ctx) {
+      kv_(model.params(), n_ctx, kv_type) {
   const ModelParams& p = model.params();
   const auto nb = static_cast<size_t>(n_batch_);
   const int64_t F = std::max(p.n_ff, p.n_ff_exp);
@@ -149,7 +150,7 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
               for (int64_t item = begin; item < end; ++item) {
                 const int64_t h = item / n_blocks, t0 = (item % n_blocks) * 4, g = h / group;
                 const int nq = static_cast<int>(std::min<int64_t>(4, n - t0));
-                const float* kt = kv_.keys(layer, g);
+                const bool f16 = kv_.type() == KvType::F16;
                 const float* q[4];
                 for (int i = 0; i < 4; ++i)
                   q[i] = q_.data() + (t0 + std::min(i, nq - 1)) * Q + h * hd;
@@ -161,7 +162,12 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
                 // Scores from the first key any of the 4 queries sees, aligned down to 16 so
                 // that the vector loop stays within the key stride.
                 const int64_t lo = first_of(pos0 + t0) / 16 * 16;
-                ops().qk_scores4(q, kt + lo, ks, hd, n_kv_max - lo, scale, sc + lo);
+                if (f16)
+                  ops().qk_scores4_f16(q, kv_.keys_f16(layer, g) + lo, ks, hd, n_kv_max - lo, scale,
+                                       sc + lo);
+                else
+                  ops().qk_scores4(q, kv_.keys(layer, g) + lo, ks, hd, n_kv_max - lo, scale,
+                                   sc + lo);
                 for (int i = 0; i < nq; ++i) {
                   const int64_t pos = pos0 + t0 + i, j0 = first_of(pos), n_kv = pos + 1 - j0;
                   float* w = sc + i * ks + j0;
@@ -169,7 +175,10 @@ void Context::attention(int64_t layer, int64_t n, int64_t pos0) {
                     for (int64_t j = 0; j < n_kv; ++j) w[j] = cap * std::tanh(w[j] / cap);
                   const float inv = 1.0f / ops().exp_sub_sum(w, n_kv, ops().max_of(w, n_kv));
                   float* out = attn_.data() + (t0 + i) * Q + h * hd;
-                  ops().weighted_values(w, kv_.value(layer, g, j0), n_kv, hd, inv, out);
+                  if (f16)
+                    ops().weighted_values_f16(w, kv_.value_f16(layer, g, j0), n_kv, hd, inv, out);
+                  else
+                    ops().weighted_values(w, kv_.value(layer, g, j0), n_kv, hd, inv, out);
                 }
               }
             });
@@ -230,9 +239,7 @@ void Context::qkv_rope_store(int64_t l, int64_t n, int64_t pos0) {
       for (int64_t h = 0; h < p.n_head; ++h) rope_row_cs(q + h * hd, p.n_rot, c, sn, p.rope_type);
       for (int64_t h = 0; h < p.n_head_kv; ++h) {
         rope_row_cs(k + h * hd, p.n_rot, c, sn, p.rope_type);
-        float* kt = kv_.keys(l, h);
-        for (int64_t d = 0; d < hd; ++d) kt[d * kv_.key_stride() + pos] = k[h * hd + d];
-        std::memcpy(kv_.value(l, h, pos), v + h * hd, sizeof(float) * hd);
+        kv_.store(l, h, pos, k + h * hd, v + h * hd);
       }
     }
   });

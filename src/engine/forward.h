@@ -30,8 +30,10 @@ namespace qforge {
 class Context {
  public:
   // A context of n_ctx positions over `model` (which must outlive it), multiplying at most
-  // n_batch tokens at a time, running on `pool`. Contract: n_ctx > 0, n_batch > 0.
-  Context(const Model& model, int64_t n_ctx, ThreadPool& pool, int64_t n_batch = 512);
+  // n_batch tokens at a time, running on `pool`, keys and values cached as kv_type.
+  // Contract: n_ctx > 0, n_batch > 0.
+  Context(const Model& model, int64_t n_ctx, ThreadPool& pool, int64_t n_batch = 512,
+          KvType kv_type = KvType::F16);
 
   // Appends `tokens` at positions n_past()..n_past()+n-1 and computes the logits of the last
   // n_outputs of them (0 <= n_outputs <= n). Errors (nothing is changed): a token id outside

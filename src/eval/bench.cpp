@@ -51,7 +51,8 @@ Result<BenchResult> run_bench(const std::string& model_path, const BenchOptions&
   r.n_prompt = opt.n_prompt;
   r.n_gen = opt.n_gen;
   r.reps = opt.reps;
-  Context ctx(model, n_ctx, pool, opt.n_prompt);
+  r.kv_type = opt.kv_type;
+  Context ctx(model, n_ctx, pool, opt.n_prompt, opt.kv_type);
   // Deterministic pseudo-random prompt tokens (llama-bench also uses arbitrary ids).
   std::vector<int32_t> prompt(static_cast<size_t>(opt.n_prompt));
   uint64_t s = 0x9e3779b97f4a7c15ull;

@@ -10,6 +10,7 @@
 
 #include "core/process_memory.h"  // peak_rss_bytes()
 #include "core/result.h"
+#include "engine/kv_cache.h"
 
 namespace qforge {
 
@@ -18,6 +19,7 @@ struct BenchOptions {
   int n_gen = 128;
   int reps = 3;
   int threads = 0;  // 0: all cores
+  KvType kv_type = KvType::F16;
 };
 
 struct BenchResult {
@@ -26,6 +28,7 @@ struct BenchResult {
   uint64_t n_params = 0;
   double bits_per_weight = 0;
   int threads = 0;
+  KvType kv_type = KvType::F16;
   int n_prompt = 0, n_gen = 0, reps = 0;
   double load_seconds = 0;
   double pp_tokens_per_second = 0, pp_stddev = 0;
@@ -35,6 +38,5 @@ struct BenchResult {
 };
 
 Result<BenchResult> run_bench(const std::string& model_path, const BenchOptions& opt);
-
 
 }  // namespace qforge

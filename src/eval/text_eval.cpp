@@ -46,7 +46,7 @@ Result<TextEvalResult> evaluate_text(const Model& model, const Tokenizer& tok,
   }
 
   ThreadPool pool(o.threads);
-  Context ctx(model, o.ctx, pool, o.batch);
+  Context ctx(model, o.ctx, pool, o.batch, o.kv_type);
   PerplexityOptions opt;
   opt.n_ctx = o.ctx;
   opt.n_chunks = n_chunks;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 #include "eval/kld.h"
@@ -20,9 +21,10 @@ namespace qforge {
 
 struct TextEvalOptions {
   int64_t ctx = 512;
-  int64_t chunks = -1;      // < 0: every full chunk (with kld_compare: as many as the base holds)
-  int64_t batch = 512;      // tokens per forward micro-batch
-  int threads = 0;          // 0: all cores
+  int64_t chunks = -1;  // < 0: every full chunk (with kld_compare: as many as the base holds)
+  int64_t batch = 512;  // tokens per forward micro-batch
+  int threads = 0;      // 0: all cores
+  KvType kv_type = KvType::F16;
   std::string kld_compare;  // compare against this KLD base file
   std::string kld_write;    // write this model's log-probabilities as a KLD base file
   bool overwrite = false;   // replace an existing kld_write file

@@ -10,10 +10,16 @@
 
 #include "core/fp16.h"
 #include "kernels/blocks.h"
+#include "kernels/dot_x86_shared.h"
 #include "kernels/simd_variants.h"
 
 namespace qforge {
 namespace {
+
+using x86::hsum128;
+using x86::k4_min_terms;
+using x86::k4_scales_mins;
+using x86::scales4;
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -151,6 +157,11 @@ void dequantize_bf16(const void* src, float* dst, int64_t n) {
 
 // ---- 32-blocks against Q8_0 activations ----
 
+// Lane k of a 4-float vector in all 8 lanes of a 256-bit one.
+inline __m256 lane8(__m128 v, int k) {
+  return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(k));
+}
+
 template <class Block, class WeightBytes>
 inline float dot_blocks_s8(int64_t n, const void* w, const void* x, WeightBytes wb) {
   const auto* bw = static_cast<const Block*>(w);
@@ -158,13 +169,16 @@ inline float dot_blocks_s8(int64_t n, const void* w, const void* x, WeightBytes 
   const int64_t nb = n / 32;
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
   int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
+  for (; i + 4 <= nb; i += 4) {
+    const __m128 d = scales4(bw + i, bx + i);
     const __m256i p0 = dot_s8s8(wb(bw[i]), load256(bx[i].qs));
     const __m256i p1 = dot_s8s8(wb(bw[i + 1]), load256(bx[i + 1].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(bw[i].d) * fp16(bx[i].d)), _mm256_cvtepi32_ps(p0),
-                           acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(bw[i + 1].d) * fp16(bx[i + 1].d)),
-                           _mm256_cvtepi32_ps(p1), acc1);
+    const __m256i p2 = dot_s8s8(wb(bw[i + 2]), load256(bx[i + 2].qs));
+    const __m256i p3 = dot_s8s8(wb(bw[i + 3]), load256(bx[i + 3].qs));
+    acc0 = _mm256_fmadd_ps(lane8(d, 0), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(lane8(d, 1), _mm256_cvtepi32_ps(p1), acc1);
+    acc0 = _mm256_fmadd_ps(lane8(d, 2), _mm256_cvtepi32_ps(p2), acc0);
+    acc1 = _mm256_fmadd_ps(lane8(d, 3), _mm256_cvtepi32_ps(p3), acc1);
   }
   for (; i < nb; ++i) {
     const __m256i p0 = dot_s8s8(wb(bw[i]), load256(bx[i].qs));
@@ -263,31 +277,54 @@ inline __m256i scale_pair(int a, int b) {
                           _mm_set1_epi16(static_cast<int16_t>(a)));
 }
 
+// pshufb controls that broadcast int16 lane k (k < 8) of a 128-bit lane to all 8 lanes.
+alignas(32) constexpr uint8_t kBroadcast16[8][32] = {
+#define QF_B(k)                                                                                   \
+  {                                                                                               \
+    2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1,     \
+        2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, \
+        2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, \
+        2 * k, 2 * k + 1                                                                          \
+  }
+    QF_B(0), QF_B(1), QF_B(2), QF_B(3), QF_B(4),
+    QF_B(5), QF_B(6), QF_B(7)
+#undef QF_B
+};
+inline __m256i bcast16(__m256i v, int k) {
+  return _mm256_shuffle_epi8(v,
+                             _mm256_load_si256(reinterpret_cast<const __m256i*>(kBroadcast16[k])));
+}
+
+// Q4_K: per 64 weights two unsigned x signed byte products, scaled by the sub-block scales as
+// int16 (vpmaddwd); scales and mins decoded with vector ops, the min terms from the block sums.
 void vec_dot_q4_k(int64_t n, float* out, const void* w, const void* x) {
   const auto* bw = static_cast<const block_q4_K*>(w);
   const auto* bx = static_cast<const block_q8_K*>(x);
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   __m256 acc = _mm256_setzero_ps();
-  float acc_min = 0;
+  __m128 accm = _mm_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
-    uint8_t sc[8], mn[8];
-    k4_scales(bw[i].scales, sc, mn);
-    int32_t summ = 0;
-    for (int j = 0; j < 8; ++j) summ += mn[j] * (bx[i].bsums[2 * j] + bx[i].bsums[2 * j + 1]);
-    acc_min += bx[i].d * fp16(bw[i].dmin) * static_cast<float>(summ);
-    __m256i sumi = _mm256_setzero_si256();
+    const __m128i scm = k4_scales_mins(bw[i].scales);
+    accm = _mm_fmadd_ps(_mm_set1_ps(bx[i].d * fp16(bw[i].dmin)),
+                        _mm_cvtepi32_ps(k4_min_terms(scm, bx[i].bsums)), accm);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+    const uint8_t* q = bw[i].qs;
+    const int8_t* y = bx[i].qs;
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+#pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
-      const __m256i q = load256(bw[i].qs + 32 * j);
-      const __m256i lo = _mm256_and_si256(q, m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      const __m256i p0 = _mm256_maddubs_epi16(lo, load256(bx[i].qs + 64 * j));
-      const __m256i p1 = _mm256_maddubs_epi16(hi, load256(bx[i].qs + 64 * j + 32));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+      const __m256i v = load256(q + 32 * j);
+      const __m256i lo = _mm256_and_si256(v, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      const __m256i p0 = _mm256_maddubs_epi16(lo, load256(y + 64 * j));
+      const __m256i p1 = _mm256_maddubs_epi16(hi, load256(y + 64 * j + 32));
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, bcast16(sc, 2 * j)));
+      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, bcast16(sc, 2 * j + 1)));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(bx[i].d * fp16(bw[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(bx[i].d * fp16(bw[i].d)),
+                          _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
   }
-  *out = hsum(acc) - acc_min;
+  *out = hsum(acc) - hsum128(accm);
 }
 
 void vec_dot_q5_k(int64_t n, float* out, const void* w, const void* x) {
@@ -296,15 +333,15 @@ void vec_dot_q5_k(int64_t n, float* out, const void* w, const void* x) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-  float acc_min = 0;
+  __m128 accm = _mm_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
-    uint8_t sc[8], mn[8];
-    k4_scales(bw[i].scales, sc, mn);
-    int32_t summ = 0;
-    for (int j = 0; j < 8; ++j) summ += mn[j] * (bx[i].bsums[2 * j] + bx[i].bsums[2 * j + 1]);
-    acc_min += bx[i].d * fp16(bw[i].dmin) * static_cast<float>(summ);
+    const __m128i scm = k4_scales_mins(bw[i].scales);
+    accm = _mm_fmadd_ps(_mm_set1_ps(bx[i].d * fp16(bw[i].dmin)),
+                        _mm_cvtepi32_ps(k4_min_terms(scm, bx[i].bsums)), accm);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
     const __m256i qh = load256(bw[i].qh);
-    __m256i sumi = _mm256_setzero_si256();
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+#pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const __m256i q = load256(bw[i].qs + 32 * j);
       const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4);
@@ -314,12 +351,13 @@ void vec_dot_q5_k(int64_t n, float* out, const void* w, const void* x) {
       const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
       const __m256i p0 = _mm256_maddubs_epi16(lo, load256(bx[i].qs + 64 * j));
       const __m256i p1 = _mm256_maddubs_epi16(hi, load256(bx[i].qs + 64 * j + 32));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, bcast16(sc, 2 * j)));
+      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, bcast16(sc, 2 * j + 1)));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(bx[i].d * fp16(bw[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(bx[i].d * fp16(bw[i].d)),
+                          _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
   }
-  *out = hsum(acc) - acc_min;
+  *out = hsum(acc) - hsum128(accm);
 }
 
 // Sum over the 16 groups of 16 of scale[g] * bsums[g] (the offset terms of Q6_K / Q3_K).
@@ -332,43 +370,63 @@ inline int32_t scaled_bsums(const int16_t* bsums, const int8_t* scales) {
   return _mm_cvtsi128_si32(r);
 }
 
+// pshufb controls for Q6_K: int16 lane 2k of a 128-bit lane into the low half, lane 2k+1 into
+// the high half (the two 16-weight groups of a 32-byte product vector).
+alignas(32) constexpr uint8_t kPair16[4][32] = {
+#define QF_P(k)                                                                                 \
+  {                                                                                             \
+    4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,   \
+        4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 2,  \
+        4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, \
+        4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3                                   \
+  }
+    QF_P(0), QF_P(1), QF_P(2), QF_P(3)
+#undef QF_P
+};
+
+// Q6_K: quants 0..63 (the -32 goes through the block sums, kept as a vector term), scales
+// broadcast from one register by pshufb.
 void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x) {
   const auto* bw = static_cast<const block_q6_K*>(w);
   const auto* bx = static_cast<const block_q8_K*>(x);
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i m3 = _mm256_set1_epi8(0x03);
+  __m256i pair[4];
+  for (int k = 0; k < 4; ++k)
+    pair[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPair16[k]));
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* sc = bw[i].scales;
-    const int32_t offset = 32 * scaled_bsums(bx[i].bsums, sc);
-    __m256i sumi = _mm256_setzero_si256();
+    const __m256i sc16 = _mm256_cvtepi8_epi16(load128(bw[i].scales));
+    // 32 * sum_g scale[g] * bsums[g], as eight int32 partial sums.
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(bx[i].bsums), sc16), 5);
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+#pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = bw[i].ql + 64 * h;
-      const uint8_t* qhp = bw[i].qh + 32 * h;
       const int8_t* y = bx[i].qs + 128 * h;
-      const int8_t* s = sc + 8 * h;
-      const __m256i l0 = load256(ql), l1 = load256(ql + 32), qh = load256(qhp);
+      const __m256i sch = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
+                                 : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+      const __m256i l0 = load256(ql), l1 = load256(ql + 32), qh = load256(bw[i].qh + 32 * h);
       const __m256i q1 =
           _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
       const __m256i q2 =
           _mm256_or_si256(_mm256_and_si256(l1, m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
-      const __m256i q3 =
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), _mm256_set1_epi8(0x30)));
+      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                         _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
       const __m256i q4 =
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30)));
       const __m256i p1 = _mm256_maddubs_epi16(q1, load256(y));
       const __m256i p2 = _mm256_maddubs_epi16(q2, load256(y + 32));
       const __m256i p3 = _mm256_maddubs_epi16(q3, load256(y + 64));
       const __m256i p4 = _mm256_maddubs_epi16(q4, load256(y + 96));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, scale_pair(s[0], s[1])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p2, scale_pair(s[2], s[3])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p3, scale_pair(s[4], s[5])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p4, scale_pair(s[6], s[7])));
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sch, pair[0])));
+      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p2, _mm256_shuffle_epi8(sch, pair[1])));
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p3, _mm256_shuffle_epi8(sch, pair[2])));
+      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p4, _mm256_shuffle_epi8(sch, pair[3])));
     }
-    sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(offset, 0, 0, 0, 0, 0, 0, 0));
+    const __m256i sumi = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), offset);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(bx[i].d * fp16(bw[i].d)), _mm256_cvtepi32_ps(sumi), acc);
   }
   *out = hsum(acc);

@@ -1,6 +1,7 @@
-// The engine's f32 vector math (dots, softmax pieces, RMS norm, SwiGLU, attention scores and
-// weighted values) per ISA level, chosen by the one dispatch point (kernels/cpu.h): vec_ops()
-// is the table of the active level, so QFORGE_FORCE_ISA reaches these loops too.
+// The engine's vector math (f32; attention also over an f16 KV cache) (dots, softmax pieces, RMS
+// norm, SwiGLU, attention scores and weighted values) per ISA level, chosen by the one dispatch
+// point (kernels/cpu.h): vec_ops() is the table of the active level, so QFORGE_FORCE_ISA reaches
+// these loops too.
 //
 // Each entry works on a whole row (or a block of 4 queries), so the indirect call costs
 // nothing next to the loop it runs. The generic table is the scalar reference (the oracle of
@@ -37,6 +38,12 @@ struct VecOps {
   // out[0..hd) = inv * sum_{j < n_kv} w[j] * v[j * hd + d] (value rows of hd floats).
   void (*weighted_values)(const float* w, const float* v, int64_t n_kv, int64_t hd, float inv,
                           float* out);
+  // As qk_scores4 and weighted_values, with keys / values stored as IEEE half (an f16 KV
+  // cache); arithmetic in f32.
+  void (*qk_scores4_f16)(const float* const q[4], const uint16_t* kt, int64_t ks, int64_t hd,
+                         int64_t n_kv, float scale, float* out);
+  void (*weighted_values_f16)(const float* w, const uint16_t* v, int64_t n_kv, int64_t hd,
+                              float inv, float* out);
   // c[(i0 + r) * cols + j0 + j] += sum_t x[t * cols + i0 + r] * x[t * cols + j0 + j] for
   // r < 6, j < 16 (one 6x16 tile of a Gram matrix X^T X over n rows of `cols` floats).
   void (*gram_6x16)(const float* x, int64_t n, int64_t cols, int64_t i0, int64_t j0, float* c);

@@ -182,6 +182,72 @@ QF_AVX2 void weighted_values(const float* w, const float* v, int64_t n_kv, int64
   for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
 }
 
+// As qk_scores4 with f16 keys (vcvtph2ps on load).
+QF_AVX2 void qk_scores4_f16(const float* const q[4], const uint16_t* kt, int64_t ks, int64_t hd,
+                            int64_t n_kv, float scale, float* out) {
+  const __m256 vs = _mm256_set1_ps(scale);
+  for (int64_t j = 0; j < n_kv; j += 16) {
+    __m256 a[4][2];
+    for (auto& r : a) r[0] = r[1] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < hd; ++d) {
+      const uint16_t* row = kt + d * ks + j;
+      const __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
+      const __m256 k1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8)));
+      for (int i = 0; i < 4; ++i) {
+        const __m256 qd = _mm256_broadcast_ss(q[i] + d);
+        a[i][0] = _mm256_fmadd_ps(qd, k0, a[i][0]);
+        a[i][1] = _mm256_fmadd_ps(qd, k1, a[i][1]);
+      }
+    }
+    for (int i = 0; i < 4; ++i) {
+      _mm256_storeu_ps(out + i * ks + j, _mm256_mul_ps(a[i][0], vs));
+      _mm256_storeu_ps(out + i * ks + j + 8, _mm256_mul_ps(a[i][1], vs));
+    }
+  }
+}
+
+template <int HD8>
+QF_AVX2 void weighted_values_f16_n(const float* w, const uint16_t* v, int64_t n_kv, float inv,
+                                   float* out) {
+  __m256 acc[HD8];
+#pragma GCC unroll 16
+  for (int k = 0; k < HD8; ++k) acc[k] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n_kv; ++j) {
+    const __m256 p = _mm256_broadcast_ss(w + j);
+    const uint16_t* vj = v + j * (8 * HD8);
+#pragma GCC unroll 16
+    for (int k = 0; k < HD8; ++k)
+      acc[k] = _mm256_fmadd_ps(
+          p, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vj + 8 * k))),
+          acc[k]);
+  }
+  const __m256 vi = _mm256_set1_ps(inv);
+#pragma GCC unroll 16
+  for (int k = 0; k < HD8; ++k) _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(acc[k], vi));
+}
+
+QF_AVX2 void weighted_values_f16(const float* w, const uint16_t* v, int64_t n_kv, int64_t hd,
+                                 float inv, float* out) {
+  switch (hd) {
+    case 128:
+      return weighted_values_f16_n<16>(w, v, n_kv, inv, out);
+    case 64:
+      return weighted_values_f16_n<8>(w, v, n_kv, inv, out);
+    case 32:
+      return weighted_values_f16_n<4>(w, v, n_kv, inv, out);
+    case 16:
+      return weighted_values_f16_n<2>(w, v, n_kv, inv, out);
+    case 8:
+      return weighted_values_f16_n<1>(w, v, n_kv, inv, out);
+    default:
+      break;
+  }
+  std::fill(out, out + hd, 0.0f);
+  for (int64_t j = 0; j < n_kv; ++j)
+    for (int64_t d = 0; d < hd; ++d) out[d] += w[j] * _cvtsh_ss(v[j * hd + d]);
+  for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
+}
+
 // The 6 x 2 accumulators in registers over all n rows (unrolled by pragma, as above).
 QF_AVX2 void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int64_t j0, float* c) {
   __m256 acc[12];
@@ -208,8 +274,18 @@ QF_AVX2 void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int6
 }  // namespace
 
 const VecOps& vec_ops_avx2() {
-  static const VecOps ops{dot,         axpy,     swiglu,     exp_sub_sum,     max_of,
-                          sum_exp_sub, rms_norm, qk_scores4, weighted_values, gram_6x16};
+  static const VecOps ops{dot,
+                          axpy,
+                          swiglu,
+                          exp_sub_sum,
+                          max_of,
+                          sum_exp_sub,
+                          rms_norm,
+                          qk_scores4,
+                          weighted_values,
+                          qk_scores4_f16,
+                          weighted_values_f16,
+                          gram_6x16};
   return ops;
 }
 

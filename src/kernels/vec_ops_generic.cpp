@@ -5,6 +5,8 @@
 
 #include "kernels/vec_ops.h"
 
+#include "core/fp16.h"
+
 namespace qforge {
 namespace {
 
@@ -63,6 +65,24 @@ void weighted_values(const float* w, const float* v, int64_t n_kv, int64_t hd, f
   for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
 }
 
+void qk_scores4_f16(const float* const q[4], const uint16_t* kt, int64_t ks, int64_t hd,
+                    int64_t n_kv, float scale, float* out) {
+  for (int i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < n_kv; ++j) {
+      float s = 0;
+      for (int64_t d = 0; d < hd; ++d) s += q[i][d] * fp16_to_f32(kt[d * ks + j]);
+      out[i * ks + j] = s * scale;
+    }
+}
+
+void weighted_values_f16(const float* w, const uint16_t* v, int64_t n_kv, int64_t hd, float inv,
+                         float* out) {
+  std::fill(out, out + hd, 0.0f);
+  for (int64_t j = 0; j < n_kv; ++j)
+    for (int64_t d = 0; d < hd; ++d) out[d] += w[j] * fp16_to_f32(v[j * hd + d]);
+  for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
+}
+
 void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int64_t j0, float* c) {
   for (int r = 0; r < 6; ++r) {
     float acc[16] = {};
@@ -77,8 +97,18 @@ void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int64_t j0, 
 }  // namespace
 
 const VecOps& vec_ops_generic() {
-  static const VecOps ops{dot,         axpy,     swiglu,     exp_sub_sum,     max_of,
-                          sum_exp_sub, rms_norm, qk_scores4, weighted_values, gram_6x16};
+  static const VecOps ops{dot,
+                          axpy,
+                          swiglu,
+                          exp_sub_sum,
+                          max_of,
+                          sum_exp_sub,
+                          rms_norm,
+                          qk_scores4,
+                          weighted_values,
+                          qk_scores4_f16,
+                          weighted_values_f16,
+                          gram_6x16};
   return ops;
 }
 

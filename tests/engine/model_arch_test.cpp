@@ -34,7 +34,9 @@ Model load_spec(const test::TempDir& tmp, const test::TinySpec& spec, const std:
 std::vector<float> fast_logits(const Model& m, const std::vector<int32_t>& toks, int64_t n_ctx,
                                int64_t n_batch, int piece, int threads) {
   ThreadPool pool(threads);
-  Context ctx(m, n_ctx, pool, n_batch);
+  // An f32 KV cache: the reference computes in f32/double (the f16 cache is measured in
+  // model_forward_test).
+  Context ctx(m, n_ctx, pool, n_batch, KvType::F32);
   std::vector<float> out;
   for (size_t b = 0; b < toks.size(); b += static_cast<size_t>(piece)) {
     const size_t n = std::min<size_t>(static_cast<size_t>(piece), toks.size() - b);

@@ -20,8 +20,9 @@ std::vector<int32_t> some_tokens(int n, int vocab) {
 
 // Max |fast - reference| over all logits, the fast path decoding in pieces of `piece`;
 // relative to the largest |logit| when `relative`.
+// The KV cache is f32 unless kv says otherwise (the reference computes in f32/double).
 double fast_vs_reference(const test::TinySpec& spec, int64_t n_batch, int piece, int threads,
-                         bool relative = false) {
+                         bool relative = false, KvType kv = KvType::F32) {
   test::TempDir tmp;
   const std::string path = tmp.file("m.gguf");
   EXPECT_EQ(test::write_tiny_model(path, spec), "");
@@ -34,7 +35,7 @@ double fast_vs_reference(const test::TinySpec& spec, int64_t n_batch, int piece,
   auto ref = forward_reference(*m, toks);
   EXPECT_TRUE(ref.ok());
   ThreadPool pool(threads);
-  Context ctx(*m, 64, pool, n_batch);
+  Context ctx(*m, 64, pool, n_batch, kv);
   double worst = 0;
   const int64_t V = spec.vocab;
   for (size_t b = 0; b < toks.size(); b += static_cast<size_t>(piece)) {
@@ -88,6 +89,23 @@ TEST(Forward, FastMatchesReferenceQuantized) {
     EXPECT_LT(gemm, 1e-4);
     EXPECT_LT(dot, t == Type::F16 ? 1e-4 : 5e-2);
   }
+}
+
+// An f16 KV cache (the default) rounds keys and values to 11 significant bits: the logits
+// stay within 1e-3 of the logit range of the f32 reference, batched and incremental.
+TEST(Forward, F16KvCacheStaysCloseToReference) {
+  if (!have_codec(Type::F32)) GTEST_SKIP() << "F32 codec not registered yet";
+  test::TinySpec spec;
+  const double batch = fast_vs_reference(spec, 512, 40, 2, true, KvType::F16);
+  const double incremental = fast_vs_reference(spec, 512, 1, 2, true, KvType::F16);
+  const double f32 = fast_vs_reference(spec, 512, 1, 2, true, KvType::F32);
+  std::printf(
+      "f16 KV: max |fast - reference| / max |logit|: batch %.2e, incremental %.2e "
+      "(f32 KV %.2e)\n",
+      batch, incremental, f32);
+  EXPECT_LT(batch, 1e-3);
+  EXPECT_LT(incremental, 1e-3);
+  EXPECT_GT(incremental, f32);  // the cache really holds halves
 }
 
 TEST(Forward, DecodeRejectsBadInput) {

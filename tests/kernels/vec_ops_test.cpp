@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fp16.h"
 #include "kernels/cpu.h"
 #include "kernels/vec_ops.h"
 
@@ -163,6 +164,65 @@ TEST(VecOps, WeightedValuesAtEveryLevel) {
             mag += std::fabs(w[j] * v[j * hd + d]);
           }
           ASSERT_NEAR(out[d], s * inv, (n_kv + 2) * kEps * mag * inv + 1e-30)
+              << where(isa, n_kv) << " hd=" << hd << " d=" << d;
+        }
+      }
+  }
+}
+
+// Halves of v, and v rounded to them (the exact values the f16 ops multiply).
+std::vector<uint16_t> to_halves(std::vector<float>& v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    h[i] = f32_to_fp16(v[i]);
+    v[i] = fp16_to_f32(h[i]);
+  }
+  return h;
+}
+
+TEST(VecOps, AttentionScoresF16AtEveryLevel) {
+  for (Isa isa : levels()) {
+    const VecOps& o = vec_ops(isa);
+    for (int64_t hd : {8, 64, 80, 128})
+      for (int64_t n_kv : {1, 15, 16, 17, 50}) {
+        const int64_t ks = (n_kv + 15) / 16 * 16 + 16;
+        auto kt = random_vec(hd * ks, -1, 1, 19);
+        const auto kh = to_halves(kt);
+        const auto qs = random_vec(4 * hd, -1, 1, 20);
+        const float* q[4] = {qs.data(), qs.data() + hd, qs.data() + 2 * hd, qs.data() + 3 * hd};
+        std::vector<float> out(static_cast<size_t>(4 * ks), NAN);
+        o.qk_scores4_f16(q, kh.data(), ks, hd, n_kv, 0.125f, out.data());
+        for (int i = 0; i < 4; ++i)
+          for (int64_t j = 0; j < n_kv; ++j) {
+            double s = 0, mag = 0;
+            for (int64_t d = 0; d < hd; ++d) {
+              s += double(q[i][d]) * kt[d * ks + j];
+              mag += std::fabs(q[i][d] * kt[d * ks + j]);
+            }
+            ASSERT_NEAR(out[i * ks + j], s * 0.125, (hd + 2) * kEps * mag * 0.125)
+                << where(isa, n_kv) << " hd=" << hd << " i=" << i << " j=" << j;
+          }
+      }
+  }
+}
+
+TEST(VecOps, WeightedValuesF16AtEveryLevel) {
+  for (Isa isa : levels()) {
+    const VecOps& o = vec_ops(isa);
+    for (int64_t hd : {8, 16, 32, 64, 80, 128})
+      for (int64_t n_kv : {1, 7, 33}) {
+        const auto w = random_vec(n_kv, 0, 1, 21);
+        auto v = random_vec(n_kv * hd, -2, 2, 22);
+        const auto vh = to_halves(v);
+        std::vector<float> out(static_cast<size_t>(hd), NAN);
+        o.weighted_values_f16(w.data(), vh.data(), n_kv, hd, 0.3f, out.data());
+        for (int64_t d = 0; d < hd; ++d) {
+          double s = 0, mag = 0;
+          for (int64_t j = 0; j < n_kv; ++j) {
+            s += double(w[j]) * v[j * hd + d];
+            mag += std::fabs(w[j] * v[j * hd + d]);
+          }
+          ASSERT_NEAR(out[d], s * 0.3f, (n_kv + 2) * kEps * mag * 0.3f + 1e-30)
               << where(isa, n_kv) << " hd=" << hd << " d=" << d;
         }
       }
