@@ -252,9 +252,41 @@ struct RowSearch {
     return n_changed;
   }
 
+  // Change of the sub-block's decoded values when its stored scale (which = 0) or min
+  // (which = 1) goes up by one, codes fixed (the decoders are affine in each). At the top of
+  // the range, the change from one below is used (the same by affinity).
+  void unit_delta(ChunkScratch& s, const uint8_t* blk, int64_t b0, int sb, int which, float* out) {
+    int sc, m;
+    fc.get_sub(blk, sb, &sc, &m);
+    const int v = which == 0 ? sc : m, hi = which == 0 ? fc.sc_max : fc.m_max;
+    const int nv = v < hi ? v + 1 : v - 1;
+    std::memcpy(s.trial.data(), blk, fc.block_bytes);
+    fc.set_sub(s.trial.data(), sb, which == 0 ? nv : sc, which == 0 ? m : nv);
+    block_grid(fc, s.trial.data(), s.nstep.data(), s.noff.data(), s.block_tmp.data());
+    const int64_t L = fc.sub_size, j0 = b0 + sb * L;
+    for (int64_t i = 0; i < L; ++i) {
+      const int64_t j = j0 + i, jb = j - b0;
+      const float d = grid_value(fc, s.nstep[static_cast<size_t>(jb)],
+                                 s.noff[static_cast<size_t>(jb)], codes[j]) -
+                      grid_value(fc, step[j], off[j], codes[j]);
+      out[i] = nv > v ? d : -d;
+    }
+  }
+
+  // u H_s v over the sub-block starting at j0 (length L).
+  double sub_form(const float* u, const float* v, int64_t j0, int64_t L) const {
+    double acc = 0;
+    for (int64_t i = 0; i < L; ++i)
+      if (u[i] != 0)
+        acc +=
+            u[i] * (fdot(H + (j0 + i) * n + j0, v, L) + static_cast<double>(extra[j0 + i]) * v[i]);
+    return acc;
+  }
+
   // Coordinate descent over the stored sub-block scales and mins (K-quants, IQ4_XS): each
-  // tries its two neighbouring integers with the codes fixed; the cost of a change is exact,
-  // with the sub-block's full H_s. Returns the number of changes.
+  // tries its neighbouring integers (types with mins: also both together, since a scale and
+  // min fitted jointly often only improve when moved together) with the codes fixed; the cost
+  // of a change is exact, with the sub-block's full H_s. Returns the number of changes.
   int64_t subscale_pass(ChunkScratch& s) {
     const int64_t S = fc.block, L = fc.sub_size;
     s.nstep.resize(static_cast<size_t>(S));
@@ -269,48 +301,52 @@ struct RowSearch {
         const int64_t j0 = b0 + sb * L;
         int sc, m;
         fc.get_sub(blk, sb, &sc, &m);
-        double best = 0;
-        int best_sc = sc, best_m = m;
-        // Scale alone, then (types with mins) min alone and both together: a scale and min
-        // fitted jointly by the refined search often only improve when moved together.
-        const int cand[8][2] = {{sc - 1, m},     {sc + 1, m},     {sc, m - 1},     {sc, m + 1},
-                                {sc - 1, m - 1}, {sc + 1, m + 1}, {sc - 1, m + 1}, {sc + 1, m - 1}};
-        for (int ci = 0; ci < (fc.has_min ? 8 : 2); ++ci) {
-          const int c_sc = cand[ci][0], c_m = cand[ci][1];
-          if (c_sc < fc.sc_min || c_sc > fc.sc_max || c_m < 0 || c_m > fc.m_max) continue;
-          std::memcpy(s.trial.data(), blk, fc.block_bytes);
-          fc.set_sub(s.trial.data(), sb, c_sc, c_m);
-          block_grid(fc, s.trial.data(), s.nstep.data(), s.noff.data(), s.block_tmp.data());
-          double lin = 0, quad = 0;
-          for (int64_t i = 0; i < L; ++i) {
-            const int64_t j = j0 + i, jb = j - b0;
-            s.dy[static_cast<size_t>(i)] = grid_value(fc, s.nstep[static_cast<size_t>(jb)],
-                                                      s.noff[static_cast<size_t>(jb)], codes[j]) -
-                                           grid_value(fc, step[j], off[j], codes[j]);
-            lin += static_cast<double>(s.dy[static_cast<size_t>(i)]) * g[j];
-          }
-          for (int64_t i = 0; i < L; ++i) {
-            const float dyi = s.dy[static_cast<size_t>(i)];
-            if (dyi == 0) continue;
-            const double hd = fdot(H + (j0 + i) * n + j0, s.dy.data(), L) +
-                              static_cast<double>(extra[j0 + i]) * dyi;
-            quad += dyi * hd;
-          }
-          const double dE = quad - 2 * lin;
-          if (dE < best) {
-            best = dE;
-            best_sc = c_sc;
-            best_m = c_m;
-            s.best_dy.swap(s.dy);
-          }
+        float* us = s.dy.data();
+        float* um = s.best_dy.data();
+        unit_delta(s, blk, b0, sb, 0, us);
+        double gs = 0, gm = 0, hss = sub_form(us, us, j0, L), hsm = 0, hmm = 0;
+        for (int64_t i = 0; i < L; ++i) gs += static_cast<double>(us[i]) * g[j0 + i];
+        if (fc.has_min) {
+          unit_delta(s, blk, b0, sb, 1, um);
+          for (int64_t i = 0; i < L; ++i) gm += static_cast<double>(um[i]) * g[j0 + i];
+          hsm = sub_form(us, um, j0, L);
+          hmm = sub_form(um, um, j0, L);
         }
-        if (best_sc == sc && best_m == m) continue;
-        fc.set_sub(blk, sb, best_sc, best_m);
-        block_grid(fc, blk, step + b0, off + b0, s.block_tmp.data());
+        double best = 0;
+        int best_a = 0, best_b = 0;
+        const int db_max = fc.has_min ? 1 : 0;
+        for (int da = -1; da <= 1; ++da)
+          for (int db = -db_max; db <= db_max; ++db) {
+            if ((da == 0 && db == 0) || sc + da < fc.sc_min || sc + da > fc.sc_max || m + db < 0 ||
+                m + db > fc.m_max)
+              continue;
+            // e -= da us + db um: dE = -2 (da gs + db gm) + (da, db) Q (da, db)ᵀ.
+            const double dE =
+                -2 * (da * gs + db * gm) + da * da * hss + 2 * da * db * hsm + db * db * hmm;
+            if (dE < best) {
+              best = dE;
+              best_a = da;
+              best_b = db;
+            }
+          }
+        if (best_a == 0 && best_b == 0) continue;
+        fc.set_sub(blk, sb, sc + best_a, m + best_b);
+        // The exact change, from the decoder's grid after the move.
         for (int64_t i = 0; i < L; ++i)
-          if (s.best_dy[static_cast<size_t>(i)] != 0)
-            move(j0 + i, s.best_dy[static_cast<size_t>(i)]);
-        err += best;
+          s.nstep[static_cast<size_t>(i)] =
+              grid_value(fc, step[j0 + i], off[j0 + i], codes[j0 + i]);
+        block_grid(fc, blk, step + b0, off + b0, s.block_tmp.data());
+        double lin = 0, quad = 0;
+        for (int64_t i = 0; i < L; ++i)
+          s.noff[static_cast<size_t>(i)] =
+              grid_value(fc, step[j0 + i], off[j0 + i], codes[j0 + i]) -
+              s.nstep[static_cast<size_t>(i)];
+        for (int64_t i = 0; i < L; ++i)
+          lin += static_cast<double>(s.noff[static_cast<size_t>(i)]) * g[j0 + i];
+        quad = sub_form(s.noff.data(), s.noff.data(), j0, L);
+        for (int64_t i = 0; i < L; ++i)
+          if (s.noff[static_cast<size_t>(i)] != 0) move(j0 + i, s.noff[static_cast<size_t>(i)]);
+        err += quad - 2 * lin;
         ++n_changed;
       }
     }

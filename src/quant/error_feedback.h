@@ -86,10 +86,10 @@ struct ErrorFeedbackOptions {
   // factor added to the diagonal). Every accepted step lowers the error, so the search can only
   // improve on the column pass. Measured defaults: docs/BENCHMARKS.md.
   const float* hessian = nullptr;
-  int search_rounds = 2;
+  int search_rounds = 1;
   int code_passes = 2;  // passes over the codes per round (stops early without a change)
   bool refit_scales = true;
-  double search_damp = 0.0;
+  double search_damp = 1.0;
 };
 
 struct ErrorFeedbackStats {

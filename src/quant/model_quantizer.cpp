@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
 #include "core/checked.h"
@@ -195,11 +194,6 @@ Status quantize_tensor_ef(const PlannedTensor& t, std::span<const uint8_t> data,
         eo.hessian = opts.gptq_search_rounds > 0 ? view.matrix(m) : nullptr;
         eo.search_rounds = opts.gptq_search_rounds;
         eo.search_damp = opts.gptq_search_damp;
-        if (const char* ev = std::getenv("QF_TUNE_ROUNDS")) eo.search_rounds = std::atoi(ev);
-        if (const char* ev = std::getenv("QF_TUNE_SDAMP")) eo.search_damp = std::atof(ev);
-        if (const char* ev = std::getenv("QF_TUNE_PASSES")) eo.code_passes = std::atoi(ev);
-        if (const char* ev = std::getenv("QF_TUNE_REFIT")) eo.refit_scales = std::atoi(ev) != 0;
-        if (eo.search_rounds <= 0) eo.hessian = nullptr;
         const ErrorFeedbackStats st =
             quantize_error_feedback(t.dst_type, x.data(), nr, n_per_row, *f, eo, out.data(), pool);
         tr.hessian_error += st.err_kept;

@@ -62,8 +62,8 @@ struct ModelQuantizeOptions {
   bool gptq_inv_chol_importance = false;
   // Local search after the column pass (ErrorFeedbackOptions: rounds of code descent and
   // header-scale re-fit; 0 = off) and the damping of its objective. Measured: BENCHMARKS.md.
-  int gptq_search_rounds = 2;
-  double gptq_search_damp = 0.0;
+  int gptq_search_rounds = 1;
+  double gptq_search_damp = 1.0;
 };
 
 struct PlannedTensor {
