@@ -45,6 +45,11 @@ std::shared_ptr<QuantizeFlags> add_quantize_flags(CLI::App* cmd) {
                   "Error feedback: weights of the block scale search, diag (diag(H), default) or "
                   "invchol (1/U_jj^2 of the inverse Hessian's Cholesky factor)")
       ->check(CLI::IsMember({"diag", "invchol"}));
+  cmd->add_option("--gptq-search", f->gptq_search,
+                  "Error feedback: rounds of local search after the column pass (codes, "
+                  "sub-block scales and f16 scales re-fit with the full Hessian; default 1, "
+                  "0 = off)")
+      ->check(CLI::Range(0, 8));
   cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")
       ->check(thread_count());
   return f;
@@ -61,6 +66,7 @@ void add_error_feedback_options(const QuantizeFlags& f, ModelQuantizeOptions& o)
   if (o.method == QuantMethod::Ggml) o.ggml_compatible = true;
   o.gptq_damp = f.gptq_damp;
   o.gptq_inv_chol_importance = f.gptq_importance == "invchol";
+  o.gptq_search_rounds = f.gptq_search;
   const bool wants = o.method == QuantMethod::Auto || o.method == QuantMethod::ErrorFeedback;
   const std::string cov = f.imatrix.empty() ? std::string() : covariance_path_for(f.imatrix);
   if (wants && !o.ggml_compatible && !cov.empty() && std::filesystem::exists(cov)) {

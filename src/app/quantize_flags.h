@@ -25,6 +25,7 @@ struct QuantizeFlags {
   std::string method;                     // --method refined|gptq|ggml (default: auto)
   double gptq_damp = 0.3;                 // --gptq-damp F
   std::string gptq_importance = "diag";   // --gptq-importance diag|invchol
+  int gptq_search = 1;                    // --gptq-search N (rounds of local search)
 };
 
 // Adds the options above to `cmd`. The returned object receives the parsed values and must stay

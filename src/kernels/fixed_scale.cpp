@@ -67,24 +67,104 @@ void set_q6_K(uint8_t* blk, int k, int code) {  // code = q + 32 in 0..63
   put_bits(blk[offsetof(block_q6_K, qh) + 32 * h + l], 2 * g, 2, code >> 4);
 }
 
+// Sub-block scale accessors (the layouts ggml's decoders read).
+void get_q2_K(const uint8_t* blk, int s, int* sc, int* m) {
+  const uint8_t v = blk[offsetof(block_q2_K, scales) + s];
+  *sc = v & 15;
+  *m = v >> 4;
+}
+void put_q2_K(uint8_t* blk, int s, int sc, int m) {
+  blk[offsetof(block_q2_K, scales) + s] = static_cast<uint8_t>((sc & 15) | ((m & 15) << 4));
+}
+// Q3_K: 16 six-bit values, low nibbles in bytes 0..7 (j < 8 low, else high nibble of j - 8),
+// high 2 bits in bytes 8..11 at bit 2 * (j / 4) of byte 8 + j % 4.
+void get_q3_K(const uint8_t* blk, int j, int* sc, int* m) {
+  const uint8_t* q = blk + offsetof(block_q3_K, scales);
+  const int lo = j < 8 ? q[j] & 15 : q[j - 8] >> 4;
+  *sc = lo | (((q[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+  *m = 0;
+}
+void put_q3_K(uint8_t* blk, int j, int sc, int) {
+  uint8_t* q = blk + offsetof(block_q3_K, scales);
+  put_bits(q[j % 8], j < 8 ? 0 : 4, 4, sc & 15);
+  put_bits(q[8 + j % 4], 2 * (j / 4), 2, sc >> 4);
+}
+// Q4_K / Q5_K: 8 six-bit scales and mins in 12 bytes (ggml's get_scale_min_k4).
+template <size_t kOff>
+void get_k4(const uint8_t* blk, int j, int* sc, int* m) {
+  const uint8_t* q = blk + kOff;
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+template <size_t kOff>
+void put_k4(uint8_t* blk, int j, int sc, int m) {
+  uint8_t* q = blk + kOff;
+  if (j < 4) {
+    put_bits(q[j], 0, 6, sc);
+    put_bits(q[j + 4], 0, 6, m);
+  } else {
+    put_bits(q[j + 4], 0, 4, sc & 15);
+    put_bits(q[j - 4], 6, 2, sc >> 4);
+    put_bits(q[j + 4], 4, 4, m & 15);
+    put_bits(q[j], 6, 2, m >> 4);
+  }
+}
+void get_q6_K(const uint8_t* blk, int s, int* sc, int* m) {
+  *sc = static_cast<int8_t>(blk[offsetof(block_q6_K, scales) + s]);
+  *m = 0;
+}
+void put_q6_K(uint8_t* blk, int s, int sc, int) {
+  blk[offsetof(block_q6_K, scales) + s] = static_cast<uint8_t>(static_cast<int8_t>(sc));
+}
+void get_iq4_xs(const uint8_t* blk, int ib, int* sc, int* m) {
+  const uint8_t lo = blk[offsetof(block_iq4_xs, scales_l) + ib / 2];
+  uint16_t h;
+  std::memcpy(&h, blk + offsetof(block_iq4_xs, scales_h), 2);
+  *sc = ((lo >> (4 * (ib % 2))) & 15) | (((h >> (2 * ib)) & 3) << 4);
+  *m = 0;
+}
+void put_iq4_xs(uint8_t* blk, int ib, int sc, int) {
+  put_bits(blk[offsetof(block_iq4_xs, scales_l) + ib / 2], 4 * (ib % 2), 4, sc & 15);
+  uint16_t h;
+  std::memcpy(&h, blk + offsetof(block_iq4_xs, scales_h), 2);
+  const auto mask = static_cast<uint16_t>(3u << (2 * ib));
+  h = static_cast<uint16_t>((h & ~mask) | ((static_cast<unsigned>(sc >> 4) << (2 * ib)) & mask));
+  std::memcpy(blk + offsetof(block_iq4_xs, scales_h), &h, 2);
+}
+
 const FixedScaleCodec kCodecs[] = {
     {Type::Q4_0, QK4_0, sizeof(block_q4_0), 0, 15, false,
-     set_nibble32<block_q4_0, offsetof(block_q4_0, qs)>},
+     set_nibble32<block_q4_0, offsetof(block_q4_0, qs)>, offsetof(block_q4_0, d)},
     {Type::Q4_1, QK4_1, sizeof(block_q4_1), 0, 15, false,
-     set_nibble32<block_q4_1, offsetof(block_q4_1, qs)>},
+     set_nibble32<block_q4_1, offsetof(block_q4_1, qs)>, offsetof(block_q4_1, d),
+     offsetof(block_q4_1, m)},
     {Type::Q5_0, QK5_0, sizeof(block_q5_0), 0, 31, false,
-     set_q5<offsetof(block_q5_0, qh), offsetof(block_q5_0, qs)>},
+     set_q5<offsetof(block_q5_0, qh), offsetof(block_q5_0, qs)>, offsetof(block_q5_0, d)},
     {Type::Q5_1, QK5_1, sizeof(block_q5_1), 0, 31, false,
-     set_q5<offsetof(block_q5_1, qh), offsetof(block_q5_1, qs)>},
-    {Type::Q8_0, QK8_0, sizeof(block_q8_0), 1, 255, false, set_q8_0},
+     set_q5<offsetof(block_q5_1, qh), offsetof(block_q5_1, qs)>, offsetof(block_q5_1, d),
+     offsetof(block_q5_1, m)},
+    {Type::Q8_0, QK8_0, sizeof(block_q8_0), 1, 255, false, set_q8_0, offsetof(block_q8_0, d)},
     {Type::IQ4_NL, QK4_NL, sizeof(block_iq4_nl), 0, 15, true,
-     set_nibble32<block_iq4_nl, offsetof(block_iq4_nl, qs)>},
-    {Type::IQ4_XS, QK_K, sizeof(block_iq4_xs), 0, 15, true, set_iq4_xs},
-    {Type::Q2_K, QK_K, sizeof(block_q2_K), 0, 3, false, set_q2_K},
-    {Type::Q3_K, QK_K, sizeof(block_q3_K), 0, 7, false, set_q3_K},
-    {Type::Q4_K, QK_K, sizeof(block_q4_K), 0, 15, false, set_q4_K},
-    {Type::Q5_K, QK_K, sizeof(block_q5_K), 0, 31, false, set_q5_K},
-    {Type::Q6_K, QK_K, sizeof(block_q6_K), 0, 63, false, set_q6_K},
+     set_nibble32<block_iq4_nl, offsetof(block_iq4_nl, qs)>, offsetof(block_iq4_nl, d)},
+    {Type::IQ4_XS, QK_K, sizeof(block_iq4_xs), 0, 15, true, set_iq4_xs, offsetof(block_iq4_xs, d),
+     -1, 8, 32, 0, 63, 0, false, get_iq4_xs, put_iq4_xs},
+    {Type::Q2_K, QK_K, sizeof(block_q2_K), 0, 3, false, set_q2_K, offsetof(block_q2_K, d),
+     offsetof(block_q2_K, dmin), 16, 16, 0, 15, 15, true, get_q2_K, put_q2_K},
+    {Type::Q3_K, QK_K, sizeof(block_q3_K), 0, 7, false, set_q3_K, offsetof(block_q3_K, d), -1, 16,
+     16, 0, 63, 0, false, get_q3_K, put_q3_K},
+    {Type::Q4_K, QK_K, sizeof(block_q4_K), 0, 15, false, set_q4_K, offsetof(block_q4_K, d),
+     offsetof(block_q4_K, dmin), 8, 32, 0, 63, 63, true, get_k4<offsetof(block_q4_K, scales)>,
+     put_k4<offsetof(block_q4_K, scales)>},
+    {Type::Q5_K, QK_K, sizeof(block_q5_K), 0, 31, false, set_q5_K, offsetof(block_q5_K, d),
+     offsetof(block_q5_K, dmin), 8, 32, 0, 63, 63, true, get_k4<offsetof(block_q5_K, scales)>,
+     put_k4<offsetof(block_q5_K, scales)>},
+    {Type::Q6_K, QK_K, sizeof(block_q6_K), 0, 63, false, set_q6_K, offsetof(block_q6_K, d), -1, 16,
+     16, -128, 127, 0, false, get_q6_K, put_q6_K},
 };
 
 }  // namespace
@@ -142,6 +222,31 @@ int round_to_grid(const FixedScaleCodec& fc, float step, float offset, float x, 
   c = c < hi ? c : hi;
   *y = step * c + offset;
   return static_cast<int>(c);
+}
+
+float grid_value(const FixedScaleCodec& fc, float step, float offset, int code) {
+  return fc.table ? step * static_cast<float>(kIq4nlValues[code])
+                  : step * static_cast<float>(code) + offset;
+}
+
+void header_basis(const FixedScaleCodec& fc, const uint8_t* blk, float* a, float* b,
+                  uint8_t* scratch) {
+  const Codec& codec = reference_codecs()[static_cast<size_t>(fc.type)];
+  auto put = [&](int off, uint16_t h) {
+    if (off >= 0) std::memcpy(scratch + off, &h, sizeof h);
+  };
+  constexpr uint16_t kOne = 0x3C00, kZero = 0;
+  std::memcpy(scratch, blk, fc.block_bytes);
+  put(fc.d_offset, kOne);
+  put(fc.dmin_offset, kZero);
+  codec.dequantize(scratch, a, fc.block);
+  if (fc.dmin_offset < 0) {
+    for (int i = 0; i < fc.block; ++i) b[i] = 0;
+    return;
+  }
+  put(fc.d_offset, kZero);
+  put(fc.dmin_offset, kOne);
+  codec.dequantize(scratch, b, fc.block);
 }
 
 }  // namespace qforge

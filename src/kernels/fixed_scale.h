@@ -23,6 +23,17 @@ struct FixedScaleCodec {
   int code_min = 0, code_max = 0;  // codes used when rounding (Q8_0: 1..255 = int8 -127..127)
   bool table = false;              // IQ4_NL / IQ4_XS non-linear grid
   void (*set_code)(uint8_t* blk, int i, int code) = nullptr;
+  // Byte offsets of the block's f16 header scale d and (types with mins) dmin / m, -1 when
+  // absent. Every element decodes linearly in them for fixed other bytes:
+  // y = d * a(codes, sub-block scales) + dmin * b(...), which the scale re-fit uses.
+  int d_offset = -1, dmin_offset = -1;
+  // Sub-block scales (K-quants, IQ4_XS): n_sub sub-blocks of sub_size elements, each with a
+  // stored integer scale in [sc_min, sc_max] and (has_min) a stored integer min in
+  // [0, m_max], read and written as the raw stored integers (no sign shift applied).
+  int n_sub = 0, sub_size = 0, sc_min = 0, sc_max = 0, m_max = 0;
+  bool has_min = false;
+  void (*get_sub)(const uint8_t* blk, int s, int* sc, int* m) = nullptr;
+  void (*set_sub)(uint8_t* blk, int s, int sc, int m) = nullptr;
 };
 
 // The fixed-scale helpers of `t`; nullptr for types without them (floats, Q8_K, ...).
@@ -36,5 +47,14 @@ void block_grid(const FixedScaleCodec& fc, const uint8_t* blk, float* step, floa
 // decoded value (as the decoder computes it, up to one float rounding for linear types).
 // A zero step (the element can only decode to `offset`) yields code_min.
 int round_to_grid(const FixedScaleCodec& fc, float step, float offset, float x, float* y);
+
+// The value code `code` decodes to on element grid (step, offset).
+float grid_value(const FixedScaleCodec& fc, float step, float offset, int code);
+
+// Coefficients of the header scales: a[i] = what element i decodes to with d = 1, dmin = 0 and
+// b[i] with d = 0, dmin = 1 (all other bytes as in blk; b = 0 without dmin), so that the block
+// decodes to d * a + dmin * b. `scratch` holds block_bytes. Contract: fc.d_offset >= 0.
+void header_basis(const FixedScaleCodec& fc, const uint8_t* blk, float* a, float* b,
+                  uint8_t* scratch);
 
 }  // namespace qforge

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/fp16.h"
 #include "core/log.h"
 #include "kernels/codec.h"
 #include "kernels/fixed_scale.h"
@@ -20,6 +21,16 @@ constexpr int64_t kBatch = 256;
 // result is deterministic).
 double dot(const double* a, const double* b, int64_t n) {
   double acc[8] = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int l = 0; l < 8; ++l) acc[l] = std::fma(a[k + l], b[k + l], acc[l]);
+  for (; k < n; ++k) acc[0] = std::fma(a[k], b[k], acc[0]);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// sum a[k] * b[k] in float, 8 lanes (as dot above), for the short block sums of the search.
+double fdot(const float* a, const float* b, int64_t n) {
+  float acc[8] = {};
   int64_t k = 0;
   for (; k + 8 <= n; k += 8)
     for (int l = 0; l < 8; ++l) acc[l] = std::fma(a[k + l], b[k + l], acc[l]);
@@ -182,7 +193,282 @@ struct ChunkScratch {
   std::vector<float> w, err, step, offset, dec, dref, tmp;
   std::vector<uint8_t> ref_bytes, block_tmp;
   std::vector<double> e_fb, e_ref;
+  // Local search: codes and element grids of the chunk, residual e = w0 - y and g = H_s e.
+  std::vector<uint8_t> codes;
+  std::vector<float> gstep, goff, e, g, ba, bb, hu, hv, nstep, noff, dy, best_dy;
+  std::vector<uint8_t> trial;
 };
+
+// The local search of one row (ErrorFeedbackOptions::hessian). H_s = H + diag(extra).
+struct RowSearch {
+  const FixedScaleCodec& fc;
+  const float* H;
+  const float* extra;
+  int64_t n;
+  uint8_t* row;  // the row's encoded blocks
+  uint8_t* codes;
+  float *step, *off, *e, *g;
+  double err = 0;  // e H_s eᵀ, kept up to date
+  int64_t changed = 0, refit = 0, subs = 0;
+
+  // e -= dy at element j: g -= dy H_s[j, :] (H symmetric).
+  void move(int64_t j, float dy) {
+    e[j] -= dy;
+    const float* h = H + j * n;
+    for (int64_t k = 0; k < n; ++k) g[k] = std::fma(-dy, h[k], g[k]);
+    g[j] -= dy * extra[j];
+  }
+
+  // One pass of coordinate descent over the codes; returns the number of codes changed.
+  int64_t code_pass() {
+    const int64_t S = fc.block;
+    int64_t n_changed = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const int c = codes[j];
+      const float yc = grid_value(fc, step[j], off[j], c);
+      const double hjj = static_cast<double>(H[j * n + j]) + extra[j];
+      double best = 0;
+      int best_c = -1;
+      float best_dy = 0;
+      for (int c2 : {c - 1, c + 1}) {
+        if (c2 < fc.code_min || c2 > fc.code_max) continue;
+        const float dy = grid_value(fc, step[j], off[j], c2) - yc;
+        const double dE = dy * (dy * hjj - 2.0 * g[j]);
+        if (dE < best) {
+          best = dE;
+          best_c = c2;
+          best_dy = dy;
+        }
+      }
+      if (best_c < 0) continue;
+      codes[j] = static_cast<uint8_t>(best_c);
+      fc.set_code(row + static_cast<size_t>(j / S) * fc.block_bytes, static_cast<int>(j % S),
+                  best_c);
+      move(j, best_dy);
+      err += best;
+      ++n_changed;
+    }
+    changed += n_changed;
+    return n_changed;
+  }
+
+  // Change of the sub-block's decoded values when its stored scale (which = 0) or min
+  // (which = 1) goes up by one, codes fixed (the decoders are affine in each). At the top of
+  // the range, the change from one below is used (the same by affinity).
+  void unit_delta(ChunkScratch& s, const uint8_t* blk, int64_t b0, int sb, int which, float* out) {
+    int sc, m;
+    fc.get_sub(blk, sb, &sc, &m);
+    const int v = which == 0 ? sc : m, hi = which == 0 ? fc.sc_max : fc.m_max;
+    const int nv = v < hi ? v + 1 : v - 1;
+    std::memcpy(s.trial.data(), blk, fc.block_bytes);
+    fc.set_sub(s.trial.data(), sb, which == 0 ? nv : sc, which == 0 ? m : nv);
+    block_grid(fc, s.trial.data(), s.nstep.data(), s.noff.data(), s.block_tmp.data());
+    const int64_t L = fc.sub_size, j0 = b0 + sb * L;
+    for (int64_t i = 0; i < L; ++i) {
+      const int64_t j = j0 + i, jb = j - b0;
+      const float d = grid_value(fc, s.nstep[static_cast<size_t>(jb)],
+                                 s.noff[static_cast<size_t>(jb)], codes[j]) -
+                      grid_value(fc, step[j], off[j], codes[j]);
+      out[i] = nv > v ? d : -d;
+    }
+  }
+
+  // u H_s v over the sub-block starting at j0 (length L).
+  double sub_form(const float* u, const float* v, int64_t j0, int64_t L) const {
+    double acc = 0;
+    for (int64_t i = 0; i < L; ++i)
+      if (u[i] != 0)
+        acc +=
+            u[i] * (fdot(H + (j0 + i) * n + j0, v, L) + static_cast<double>(extra[j0 + i]) * v[i]);
+    return acc;
+  }
+
+  // Coordinate descent over the stored sub-block scales and mins (K-quants, IQ4_XS): each
+  // tries its neighbouring integers (types with mins: also both together, since a scale and
+  // min fitted jointly often only improve when moved together) with the codes fixed; the cost
+  // of a change is exact, with the sub-block's full H_s. Returns the number of changes.
+  int64_t subscale_pass(ChunkScratch& s) {
+    const int64_t S = fc.block, L = fc.sub_size;
+    s.nstep.resize(static_cast<size_t>(S));
+    s.noff.resize(static_cast<size_t>(S));
+    s.dy.resize(static_cast<size_t>(L));
+    s.best_dy.resize(static_cast<size_t>(L));
+    s.trial.resize(fc.block_bytes);
+    int64_t n_changed = 0;
+    for (int64_t b0 = 0; b0 < n; b0 += S) {
+      uint8_t* blk = row + static_cast<size_t>(b0 / S) * fc.block_bytes;
+      for (int sb = 0; sb < fc.n_sub; ++sb) {
+        const int64_t j0 = b0 + sb * L;
+        int sc, m;
+        fc.get_sub(blk, sb, &sc, &m);
+        float* us = s.dy.data();
+        float* um = s.best_dy.data();
+        unit_delta(s, blk, b0, sb, 0, us);
+        double gs = 0, gm = 0, hss = sub_form(us, us, j0, L), hsm = 0, hmm = 0;
+        for (int64_t i = 0; i < L; ++i) gs += static_cast<double>(us[i]) * g[j0 + i];
+        if (fc.has_min) {
+          unit_delta(s, blk, b0, sb, 1, um);
+          for (int64_t i = 0; i < L; ++i) gm += static_cast<double>(um[i]) * g[j0 + i];
+          hsm = sub_form(us, um, j0, L);
+          hmm = sub_form(um, um, j0, L);
+        }
+        double best = 0;
+        int best_a = 0, best_b = 0;
+        const int db_max = fc.has_min ? 1 : 0;
+        for (int da = -1; da <= 1; ++da)
+          for (int db = -db_max; db <= db_max; ++db) {
+            if ((da == 0 && db == 0) || sc + da < fc.sc_min || sc + da > fc.sc_max || m + db < 0 ||
+                m + db > fc.m_max)
+              continue;
+            // e -= da us + db um: dE = -2 (da gs + db gm) + (da, db) Q (da, db)ᵀ.
+            const double dE =
+                -2 * (da * gs + db * gm) + da * da * hss + 2 * da * db * hsm + db * db * hmm;
+            if (dE < best) {
+              best = dE;
+              best_a = da;
+              best_b = db;
+            }
+          }
+        if (best_a == 0 && best_b == 0) continue;
+        fc.set_sub(blk, sb, sc + best_a, m + best_b);
+        // The exact change, from the decoder's grid after the move.
+        for (int64_t i = 0; i < L; ++i)
+          s.nstep[static_cast<size_t>(i)] =
+              grid_value(fc, step[j0 + i], off[j0 + i], codes[j0 + i]);
+        block_grid(fc, blk, step + b0, off + b0, s.block_tmp.data());
+        double lin = 0, quad = 0;
+        for (int64_t i = 0; i < L; ++i)
+          s.noff[static_cast<size_t>(i)] =
+              grid_value(fc, step[j0 + i], off[j0 + i], codes[j0 + i]) -
+              s.nstep[static_cast<size_t>(i)];
+        for (int64_t i = 0; i < L; ++i)
+          lin += static_cast<double>(s.noff[static_cast<size_t>(i)]) * g[j0 + i];
+        quad = sub_form(s.noff.data(), s.noff.data(), j0, L);
+        for (int64_t i = 0; i < L; ++i)
+          if (s.noff[static_cast<size_t>(i)] != 0) move(j0 + i, s.noff[static_cast<size_t>(i)]);
+        err += quad - 2 * lin;
+        ++n_changed;
+      }
+    }
+    subs += n_changed;
+    return n_changed;
+  }
+
+  // Re-fits each block's f16 header scales given its codes (the other blocks fixed).
+  void refit_pass(ChunkScratch& s) {
+    const int64_t S = fc.block;
+    const bool has_min = fc.dmin_offset >= 0;
+    s.ba.resize(static_cast<size_t>(S));
+    s.bb.resize(static_cast<size_t>(S));
+    s.hu.resize(static_cast<size_t>(S));
+    s.hv.resize(static_cast<size_t>(S));
+    for (int64_t b0 = 0; b0 < n; b0 += S) {
+      uint8_t* blk = row + static_cast<size_t>(b0 / S) * fc.block_bytes;
+      header_basis(fc, blk, s.ba.data(), s.bb.data(), s.block_tmp.data());
+      // Normal equations of min over (dd, dm) of (e - a dd - b dm) H_s (…)ᵀ, block b0 only.
+      double ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+      for (int64_t i = 0; i < S; ++i) {
+        const float* h = H + (b0 + i) * n + b0;
+        double u = fdot(h, s.ba.data(), S), v = has_min ? fdot(h, s.bb.data(), S) : 0.0;
+        u += static_cast<double>(extra[b0 + i]) * s.ba[static_cast<size_t>(i)];
+        v += static_cast<double>(extra[b0 + i]) * s.bb[static_cast<size_t>(i)];
+        ga += s.ba[static_cast<size_t>(i)] * static_cast<double>(g[b0 + i]);
+        gb += s.bb[static_cast<size_t>(i)] * static_cast<double>(g[b0 + i]);
+        haa += s.ba[static_cast<size_t>(i)] * u;
+        hab += s.bb[static_cast<size_t>(i)] * u;
+        hbb += s.bb[static_cast<size_t>(i)] * v;
+      }
+      double dd = 0, dm = 0;
+      if (has_min) {
+        const double det = haa * hbb - hab * hab;
+        if (!(det > 1e-12 * haa * hbb) || !(haa > 0)) continue;
+        dd = (ga * hbb - gb * hab) / det;
+        dm = (haa * gb - hab * ga) / det;
+      } else {
+        if (!(haa > 0)) continue;
+        dd = ga / haa;
+      }
+      uint16_t hd, hm = 0;
+      std::memcpy(&hd, blk + fc.d_offset, 2);
+      if (has_min) std::memcpy(&hm, blk + fc.dmin_offset, 2);
+      const float d0 = fp16_to_f32(hd), m0 = has_min ? fp16_to_f32(hm) : 0.0f;
+      const uint16_t nd = f32_to_fp16(static_cast<float>(d0 + dd));
+      const uint16_t nm = has_min ? f32_to_fp16(static_cast<float>(m0 + dm)) : hm;
+      if (nd == hd && nm == hm) continue;
+      const float d1 = fp16_to_f32(nd), m1 = has_min ? fp16_to_f32(nm) : 0.0f;
+      if (!std::isfinite(d1) || !std::isfinite(m1)) continue;
+      const double ad = static_cast<double>(d1) - d0, am = static_cast<double>(m1) - m0;
+      const double dE =
+          -2 * (ad * ga + am * gb) + ad * ad * haa + 2 * ad * am * hab + am * am * hbb;
+      if (!(dE < 0)) continue;
+      std::memcpy(blk + fc.d_offset, &nd, 2);
+      if (has_min) std::memcpy(blk + fc.dmin_offset, &nm, 2);
+      block_grid(fc, blk, step + b0, off + b0, s.block_tmp.data());
+      for (int64_t i = 0; i < S; ++i) {
+        const float dy = static_cast<float>(ad * s.ba[static_cast<size_t>(i)] +
+                                            am * s.bb[static_cast<size_t>(i)]);
+        if (dy != 0) move(b0 + i, dy);
+      }
+      err += dE;
+      ++refit;
+    }
+  }
+};
+
+// Runs the local search on the chunk's rows; sets s.e_fb to each row's tr((w-q)H(w-q)ᵀ).
+void local_search(const FixedScaleCodec& fc, const Codec& codec, const float* W0, int64_t nr,
+                  int64_t n, const HessianFactor& f, const ErrorFeedbackOptions& opt, uint8_t* out,
+                  size_t row_bytes, ChunkScratch& s, ErrorFeedbackStats& st) {
+  std::vector<float> extra(static_cast<size_t>(n));
+  // Dead columns (no calibration input) keep the weight the factor gave them, so that a block
+  // scale re-fit cannot move them arbitrarily far.
+  for (int64_t c = 0; c < n; ++c)
+    extra[static_cast<size_t>(c)] =
+        static_cast<float>((f.raw_diag()[c] > 0 ? opt.search_damp : 1.0) * f.added()[c]);
+  s.dec.resize(static_cast<size_t>(nr * n));
+  codec.dequantize(out, s.dec.data(), nr * n);
+  s.e.resize(static_cast<size_t>(nr * n));
+  for (int64_t i = 0; i < nr * n; ++i) s.e[i] = W0[i] - s.dec[i];
+  s.g.assign(static_cast<size_t>(nr * n), 0.0f);
+  gemm_sub(nr, n, n, s.e.data(), n, opt.hessian, n, s.g.data(), n);  // g = -(E H)
+  for (int64_t r = 0; r < nr; ++r) {
+    float* e = s.e.data() + r * n;
+    float* g = s.g.data() + r * n;
+    double err = 0;
+    for (int64_t c = 0; c < n; ++c) {
+      g[c] = -g[c] + extra[static_cast<size_t>(c)] * e[c];
+      err += static_cast<double>(e[c]) * g[c];
+    }
+    RowSearch rs{fc,
+                 opt.hessian,
+                 extra.data(),
+                 n,
+                 out + static_cast<size_t>(r) * row_bytes,
+                 s.codes.data() + r * n,
+                 s.gstep.data() + r * n,
+                 s.goff.data() + r * n,
+                 e,
+                 g};
+    rs.err = err;
+    for (int round = 0; round < opt.search_rounds; ++round) {
+      int64_t moved = 0;
+      for (int p = 0; p < opt.code_passes; ++p) {
+        const int64_t c = rs.code_pass();
+        moved += c;
+        if (c == 0) break;
+      }
+      const int64_t refit0 = rs.refit;
+      if (opt.refit_scales && fc.n_sub > 0) moved += rs.subscale_pass(s);
+      if (opt.refit_scales && fc.d_offset >= 0) rs.refit_pass(s);
+      if (moved == 0 && rs.refit == refit0) break;
+    }
+    double corr = 0;
+    for (int64_t c = 0; c < n; ++c) corr += static_cast<double>(extra[c]) * e[c] * e[c];
+    s.e_fb[static_cast<size_t>(r)] = rs.err - corr;
+    st.codes_changed += rs.changed;
+    st.scales_refit += rs.refit + rs.subs;
+  }
+}
 
 }  // namespace
 
@@ -202,6 +488,7 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
         opt.importance == ScaleImportance::InvChol ? vd[c] * vd[c] : f.diag()[c];
   }
   const float* imp = imp_buf.data();
+  const bool search = opt.hessian != nullptr && opt.search_rounds > 0;
 
   const int64_t R = std::max<int64_t>(1, opt.rows_per_task);
   const int64_t n_tasks = (rows + R - 1) / R;
@@ -219,6 +506,11 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
       ErrorFeedbackStats& st = per_task[static_cast<size_t>(task)];
       s.e_fb.assign(static_cast<size_t>(nr), 0.0);
       QuantizeOptions qo;
+      if (search) {
+        s.codes.resize(static_cast<size_t>(nr * cols));
+        s.gstep.resize(static_cast<size_t>(nr * cols));
+        s.goff.resize(static_cast<size_t>(nr * cols));
+      }
       for (int64_t c0 = 0; c0 < cols; c0 += kBatch) {
         const int64_t c1 = std::min(cols, c0 + kBatch);
         for (int64_t r = 0; r < nr; ++r) {
@@ -236,6 +528,12 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
               const int code = round_to_grid(fc, s.step[static_cast<size_t>(j - b0)],
                                              s.offset[static_cast<size_t>(j - b0)], w[j], &y);
               fc.set_code(blk, static_cast<int>(j - b0), code);
+              if (search) {
+                const size_t at = static_cast<size_t>(r * cols + j);
+                s.codes[at] = static_cast<uint8_t>(code);
+                s.gstep[at] = s.step[static_cast<size_t>(j - b0)];
+                s.goff[at] = s.offset[static_cast<size_t>(j - b0)];
+              }
               // LDLQ form of GPTQ's update: target_k = w0_k + Σ_{i<k} Δ_i Vn[i][k] with
               // Δ = w0 - q, and the damped error is Σ_k (V_kk (target_k - q_k))².
               const float delta = w0[j] - y;
@@ -262,8 +560,10 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
           corr += add[c] * d * d;
         }
         s.e_fb[static_cast<size_t>(r)] -= corr;
-        st.err_feedback += s.e_fb[static_cast<size_t>(r)];
+        st.err_column_pass += s.e_fb[static_cast<size_t>(r)];
       }
+      if (search) local_search(fc, codec, W + r0 * cols, nr, cols, f, opt, out, row_bytes, s, st);
+      for (int64_t r = 0; r < nr; ++r) st.err_feedback += s.e_fb[static_cast<size_t>(r)];
       if (!opt.keep_better_rows) {
         st.err_kept = st.err_feedback;
         continue;
@@ -297,6 +597,9 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
     total.err_refined += p.err_refined;
     total.err_kept += p.err_kept;
     total.rows_refined += p.rows_refined;
+    total.err_column_pass += p.err_column_pass;
+    total.codes_changed += p.codes_changed;
+    total.scales_refit += p.scales_refit;
   }
   return total;
 }

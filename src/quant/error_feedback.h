@@ -77,13 +77,28 @@ struct ErrorFeedbackOptions {
   const float* refined_importance = nullptr;
   bool keep_better_rows = true;  // per-row guard against the refined search (see above)
   int64_t rows_per_task = 16;
+  // Local search after the column pass (needs `hessian`, H as given to HessianFactor::build,
+  // n x n row-major): `search_rounds` rounds of (a) coordinate descent over the codes — each
+  // element tries its two neighbouring codes and keeps the one that lowers the row's
+  // (w-q) H_s (w-q)ᵀ, with the full H_s — then (b) a re-fit of each block's f16 header scales
+  // (d, and dmin / m where the type has them) by H_s-weighted least squares given the codes,
+  // rounded to f16 and kept only where the error falls. H_s = H + search_damp * (what the
+  // factor added to the diagonal). Every accepted step lowers the error, so the search can only
+  // improve on the column pass. Measured defaults: docs/BENCHMARKS.md.
+  const float* hessian = nullptr;
+  int search_rounds = 1;
+  int code_passes = 2;  // passes over the codes per round (stops early without a change)
+  bool refit_scales = true;
+  double search_damp = 1.0;
 };
 
 struct ErrorFeedbackStats {
-  double err_feedback = 0;   // sum over rows of tr((w-q)H(w-q)ᵀ), error-feedback encodings
-  double err_refined = 0;    // the same for the refined search (only with keep_better_rows)
-  double err_kept = 0;       // of the rows written
-  int64_t rows_refined = 0;  // rows where the refined encoding was kept
+  double err_feedback = 0;     // sum over rows of tr((w-q)H(w-q)ᵀ), error-feedback encodings
+  double err_refined = 0;      // the same for the refined search (only with keep_better_rows)
+  double err_kept = 0;         // of the rows written
+  int64_t rows_refined = 0;    // rows where the refined encoding was kept
+  double err_column_pass = 0;  // err_feedback before the local search (= it without one)
+  int64_t codes_changed = 0, scales_refit = 0;  // accepted local-search steps
 };
 
 // True when `t` has the fixed-scale helpers error feedback needs.

@@ -191,6 +191,9 @@ Status quantize_tensor_ef(const PlannedTensor& t, std::span<const uint8_t> data,
         eo.importance =
             opts.gptq_inv_chol_importance ? ScaleImportance::InvChol : ScaleImportance::Diag;
         eo.refined_importance = imx ? imx + m * n_per_row : nullptr;
+        eo.hessian = opts.gptq_search_rounds > 0 ? view.matrix(m) : nullptr;
+        eo.search_rounds = opts.gptq_search_rounds;
+        eo.search_damp = opts.gptq_search_damp;
         const ErrorFeedbackStats st =
             quantize_error_feedback(t.dst_type, x.data(), nr, n_per_row, *f, eo, out.data(), pool);
         tr.hessian_error += st.err_kept;

@@ -60,6 +60,10 @@ struct ModelQuantizeOptions {
   QuantMethod method = QuantMethod::Auto;
   double gptq_damp = 0.3;  // measured: docs/BENCHMARKS.md (error feedback)
   bool gptq_inv_chol_importance = false;
+  // Local search after the column pass (ErrorFeedbackOptions: rounds of code descent and
+  // header-scale re-fit; 0 = off) and the damping of its objective. Measured: BENCHMARKS.md.
+  int gptq_search_rounds = 1;
+  double gptq_search_damp = 1.0;
 };
 
 struct PlannedTensor {
