@@ -45,6 +45,9 @@ struct ProxyModel {
   // Factors over relative depth (layer / (n_layer - 1), linearly interpolated between entries
   // spread evenly over [0, 1]); empty = 1. Tensors outside the blocks get 1.
   std::vector<double> depth_factors;
+  // Per-tensor factors (measured calibration: measured KLD / error at the measured type); a
+  // tensor named here uses its own factor instead of kind x depth.
+  std::map<std::string, double> tensor_scale;
   bool relative = false;  // error / signal instead of the absolute weighted error
   std::string source;     // where the factors come from (reports)
   double scale_for(const std::string& kind) const;
@@ -55,6 +58,7 @@ struct ProxyModel {
 ProxyModel default_proxy_model();
 
 // Factors from JSON {"factors": {"attn_v.weight": 1.2, ...}, "depth_factors": [...],
+// "tensor_factors": {"blk.0.attn_v.weight": 0.3, ...}, "default_factor": x,
 // "error": "absolute"|"relative"} (bench/target_fit.py's output); kinds it does not name keep
 // the built-in factor.
 Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::string& source);
@@ -96,8 +100,13 @@ struct TargetPlan {
   double sensitivity_seconds = 0, allocation_seconds = 0;
 };
 
-// Measures the table (unless `table` is given non-empty), allocates for `budget_bytes` and plans
-// the file with the chosen types; the plan's output_file_bytes is checked to be <= the budget.
+// `so` with the encoder `base` writes with: its covariances (error feedback, unless the method
+// is refined/ggml), damping and scale importance, so the table measures what will be written.
+SensitivityOptions writer_sensitivity(const ModelQuantizeOptions& base, SensitivityOptions so);
+
+// Measures the table (unless `table` is given non-empty) with writer_sensitivity(base, sopts),
+// allocates for `budget_bytes` and plans the file with the chosen types; the plan's
+// output_file_bytes is checked to be <= the budget.
 // `base` supplies imatrix, threads and encoder options.
 Result<TargetPlan> plan_size_target(TensorSource& src, const ModelQuantizeOptions& base,
                                     uint64_t budget_bytes, const SensitivityOptions& sopts,
