@@ -196,6 +196,7 @@ Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::str
         !std::isfinite(j["default_factor"].get<double>()))
       return make_error(source, ": \"default_factor\" must be a positive number");
     m.default_scale = j["default_factor"].get<double>();
+    m.kind_scale.clear();  // a complete fit: kinds it does not name use default_factor
   }
   if (j.contains("tensor_factors")) {
     if (!j["tensor_factors"].is_object())

@@ -8,8 +8,10 @@
 // model's output distribution. The factors are fitted from one-tensor-at-a-time KLD
 // measurements (bench/target_calibrate.sh + bench/target_fit.py; `--proxy FILE` loads a fit);
 // default_proxy_model() holds the fit on refmodel with 3 chunks of data/calibration.txt (never
-// eval.txt). Leave-one-out Spearman of this proxy vs measured KLD there: 0.75 (raw weighted
-// error alone: 0.45); docs/BENCHMARKS.md.
+// eval.txt; its errors were the refined encoder's diagonal ones, so with covariances, where the
+// table holds Hessian-weighted errors, `--calibration TEXT` or a `--proxy` fit of that table is
+// the better choice). Leave-one-out Spearman of this proxy vs measured KLD there: 0.75 (raw
+// weighted error alone: 0.45); docs/BENCHMARKS.md.
 //
 // Allocation: tensors that must share a type form a group (split per-expert tensors of one layer
 // and kind, "blk.N.ffn_down.E.weight"; stacked *_exps tensors are one tensor already). Each
@@ -59,8 +61,9 @@ ProxyModel default_proxy_model();
 
 // Factors from JSON {"factors": {"attn_v.weight": 1.2, ...}, "depth_factors": [...],
 // "tensor_factors": {"blk.0.attn_v.weight": 0.3, ...}, "default_factor": x,
-// "error": "absolute"|"relative"} (bench/target_fit.py's output); kinds it does not name keep
-// the built-in factor.
+// "error": "absolute"|"relative"} (bench/target_fit.py's or --proxy-out's output); without
+// "default_factor" kinds it does not name keep the built-in factor, with it (a complete fit)
+// they get default_factor.
 Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::string& source);
 
 // Predicted KLD contribution of tensor `t` stored as `c`; n_layer = the model's block count.
