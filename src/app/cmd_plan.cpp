@@ -10,6 +10,7 @@
 #include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
+#include "app/quantize_flags.h"
 #include "formats/imatrix.h"
 #include "pipeline/memory_plan.h"
 #include "quant/size_target.h"
@@ -20,35 +21,37 @@ namespace {
 struct PlanArgs {
   std::string model, ram, vram, kv_type = "f16", priority = "balanced", measured;
   std::vector<std::string> mixes;
-  std::string target_size, imatrix;  // --target-size N [--imatrix FILE]: preview an allocation
+  std::string imatrix;  // --imatrix FILE (and FILE.cov) of a --target-size preview
   int64_t ctx = 4096;
   int threads = 0;
   bool json = false;
 };
 
-// `plan MODEL --target-size N`: the per-tensor allocation quantize --target-size would write.
-void run_target_preview(const PlanArgs& a) {
-  const uint64_t budget = unwrap(parse_size(a.target_size).context("plan: --target-size: "));
+// `plan MODEL --target-size N`: the per-tensor allocation quantize --target-size would write
+// (same encoder: the covariances beside --imatrix FILE; same proxy flags).
+void run_target_preview(const PlanArgs& a, const TargetFlags& tf) {
+  try {
+    check_target_flags(tf);
+  } catch (const CliError& e) {
+    throw CliError{"plan: " + e.message, e.exit_code};
+  }
   check_input(a.model);
   std::unique_ptr<TensorSource> src = unwrap(open_model_source(a.model));
-  ModelQuantizeOptions o;
-  o.threads = a.threads;
-  if (!a.imatrix.empty()) {
-    check_input(a.imatrix);
-    o.imatrix = std::make_shared<Imatrix>(unwrap(load_imatrix(a.imatrix)));
-  }
-  SensitivityOptions so;
-  so.threads = a.threads;
-  TargetPlan tp = unwrap(std::move(plan_size_target(*src, o, budget, so, default_proxy_model()))
-                             .context(a.model + ": "));
+  QuantizeFlags qf;
+  qf.imatrix = a.imatrix;
+  qf.threads = a.threads;
+  const ModelQuantizeOptions o = build_quantize_options(qf, "Q4_K_M");
+  const TargetResult r = plan_target(tf, a.model, *src, o);
   if (a.json)
-    std::printf("%s\n", allocation_to_json(tp).dump(1).c_str());
+    std::printf("%s\n", target_to_json(r).dump(1).c_str());
   else
-    std::printf("%s", allocation_summary(tp).c_str());
+    std::printf("%s", target_summary(r).c_str());
 }
 
-void run_plan(const PlanArgs& a) {
-  if (!a.target_size.empty()) return run_target_preview(a);
+void run_plan(const PlanArgs& a, const TargetFlags& tf) {
+  if (tf.has_target()) return run_target_preview(a, tf);
+  if (!tf.calibration.empty() || tf.measure || !tf.proxy.empty() || !tf.types.empty())
+    throw CliError{"plan: --types, --proxy, --calibration and --measure need --target-size", 2};
   PlanOptions o;
   if (a.ctx <= 0) throw CliError{cat("plan: --ctx must be positive, not ", a.ctx), 2};
   o.n_ctx = a.ctx;
@@ -111,12 +114,12 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--mixes", a->mixes, "Mixes to consider (default: all)")->delimiter(',');
   cmd->add_option("--threads", a->threads, "Threads the engine would use (default: all cores)")
       ->check(thread_count());
-  cmd->add_option("--target-size", a->target_size,
-                  "Preview the per-tensor allocation of quantize --target-size N (same units as "
-                  "--ram); nothing is written");
-  cmd->add_option("--imatrix", a->imatrix, "Importance matrix for --target-size");
+  auto tf = add_target_flags(cmd, false);
+  cmd->add_option("--imatrix", a->imatrix,
+                  "Importance matrix for --target-size (its covariances FILE.cov are used "
+                  "when present, as quantize does)");
   cmd->add_flag("--json", a->json, "Print the plan as JSON on stdout");
-  cmd->callback([a] { run_plan(*a); });
+  cmd->callback([a, tf] { run_plan(*a, *tf); });
 }
 
 }  // namespace qforge

@@ -29,61 +29,21 @@ namespace {
 struct QuantizeArgs {
   std::string input, output, type;
   bool dry_run = false, json = false, force = false;
-  std::string target_size, types;  // --target-size N, --types LIST
-  std::string proxy;               // --proxy FILE
-  double target_bpw = 0;           // --target-bpw B
-  int64_t sample_rows = 64;        // --sample-rows N
 };
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw CliError{path + ": cannot open", 1};
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool has_target(const QuantizeArgs& a) {
-  return !a.target_size.empty() || a.target_bpw > 0;
-}
-
 // Checks the TYPE / target combination; throws CliError (exit 2) on a bad one.
-void check_target_args(const QuantizeArgs& a) {
-  if (!a.target_size.empty() && a.target_bpw > 0)
-    throw CliError{"quantize: --target-size and --target-bpw are exclusive", 2};
-  if (has_target(a) && !a.type.empty())
+void check_target_args(const QuantizeArgs& a, const TargetFlags& t) {
+  if (t.has_target() && !a.type.empty())
     throw CliError{"quantize: TYPE '" + a.type +
                        "' is not given with a size target (the types are allocated per tensor)",
                    2};
-  if (!has_target(a) && a.type.empty())
+  if (!t.has_target() && a.type.empty())
     throw CliError{"quantize: give TYPE (" + mix_names() + ") or --target-size / --target-bpw", 2};
-  if (!has_target(a) && !a.types.empty())
-    throw CliError{"quantize: --types needs --target-size or --target-bpw", 2};
-}
-
-// Allocates types for the target: opts gets the allocated mix and per-tensor types.
-TargetPlan plan_target(const QuantizeArgs& a, TensorSource& src, const ModelQuantizeOptions& opts) {
-  SensitivityOptions so;
-  if (!a.types.empty()) so.types = unwrap(parse_candidate_types(a.types).context("--types: "));
-  so.threads = opts.threads;
-  so.sample_rows = a.sample_rows;
-  so.ggml_compatible = opts.ggml_compatible;
-  so.refine_all = opts.refine_all;
-  const uint64_t budget =
-      !a.target_size.empty()
-          ? unwrap(parse_size(a.target_size).context("quantize: --target-size: "))
-          : unwrap(budget_for_bpw(src, opts, a.target_bpw).context("quantize: --target-bpw: "));
-  ProxyModel model = default_proxy_model();
-  if (!a.proxy.empty()) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_text_file(a.proxy));
-    } catch (const std::exception& e) {
-      throw CliError{a.proxy + ": not JSON: " + e.what(), 1};
-    }
-    model = unwrap(proxy_model_from_json(j, a.proxy));
+  try {
+    check_target_flags(t);
+  } catch (const CliError& e) {
+    throw CliError{"quantize: " + e.message, e.exit_code};
   }
-  return unwrap(std::move(plan_size_target(src, opts, budget, so, model)).context(a.input + ": "));
 }
 
 std::string dims_text(const std::vector<uint64_t>& dims) {
@@ -131,23 +91,20 @@ void check_output(const std::string& out, bool force) {
     throw CliError{out + ": already exists (use --force to overwrite)"};
 }
 
-void run_quantize(const QuantizeArgs& a, const QuantizeFlags& flags) {
+void run_quantize(const QuantizeArgs& a, const QuantizeFlags& flags, const TargetFlags& tf) {
   // Validate the cheap things first: a wrong type name should not wait for the imatrix.
-  check_target_args(a);
+  check_target_args(a, tf);
   if (!a.type.empty()) unwrap(mix_for(a.type));
-  if (!a.types.empty()) unwrap(parse_candidate_types(a.types).context("quantize: --types: "));
-  if (!a.target_size.empty())
-    unwrap(parse_size(a.target_size).context("quantize: --target-size: "));
   OpenedInput in = open_input(a.input);
   if (!a.dry_run) check_output(a.output, a.force);
   ModelQuantizeOptions opts = build_quantize_options(flags, a.type.empty() ? "Q4_K_M" : a.type);
   opts.overwrite = a.force;
   auto file = std::make_shared<const GgufFile>(unwrap(GgufFile::open(in)));
   GgufTensorSource src(file);
-  std::optional<TargetPlan> target;
-  if (has_target(a)) {
-    target = plan_target(a, src, opts);
-    opts = target->options;
+  std::optional<TargetResult> target;
+  if (tf.has_target()) {
+    target = plan_target(tf, a.input, src, opts);
+    opts = target->plan.options;
   }
 
   if (a.dry_run) {
@@ -157,13 +114,13 @@ void run_quantize(const QuantizeArgs& a, const QuantizeFlags& flags) {
       j["input"] = a.input;
       j["output"] = a.output;
       j["dry_run"] = true;
-      if (target) j["allocation"] = allocation_to_json(*target);
+      if (target) j["allocation"] = target_to_json(*target);
       std::printf("%s\n", j.dump(1).c_str());
     } else {
       std::printf("plan for %s -> %s (dry run, nothing written)\n", a.input.c_str(),
                   a.output.c_str());
       print_plan(plan);
-      if (target) std::printf("%s", allocation_summary(*target).c_str());
+      if (target) std::printf("%s", target_summary(*target).c_str());
     }
     return;
   }
@@ -172,11 +129,11 @@ void run_quantize(const QuantizeArgs& a, const QuantizeFlags& flags) {
   QuantizeReport rep = unwrap(quantize_model(src, a.output, opts));
   if (a.json) {
     nlohmann::json j = report_to_json(rep);
-    if (target) j["allocation"] = allocation_to_json(*target);
+    if (target) j["allocation"] = target_to_json(*target);
     std::printf("%s\n", j.dump(1).c_str());
     return;
   }
-  if (target) std::printf("%s", allocation_summary(*target).c_str());
+  if (target) std::printf("%s", target_summary(*target).c_str());
   const auto& p = rep.plan;
   std::printf("wrote %s: %s, %llu bytes (%.2f MiB, %.1f%% of the input's tensor data)\n",
               a.output.c_str(), std::string(p.mix->name).c_str(),
@@ -202,25 +159,12 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("OUT", a->output, "Output GGUF file")->required();
   cmd->add_option("TYPE", a->type, "Mix: " + mix_names() + " (not with a size target)");
   auto flags = add_quantize_flags(cmd);
-  cmd->add_option("--target-size", a->target_size,
-                  "Whole-file byte budget instead of a mix: bytes, KB/MB/GB (10^3) or "
-                  "KiB/MiB/GiB (2^10); every tensor's type is chosen to minimise the predicted "
-                  "KLD, the file is <= the budget and within 0.5% of it");
-  cmd->add_option("--target-bpw", a->target_bpw,
-                  "Budget as bits per quantized weight (the rest of the file on top)");
-  cmd->add_option(
-      "--types", a->types,
-      "Candidate types of a size target (default Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,Q8_0,IQ4_XS)");
-  cmd->add_option("--proxy", a->proxy,
-                  "Per-kind KLD factors of the sensitivity proxy (JSON from bench/target_fit.py)");
-  cmd->add_option("--sample-rows", a->sample_rows,
-                  "Rows per tensor encoded to measure the sensitivity table (0: all)")
-      ->capture_default_str();
+  auto tf = add_target_flags(cmd, true);
   cmd->add_flag("--dry-run", a->dry_run,
                 "Print the per-tensor plan and the exact output size; write nothing");
   cmd->add_flag("--json", a->json, "Print a JSON report (or the plan with --dry-run) on stdout");
   cmd->add_flag("--force,-f", a->force, "Overwrite OUT if it exists");
-  cmd->callback([a, flags] { run_quantize(*a, *flags); });
+  cmd->callback([a, flags, tf] { run_quantize(*a, *flags, *tf); });
 }
 
 }  // namespace qforge

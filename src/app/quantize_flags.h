@@ -3,12 +3,15 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "pipeline/target_step.h"
 #include "quant/model_quantizer.h"
+#include "quant/size_target.h"
 
 namespace qforge {
 
@@ -35,5 +38,41 @@ std::shared_ptr<QuantizeFlags> add_quantize_flags(CLI::App* cmd);
 // Validates the flags for `mix` and builds the quantizer options: type names (the error lists
 // the valid ones), regexes, and the imatrix file (loaded after check_input()). Throws CliError.
 ModelQuantizeOptions build_quantize_options(const QuantizeFlags& flags, const std::string& mix);
+
+// The size-target options shared by `quantize --target-size` and `plan --target-size` (issue 14),
+// so that the preview is the same allocation.
+struct TargetFlags {
+  std::string target_size;   // --target-size N
+  double target_bpw = 0;     // --target-bpw B (quantize only)
+  std::string types;         // --types LIST
+  std::string proxy;         // --proxy FILE
+  int64_t sample_rows = 64;  // --sample-rows N
+  std::string calibration;   // --calibration TEXT: fit the proxy on this model (implies --measure)
+  bool measure = false;      // --measure
+  int64_t measure_chunks = 3;
+  std::string measure_type = "Q4_K";
+  int64_t measure_tensors = 0;
+  std::string proxy_out;  // --proxy-out FILE: the measured fit as JSON (a --proxy FILE)
+  bool has_target() const { return !target_size.empty() || target_bpw > 0; }
+};
+
+// Registers the flags above (--target-bpw only with `with_bpw`).
+std::shared_ptr<TargetFlags> add_target_flags(CLI::App* cmd, bool with_bpw);
+// Checks the flags that need no input (sizes, types, the measure combination); throws CliError.
+void check_target_flags(const TargetFlags& t);
+
+struct TargetResult {
+  TargetPlan plan;
+  std::optional<ProxyCalibration> calibration;  // with --measure
+};
+
+// The allocation for the flags: sensitivity table with the writer's encoder (`opts`), the proxy
+// (built-in, --proxy FILE, or measured with --calibration/--measure), the budget. Throws CliError.
+TargetResult plan_target(const TargetFlags& t, const std::string& model_path, TensorSource& src,
+                         const ModelQuantizeOptions& opts);
+// allocation_to_json plus the calibration ("calibration") when measured.
+nlohmann::json target_to_json(const TargetResult& r);
+// allocation_summary plus the calibration's rank correlations when measured.
+std::string target_summary(const TargetResult& r);
 
 }  // namespace qforge

@@ -4,10 +4,12 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "kernels/codec.h"
+#include "quant/error_feedback.h"
 #include "quant/recipe.h"
 
 namespace qforge {
@@ -51,6 +53,123 @@ double weighted_sq_diff(const float* x, const float* y, const float* w, int64_t 
 bool is_block_type(Type t) {
   return t == Type::Q2_K || t == Type::Q3_K || t == Type::Q4_K || t == Type::Q5_K ||
          t == Type::Q6_K || t == Type::IQ4_XS;
+}
+
+// Per-row tr((w - q) H (w - q)ᵀ) of nr rows (Q null: of the rows themselves), rows in parallel.
+double hessian_rows_error(const float* W, const float* Q, int64_t nr, int64_t n, const float* H,
+                          ThreadPool& pool) {
+  std::vector<double> per(static_cast<size_t>(nr), 0.0);
+  std::vector<float> zero(Q ? 0 : static_cast<size_t>(n), 0.0f);
+  pool.parallel_for(nr, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r)
+      per[static_cast<size_t>(r)] =
+          hessian_weighted_error(W + r * n, Q ? Q + r * n : zero.data(), 1, n, H);
+  });
+  double total = 0;
+  for (double v : per) total += v;
+  return total;
+}
+
+// The Hessian factors of the last few distinct inputs (q/k/v and gate/up share one).
+class FactorCache {
+ public:
+  Result<const HessianFactor*> get(const CovarianceView& v, uint32_t m, double damp,
+                                   ThreadPool& pool) {
+    const std::string key = v.name + "#" + std::to_string(m);
+    for (auto& e : entries_)
+      if (e.first == key) return &e.second;
+    auto f = HessianFactor::build(v.matrix(m), static_cast<int64_t>(v.n), damp, pool);
+    if (!f) return make_error(v.name, ": ", f.error().message);
+    if (entries_.size() >= 2) entries_.erase(entries_.begin());
+    entries_.emplace_back(key, std::move(*f));
+    return &entries_.back().second;
+  }
+
+ private:
+  std::vector<std::pair<std::string, HessianFactor>> entries_;
+};
+
+// What one tensor's measurement needs besides its data.
+struct CoveredJob {
+  const CovarianceView* view = nullptr;
+  const Codec* src_codec = nullptr;  // null: F32 source
+  uint64_t src_row = 0;
+  const float* imx = nullptr;  // imatrix entry (n_mat * n_per_row) or null
+  int64_t stride = 1;
+};
+
+// A covered tensor, measured as the writer encodes it: per matrix (expert) the sampled rows are
+// encoded with error feedback (or the refined search for types without it) and their
+// Hessian-weighted errors summed (unscaled). Matrices no calibration token reached add nothing.
+Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, const CoveredJob& j,
+                       const std::vector<const Codec*>& codecs, const SensitivityOptions& opts,
+                       ThreadPool& pool, FactorCache& cache, TensorSensitivity& ts) {
+  const int64_t n = static_cast<int64_t>(s.dims[0]);
+  const int64_t rows_per_mat = s.dims.size() > 1 ? static_cast<int64_t>(s.dims[1]) : 1;
+  std::vector<float> W, Y;
+  std::vector<uint8_t> q;
+  for (uint32_t m = 0; m < j.view->n_mat; ++m) {
+    std::vector<int64_t> rows;
+    for (int64_t r = ((m * rows_per_mat + j.stride - 1) / j.stride) * j.stride;
+         r < (m + 1) * rows_per_mat; r += j.stride)
+      rows.push_back(r);
+    const int64_t nr = static_cast<int64_t>(rows.size());
+    if (nr == 0 || j.view->counts[m] <= 0) continue;
+    W.resize(static_cast<size_t>(nr * n));
+    Y.resize(W.size());
+    for (int64_t i = 0; i < nr; ++i) {
+      const uint8_t* sp = data.data() + static_cast<uint64_t>(rows[i]) * j.src_row;
+      float* x = W.data() + i * n;
+      if (j.src_codec)
+        j.src_codec->dequantize(sp, x, n);
+      else
+        std::memcpy(x, sp, static_cast<size_t>(n) * sizeof(float));
+      if (!std::isfinite(weighted_sq(x, nullptr, n)))
+        return make_error("NaN or Inf in the input (row ", rows[i], ")");
+    }
+    const float* H = j.view->matrix(m);
+    const float* imx = j.imx ? j.imx + m * n : nullptr;
+    QF_TRY(const HessianFactor* f, cache.get(*j.view, m, opts.gptq_damp, pool));
+    ts.signal += hessian_rows_error(W.data(), nullptr, nr, n, H, pool);
+    for (size_t c = 0; c < codecs.size(); ++c) {
+      const Type t = ts.costs[c].type;
+      q.resize(static_cast<size_t>(nr) * *row_size(t, n));
+      if (error_feedback_supports(t)) {
+        ErrorFeedbackOptions eo;
+        eo.importance =
+            opts.gptq_inv_chol_importance ? ScaleImportance::InvChol : ScaleImportance::Diag;
+        eo.refined_importance = imx;
+        ts.costs[c].error +=
+            quantize_error_feedback(t, W.data(), nr, n, *f, eo, q.data(), pool).err_kept;
+      } else {
+        QuantizeOptions qo;
+        qo.ggml_compatible = opts.ggml_compatible;
+        qo.refine_round_to_nearest = opts.refine_all;
+        qo.imatrix = imx;
+        codecs[c]->quantize(W.data(), q.data(), nr, n, qo);
+        codecs[c]->dequantize(q.data(), Y.data(), nr * n);
+        ts.costs[c].error += hessian_rows_error(W.data(), Y.data(), nr, n, H, pool);
+      }
+    }
+  }
+  return {};
+}
+
+// Scales a covered tensor's sums (sampled rows) to the whole tensor and sorts its costs.
+void finish_tensor(TensorSensitivity& ts, int64_t n_sampled) {
+  const double scale = static_cast<double>(ts.n_rows) / static_cast<double>(n_sampled);
+  ts.signal *= scale;
+  for (auto& c : ts.costs) c.error *= scale;
+  std::sort(ts.costs.begin(), ts.costs.end(),
+            [](const TypeCost& x, const TypeCost& y) { return x.bytes < y.bytes; });
+}
+
+Status check_finite(const TensorSensitivity& ts, const std::string& where) {
+  for (const auto& c : ts.costs)
+    if (!std::isfinite(c.error))
+      return make_error(where, ": tensor '", ts.name, "': quantizing to ", type_name(c.type),
+                        " produced NaN or Inf");
+  return {};
 }
 
 }  // namespace
@@ -115,6 +234,7 @@ Result<std::vector<TensorSensitivity>> measure_sensitivity(TensorSource& src,
   for (size_t i : llama_tensor_order(names))
     if (is_quantizable(st[i].name, st[i].dims)) todo.push_back(i);
   Progress progress("sensitivity", "sensitivity", todo.size());
+  FactorCache cache;
 
   for (size_t k = 0; k < todo.size(); ++k) {
     const SourceTensor& s = st[todo[k]];
@@ -175,6 +295,25 @@ Result<std::vector<TensorSensitivity>> measure_sensitivity(TensorSource& src,
       a.signal = 0;
       a.bad_row = -1;
     }
+    std::optional<CovarianceView> view;
+    if (opts.covariance && !opts.ggml_compatible) view = opts.covariance->find(s.name);
+    if (view) {
+      const uint64_t n_mat = s.dims.size() > 2 ? s.dims[2] : 1;
+      if (view->n != s.dims[0] || view->n_mat != n_mat || s.dims.size() > 3)
+        return make_error(opts.covariance->path(), ": covariance '", view->name, "' is ", view->n,
+                          " x ", view->n, " x ", view->n_mat, ", tensor '", s.name, "' needs ",
+                          s.dims[0], " x ", s.dims[0], " x ", n_mat);
+      ts.hessian = true;
+      CoveredJob job{&*view, sc, src_row, imx, stride};
+      if (Status st = measure_covered(s, data, job, codecs, opts, pool, cache, ts); !st.ok())
+        return make_error(where, ": tensor '", s.name, "': ", st.error().message);
+      src.release(todo[k]);
+      finish_tensor(ts, n_sampled);
+      QF_CHECK(check_finite(ts, where));
+      table.push_back(std::move(ts));
+      progress.update(k + 1, 0, s.name);
+      continue;
+    }
     QuantizeOptions qo;
     qo.ggml_compatible = opts.ggml_compatible;
     qo.refine_round_to_nearest = opts.refine_all;
@@ -212,10 +351,7 @@ Result<std::vector<TensorSensitivity>> measure_sensitivity(TensorSource& src,
       ts.signal += a.signal * scale;
       for (size_t c = 0; c < cands.size(); ++c) ts.costs[c].error += a.err[c] * scale;
     }
-    for (const auto& c : ts.costs)
-      if (!std::isfinite(c.error))
-        return make_error(where, ": tensor '", s.name, "': quantizing to ", type_name(c.type),
-                          " produced NaN or Inf");
+    QF_CHECK(check_finite(ts, where));
     std::sort(ts.costs.begin(), ts.costs.end(),
               [](const TypeCost& x, const TypeCost& y) { return x.bytes < y.bytes; });
     table.push_back(std::move(ts));
@@ -237,6 +373,7 @@ nlohmann::json sensitivity_to_json(const std::vector<TensorSensitivity>& table) 
                    {"layer", t.layer},
                    {"n_elements", t.n_elements},
                    {"weighted", t.weighted},
+                   {"hessian", t.hessian},
                    {"signal", t.signal},
                    {"rows_sampled", t.rows_sampled},
                    {"n_rows", t.n_rows},

@@ -9,6 +9,16 @@
 // approximation of E[x x^T]. `signal` is the same weighting of the weights themselves
 // (sum_j imp_j w_ij^2), so error / signal is the layer output's relative error.
 //
+// With covariances (SensitivityOptions::covariance, FILE.cov beside the imatrix) the table
+// measures what the writer does (model_quantizer.h): a tensor the covariance file covers is
+// encoded with error feedback (quant/error_feedback.h, same damping, scale importance and
+// per-row guard) wherever the candidate type supports it, with the refined search (imatrix
+// weights) elsewhere, and every candidate's error is the Hessian-weighted
+// tr((W - Q) H (W - Q)ᵀ) of the sampled rows under the tensor's own H = E[x xᵀ] (`hessian`
+// set; `signal` is tr(W H Wᵀ)). Error feedback is row-independent given H, so the sampled rows
+// give the same per-row errors as the whole matrix; H is factored once per distinct input
+// (q/k/v share one). Tensors the file does not cover (token_embd) keep the diagonal measure.
+//
 // Rows are sampled evenly (every k-th row, k chosen so that about `sample_rows` rows of each
 // tensor are encoded, all rows for small tensors) to keep the table's cost near one plain
 // quantize for the default 7 candidates; the sums are scaled back to the whole tensor.
@@ -18,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +36,7 @@
 
 #include "core/result.h"
 #include "core/types.h"
+#include "formats/covariance.h"
 #include "formats/imatrix.h"
 #include "formats/tensor_source.h"
 
@@ -51,6 +63,7 @@ struct TensorSensitivity {
   std::vector<uint64_t> dims;
   uint64_t n_elements = 0;
   bool weighted = false;     // an imatrix entry weighted the error
+  bool hessian = false;      // error = tr((W-Q)H(W-Q)ᵀ) through the covariance (see above)
   double signal = 0;         // sum imp * w^2 over the tensor (same sampling)
   int64_t rows_sampled = 0;  // of n_rows
   int64_t n_rows = 0;
@@ -63,6 +76,10 @@ struct SensitivityOptions {
   int64_t sample_rows = 64;  // rows encoded per tensor (at least); 0 = every row
   bool ggml_compatible = false;
   bool refine_all = false;
+  // Measure covered tensors as error feedback writes them (see above); null: refined only.
+  std::shared_ptr<const CovarianceFile> covariance;
+  double gptq_damp = 0.3;                 // as ModelQuantizeOptions::gptq_damp
+  bool gptq_inv_chol_importance = false;  // as ModelQuantizeOptions
 };
 
 // Measures every quantizable tensor of `src` (recipe.h's is_quantizable) in llama.cpp's tensor

@@ -191,6 +191,22 @@ Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::str
       m.depth_factors.push_back(v.get<double>());
     }
   }
+  if (j.contains("default_factor")) {
+    if (!j["default_factor"].is_number() || !(j["default_factor"].get<double>() > 0) ||
+        !std::isfinite(j["default_factor"].get<double>()))
+      return make_error(source, ": \"default_factor\" must be a positive number");
+    m.default_scale = j["default_factor"].get<double>();
+    m.kind_scale.clear();  // a complete fit: kinds it does not name use default_factor
+  }
+  if (j.contains("tensor_factors")) {
+    if (!j["tensor_factors"].is_object())
+      return make_error(source, ": \"tensor_factors\" must be an object {tensor: number}");
+    for (auto it = j["tensor_factors"].begin(); it != j["tensor_factors"].end(); ++it) {
+      if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
+        return make_error(source, ": factor of tensor '", it.key(), "' must be a positive number");
+      m.tensor_scale[it.key()] = it->get<double>();
+    }
+  }
   for (auto it = j["factors"].begin(); it != j["factors"].end(); ++it) {
     if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
       return make_error(source, ": factor of '", it.key(), "' must be a positive number");
@@ -204,6 +220,7 @@ double predicted_kld(const TensorSensitivity& t, const TypeCost& c, const ProxyM
   const std::string& kind =
       tied_embeddings && t.kind == "token_embd.weight" ? std::string("output.weight") : t.kind;
   const double e = m.relative ? (t.signal > 0 ? c.error / t.signal : c.error) : c.error;
+  if (auto it = m.tensor_scale.find(t.name); it != m.tensor_scale.end()) return it->second * e;
   return m.scale_for(kind) * m.depth_factor(t.layer, n_layer) * e;
 }
 
@@ -374,6 +391,17 @@ Result<uint64_t> fixed_file_bytes(const TensorSource& src, ModelQuantizeOptions 
 
 }  // namespace
 
+SensitivityOptions writer_sensitivity(const ModelQuantizeOptions& base, SensitivityOptions so) {
+  so.ggml_compatible = so.ggml_compatible || base.ggml_compatible;
+  const bool ef = base.covariance && !base.ggml_compatible && base.method != QuantMethod::Refined &&
+                  base.method != QuantMethod::Ggml;
+  if (!ef) return so;
+  if (!so.covariance) so.covariance = base.covariance;
+  so.gptq_damp = base.gptq_damp;
+  so.gptq_inv_chol_importance = base.gptq_inv_chol_importance;
+  return so;
+}
+
 Result<TargetPlan> plan_size_target(TensorSource& src, const ModelQuantizeOptions& base,
                                     uint64_t budget_bytes, const SensitivityOptions& sopts,
                                     const ProxyModel& model, std::vector<TensorSensitivity> table) {
@@ -382,7 +410,7 @@ Result<TargetPlan> plan_size_target(TensorSource& src, const ModelQuantizeOption
   tp.budget_bytes = budget_bytes;
   auto t0 = std::chrono::steady_clock::now();
   if (table.empty()) {
-    QF_TRY(table, measure_sensitivity(src, base.imatrix.get(), sopts));
+    QF_TRY(table, measure_sensitivity(src, base.imatrix.get(), writer_sensitivity(base, sopts)));
     tp.sensitivity_seconds = seconds_since(t0);
   }
   t0 = std::chrono::steady_clock::now();

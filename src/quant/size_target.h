@@ -8,8 +8,10 @@
 // model's output distribution. The factors are fitted from one-tensor-at-a-time KLD
 // measurements (bench/target_calibrate.sh + bench/target_fit.py; `--proxy FILE` loads a fit);
 // default_proxy_model() holds the fit on refmodel with 3 chunks of data/calibration.txt (never
-// eval.txt). Leave-one-out Spearman of this proxy vs measured KLD there: 0.75 (raw weighted
-// error alone: 0.45); docs/BENCHMARKS.md.
+// eval.txt; its errors were the refined encoder's diagonal ones, so with covariances, where the
+// table holds Hessian-weighted errors, `--calibration TEXT` or a `--proxy` fit of that table is
+// the better choice). Leave-one-out Spearman of this proxy vs measured KLD there: 0.75 (raw
+// weighted error alone: 0.45); docs/BENCHMARKS.md.
 //
 // Allocation: tensors that must share a type form a group (split per-expert tensors of one layer
 // and kind, "blk.N.ffn_down.E.weight"; stacked *_exps tensors are one tensor already). Each
@@ -45,6 +47,9 @@ struct ProxyModel {
   // Factors over relative depth (layer / (n_layer - 1), linearly interpolated between entries
   // spread evenly over [0, 1]); empty = 1. Tensors outside the blocks get 1.
   std::vector<double> depth_factors;
+  // Per-tensor factors (measured calibration: measured KLD / error at the measured type); a
+  // tensor named here uses its own factor instead of kind x depth.
+  std::map<std::string, double> tensor_scale;
   bool relative = false;  // error / signal instead of the absolute weighted error
   std::string source;     // where the factors come from (reports)
   double scale_for(const std::string& kind) const;
@@ -55,8 +60,10 @@ struct ProxyModel {
 ProxyModel default_proxy_model();
 
 // Factors from JSON {"factors": {"attn_v.weight": 1.2, ...}, "depth_factors": [...],
-// "error": "absolute"|"relative"} (bench/target_fit.py's output); kinds it does not name keep
-// the built-in factor.
+// "tensor_factors": {"blk.0.attn_v.weight": 0.3, ...}, "default_factor": x,
+// "error": "absolute"|"relative"} (bench/target_fit.py's or --proxy-out's output); without
+// "default_factor" kinds it does not name keep the built-in factor, with it (a complete fit)
+// they get default_factor.
 Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::string& source);
 
 // Predicted KLD contribution of tensor `t` stored as `c`; n_layer = the model's block count.
@@ -96,8 +103,13 @@ struct TargetPlan {
   double sensitivity_seconds = 0, allocation_seconds = 0;
 };
 
-// Measures the table (unless `table` is given non-empty), allocates for `budget_bytes` and plans
-// the file with the chosen types; the plan's output_file_bytes is checked to be <= the budget.
+// `so` with the encoder `base` writes with: its covariances (error feedback, unless the method
+// is refined/ggml), damping and scale importance, so the table measures what will be written.
+SensitivityOptions writer_sensitivity(const ModelQuantizeOptions& base, SensitivityOptions so);
+
+// Measures the table (unless `table` is given non-empty) with writer_sensitivity(base, sopts),
+// allocates for `budget_bytes` and plans the file with the chosen types; the plan's
+// output_file_bytes is checked to be <= the budget.
 // `base` supplies imatrix, threads and encoder options.
 Result<TargetPlan> plan_size_target(TensorSource& src, const ModelQuantizeOptions& base,
                                     uint64_t budget_bytes, const SensitivityOptions& sopts,

@@ -42,6 +42,11 @@ TEST(SizeTargetCli, BadCombinationsAreOneLineErrors) {
       {in + " " + out + " --target-size 1MB --types Q4_K,F16", "not a quantized type", 1},
       {in + " " + out + " --target-size 1000", "below the smallest possible file", 1},
       {in + " " + out + " --target-bpw 40", "bits per weight", 1},
+      {in + " " + out + " --target-size 1MB --measure", "--measure needs --calibration", 2},
+      {in + " " + out + " --target-size 1MB --calibration " + in + " --proxy " + in, "exclusive",
+       2},
+      {in + " " + out + " --target-size 1MB --proxy-out x.json", "--proxy-out needs", 2},
+      {in + " " + out + " --target-size 1MB --calibration " + dir.file("none.txt"), "none.txt", 1},
   };
   for (const auto& c : cases) {
     auto r = test::run_qforge("--log-level error quantize " + c.args);
@@ -99,6 +104,53 @@ TEST(SizeTargetCli, RefmodelTargetFitsAndLoadsInTheEngine) {
   const double ppl = nlohmann::json::parse(p.out)["ppl"].get<double>();
   EXPECT_GT(ppl, 1.0);
   EXPECT_LT(ppl, 100.0);  // F16 is ~15 on the whole text
+}
+
+// --calibration: each measured tensor quantized alone, its KLD measured in-process, the proxy
+// fitted to it; plan's preview reports the measurements and the rank correlations.
+TEST(SizeTargetCli, RefmodelMeasuredCalibrationFitsTheProxy) {
+  const std::string model = test::shared_path("reference/refmodel-f16.gguf");
+  const std::string imx = test::shared_path("reference/refmodel-calibration.imatrix");
+  const std::string text = test::shared_path("data/calibration.txt");
+  if (!fs::exists(model) || !fs::exists(imx) || !fs::exists(text))
+    GTEST_SKIP() << "needs ../shared/reference/refmodel-f16.gguf, its imatrix and calibration.txt";
+  test::TempDir dir;
+  const uint64_t budget = 17183360;  // llama.cpp's Q4_K_M of refmodel
+  auto p = test::run_qforge("--log-level error plan " + model + " --target-size " +
+                            std::to_string(budget) + " --imatrix " + imx + " --calibration " +
+                            text + " --measure-tensors 5 --measure-chunks 1 --sample-rows 16" +
+                            " --measure-type Q2_K --proxy-out " + dir.file("p.json") +
+                            " --json --threads 2");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto j = nlohmann::json::parse(p.out);
+  ASSERT_TRUE(j.contains("calibration")) << p.out.substr(0, 400);
+  const auto& c = j["calibration"];
+  ASSERT_EQ(c["measured"].size(), 5u);
+  for (const auto& m : c["measured"]) {
+    EXPECT_GT(m["kld"].get<double>(), 1e-6) << m["name"];  // Q2_K moves the output
+    EXPECT_LT(m["kld"].get<double>(), 1.0) << m["name"];
+    EXPECT_GT(m["error"].get<double>(), 0) << m["name"];
+  }
+  for (const char* k : {"spearman_error", "spearman_prior", "spearman_fitted"}) {
+    EXPECT_GE(c[k].get<double>(), -1.0) << k;
+    EXPECT_LE(c[k].get<double>(), 1.0) << k;
+  }
+  EXPECT_LE(j["file_bytes"].get<uint64_t>(), budget);
+  // The written fit is a --proxy file that gives the same allocation.
+  auto q = test::run_qforge("--log-level error plan " + model + " --target-size " +
+                            std::to_string(budget) + " --imatrix " + imx + " --proxy " +
+                            dir.file("p.json") + " --sample-rows 16 --json --threads 2");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const auto k = nlohmann::json::parse(q.out);
+  EXPECT_EQ(k["file_bytes"], j["file_bytes"]);
+  ASSERT_EQ(k["tensors"].size(), j["tensors"].size());
+  for (size_t i = 0; i < j["tensors"].size(); ++i) {
+    EXPECT_EQ(k["tensors"][i]["type"], j["tensors"][i]["type"]) << j["tensors"][i]["name"];
+    EXPECT_NEAR(k["tensors"][i]["predicted_kld"].get<double>(),
+                j["tensors"][i]["predicted_kld"].get<double>(),
+                1e-9 * j["tensors"][i]["predicted_kld"].get<double>())
+        << j["tensors"][i]["name"];
+  }
 }
 
 TEST(SizeTargetCli, LadderBuildsTargetVariantsBesideTheMixes) {
