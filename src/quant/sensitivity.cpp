@@ -139,6 +139,9 @@ Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, con
         eo.importance =
             opts.gptq_inv_chol_importance ? ScaleImportance::InvChol : ScaleImportance::Diag;
         eo.refined_importance = imx;
+        eo.hessian = opts.gptq_search_rounds > 0 ? H : nullptr;
+        eo.search_rounds = opts.gptq_search_rounds;
+        eo.search_damp = opts.gptq_search_damp;
         ts.costs[c].error +=
             quantize_error_feedback(t, W.data(), nr, n, *f, eo, q.data(), pool).err_kept;
       } else {

@@ -80,6 +80,8 @@ struct SensitivityOptions {
   std::shared_ptr<const CovarianceFile> covariance;
   double gptq_damp = 0.3;                 // as ModelQuantizeOptions::gptq_damp
   bool gptq_inv_chol_importance = false;  // as ModelQuantizeOptions
+  int gptq_search_rounds = 1;             // as ModelQuantizeOptions (local search after GPTQ)
+  double gptq_search_damp = 1.0;          // as ModelQuantizeOptions
 };
 
 // Measures every quantizable tensor of `src` (recipe.h's is_quantizable) in llama.cpp's tensor

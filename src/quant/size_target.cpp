@@ -399,6 +399,8 @@ SensitivityOptions writer_sensitivity(const ModelQuantizeOptions& base, Sensitiv
   if (!so.covariance) so.covariance = base.covariance;
   so.gptq_damp = base.gptq_damp;
   so.gptq_inv_chol_importance = base.gptq_inv_chol_importance;
+  so.gptq_search_rounds = base.gptq_search_rounds;
+  so.gptq_search_damp = base.gptq_search_damp;
   return so;
 }
 
