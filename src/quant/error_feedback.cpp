@@ -621,4 +621,16 @@ double hessian_weighted_error(const float* W, const float* Q, int64_t rows, int6
   return total;
 }
 
+Result<const HessianFactor*> HessianFactorCache::get(const CovarianceView& view, uint32_t matrix,
+                                                     double damp, ThreadPool& pool) {
+  const std::string key = view.name + "#" + std::to_string(matrix);
+  for (auto& e : entries_)
+    if (e.first == key) return &e.second;
+  auto f = HessianFactor::build(view.matrix(matrix), static_cast<int64_t>(view.n), damp, pool);
+  if (!f) return make_error(view.name, ": ", f.error().message);
+  if (entries_.size() >= 2) entries_.erase(entries_.begin());
+  entries_.emplace_back(key, std::move(*f));
+  return &entries_.back().second;
+}
+
 }  // namespace qforge

@@ -29,11 +29,14 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
 #include "core/thread_pool.h"
 #include "core/types.h"
+#include "formats/covariance.h"
 
 namespace qforge {
 
@@ -63,6 +66,18 @@ class HessianFactor {
   int64_t n_ = 0, n_dead_ = 0;
   double lambda_ = 0;
   std::vector<float> vn_, vdiag_, diag_, raw_diag_, added_;
+};
+
+// The factors of the last two distinct inputs read through `view` (q/k/v and gate/up share one
+// input, and llama.cpp's tensor order keeps them adjacent), so each is factored once. The
+// pointer stays valid until the next get() that has to build.
+class HessianFactorCache {
+ public:
+  Result<const HessianFactor*> get(const CovarianceView& view, uint32_t matrix, double damp,
+                                   ThreadPool& pool);
+
+ private:
+  std::vector<std::pair<std::string, HessianFactor>> entries_;
 };
 
 enum class ScaleImportance {

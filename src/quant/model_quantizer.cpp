@@ -130,31 +130,13 @@ Result<bool> plan_error_feedback(const SourceTensor& s, Type dst, const ModelQua
   return true;
 }
 
-// The Hessian factors of the last few distinct inputs (q/k/v and gate/up share one).
-class FactorCache {
- public:
-  Result<const HessianFactor*> get(const CovarianceView& v, uint32_t m, double damp,
-                                   ThreadPool& pool) {
-    const std::string key = v.name + "#" + std::to_string(m);
-    for (auto& e : entries_)
-      if (e.first == key) return &e.second;
-    auto f = HessianFactor::build(v.matrix(m), static_cast<int64_t>(v.n), damp, pool);
-    if (!f) return make_error(v.name, ": ", f.error().message);
-    if (entries_.size() >= 2) entries_.erase(entries_.begin());
-    entries_.emplace_back(key, std::move(*f));
-    return &entries_.back().second;
-  }
-
- private:
-  std::vector<std::pair<std::string, HessianFactor>> entries_;
-};
-
 // Streams one tensor through error feedback, chunk of rows by chunk of rows (each chunk in
 // parallel inside quantize_error_feedback). Experts use their own covariance matrix; an expert
 // that no calibration token reached is quantized by the refined search without weights.
 Status quantize_tensor_ef(const PlannedTensor& t, std::span<const uint8_t> data,
-                          const ModelQuantizeOptions& opts, ThreadPool& pool, FactorCache& cache,
-                          GgufWriter& w, const std::string& where, TensorReport& tr) {
+                          const ModelQuantizeOptions& opts, ThreadPool& pool,
+                          HessianFactorCache& cache, GgufWriter& w, const std::string& where,
+                          TensorReport& tr) {
   const CovarianceView view = *opts.covariance->find(t.name);
   const int64_t n_per_row = static_cast<int64_t>(t.dims[0]);
   const int64_t rows_per_mat = t.dims.size() > 1 ? static_cast<int64_t>(t.dims[1]) : 1;
@@ -427,7 +409,7 @@ Result<QuantizeReport> quantize_model(TensorSource& src, const std::string& out_
                    " quantized tensors; they use the refined search: ", names),
                {{"count", n_missing}, {"tensors", names}});
   }
-  FactorCache factors;
+  HessianFactorCache factors;
 
   const auto t_start = std::chrono::steady_clock::now();
   std::vector<Scratch> scratch(pool.size());

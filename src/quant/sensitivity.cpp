@@ -70,25 +70,6 @@ double hessian_rows_error(const float* W, const float* Q, int64_t nr, int64_t n,
   return total;
 }
 
-// The Hessian factors of the last few distinct inputs (q/k/v and gate/up share one).
-class FactorCache {
- public:
-  Result<const HessianFactor*> get(const CovarianceView& v, uint32_t m, double damp,
-                                   ThreadPool& pool) {
-    const std::string key = v.name + "#" + std::to_string(m);
-    for (auto& e : entries_)
-      if (e.first == key) return &e.second;
-    auto f = HessianFactor::build(v.matrix(m), static_cast<int64_t>(v.n), damp, pool);
-    if (!f) return make_error(v.name, ": ", f.error().message);
-    if (entries_.size() >= 2) entries_.erase(entries_.begin());
-    entries_.emplace_back(key, std::move(*f));
-    return &entries_.back().second;
-  }
-
- private:
-  std::vector<std::pair<std::string, HessianFactor>> entries_;
-};
-
 // What one tensor's measurement needs besides its data.
 struct CoveredJob {
   const CovarianceView* view = nullptr;
@@ -103,7 +84,7 @@ struct CoveredJob {
 // Hessian-weighted errors summed (unscaled). Matrices no calibration token reached add nothing.
 Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, const CoveredJob& j,
                        const std::vector<const Codec*>& codecs, const SensitivityOptions& opts,
-                       ThreadPool& pool, FactorCache& cache, TensorSensitivity& ts) {
+                       ThreadPool& pool, HessianFactorCache& cache, TensorSensitivity& ts) {
   const int64_t n = static_cast<int64_t>(s.dims[0]);
   const int64_t rows_per_mat = s.dims.size() > 1 ? static_cast<int64_t>(s.dims[1]) : 1;
   std::vector<float> W, Y;
@@ -237,7 +218,7 @@ Result<std::vector<TensorSensitivity>> measure_sensitivity(TensorSource& src,
   for (size_t i : llama_tensor_order(names))
     if (is_quantizable(st[i].name, st[i].dims)) todo.push_back(i);
   Progress progress("sensitivity", "sensitivity", todo.size());
-  FactorCache cache;
+  HessianFactorCache cache;
 
   for (size_t k = 0; k < todo.size(); ++k) {
     const SourceTensor& s = st[todo[k]];
