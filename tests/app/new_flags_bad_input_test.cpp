@@ -1,0 +1,48 @@
+// Bad values of this batch's options (--kv-type, --gptq-search, --calibration): each is one
+// line naming the option or the file, a non-zero exit, and no output file left behind.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "quant/synthetic_gguf.h"
+#include "test_util.h"
+
+namespace qforge {
+namespace {
+
+namespace fs = std::filesystem;
+
+int lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+TEST(NewFlagsBadInput, EachIsOneLineAndLeavesNoOutput) {
+  test::TempDir tmp;
+  const std::string in = tmp.file("in.gguf");
+  ASSERT_TRUE(test::write_synthetic_gguf(in, test::SyntheticModel{}).ok());
+  const std::string out = tmp.file("out.gguf");
+  struct Case {
+    std::string args, expect;
+    int exit_code;
+  } cases[] = {
+      {"bench " + in + " --kv-type q4 -p 1 -n 1", "--kv-type: q4 not in {f16,f32}", 2},
+      {"perplexity " + in + " --file " + in + " --kv-type f8", "--kv-type", 2},
+      {"quantize " + in + " " + out + " Q4_K_M --gptq-search -1", "--gptq-search", 2},
+      {"quantize " + in + " " + out + " --target-size 100000 --calibration " +
+           tmp.file("missing.txt"),
+       "missing.txt: cannot open", 1},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    const auto r = test::run_qforge(c.args);
+    EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_FALSE(fs::exists(out + ".sha256"));
+  }
+}
+
+}  // namespace
+}  // namespace qforge
