@@ -176,6 +176,29 @@ Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::str
   m.source = source;
   if (!j.is_object() || !j.contains("factors") || !j["factors"].is_object())
     return make_error(source, ": expected an object with \"factors\": {kind: number}");
+  // The fit's keys, then what `--proxy-out` and bench/target_fit.py write beside them as a record
+  // of the measurement. Any other key (a misspelt "tensor_factors", say) would silently leave
+  // the defaults in place: refuse it, naming it.
+  static constexpr std::string_view kKnown[] = {"factors",
+                                                "error",
+                                                "depth_factors",
+                                                "default_factor",
+                                                "tensor_factors",
+                                                "chunks",
+                                                "tokens_scored",
+                                                "spearman_error",
+                                                "spearman_prior",
+                                                "spearman_fitted",
+                                                "spearman_leave_one_out",
+                                                "base_seconds",
+                                                "seconds",
+                                                "measured",
+                                                "n_tensors",
+                                                "spearman_weighted_error",
+                                                "spearman_relative_error"};
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (std::find(std::begin(kKnown), std::end(kKnown), it.key()) == std::end(kKnown))
+      return make_error(source, ": unknown key '", it.key(), "' in a proxy file");
   if (j.contains("error")) {
     if (j["error"] != "absolute" && j["error"] != "relative")
       return make_error(source, ": \"error\" must be \"absolute\" or \"relative\"");

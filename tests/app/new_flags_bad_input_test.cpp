@@ -1,9 +1,10 @@
-// Bad values of this batch's options (--kv-type, --gptq-search, --calibration): each is one
-// line naming the option or the file, a non-zero exit, and no output file left behind.
+// Bad values of this batch's options (--kv-type, --gptq-search, --calibration, a --proxy file):
+// each is one line naming the option or the file, a non-zero exit, and no output file left behind.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "quant/synthetic_gguf.h"
 #include "test_util.h"
@@ -22,6 +23,8 @@ TEST(NewFlagsBadInput, EachIsOneLineAndLeavesNoOutput) {
   const std::string in = tmp.file("in.gguf");
   ASSERT_TRUE(test::write_synthetic_gguf(in, test::SyntheticModel{}).ok());
   const std::string out = tmp.file("out.gguf");
+  std::ofstream(tmp.file("typo.json"))
+      << R"({"factors": {"attn_v.weight": 2}, "tensor_factor": {}})";
   struct Case {
     std::string args, expect;
     int exit_code;
@@ -32,6 +35,8 @@ TEST(NewFlagsBadInput, EachIsOneLineAndLeavesNoOutput) {
       {"quantize " + in + " " + out + " --target-size 100000 --calibration " +
            tmp.file("missing.txt"),
        "missing.txt: cannot open", 1},
+      {"quantize " + in + " " + out + " --target-size 100000 --proxy " + tmp.file("typo.json"),
+       "typo.json: unknown key 'tensor_factor' in a proxy file", 1},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args);
