@@ -122,16 +122,29 @@ median() { sort -g | awk '{a[NR]=$1} END{if(NR%2){print a[(NR+1)/2]}else{print (
 # ---- quantize time (whole process) ----------------------------------------------------------
 if [[ $QUANT == 1 && -x $L/llama-quantize ]]; then
   secs() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1; }
+  # Median of ROUNDS alternating runs of each tool (a single run is at the mercy of the page
+  # cache and of whatever else the machine does).
+  med_secs() {
+    local -a l=() d=() g=()
+    for _ in $(seq 1 "$ROUNDS"); do
+      l+=("$(secs "${PIN[@]}" "$L/llama-quantize" "$in" "$W/q-l.gguf" "$t" "$THREADS")")
+      d+=("$(secs "${PIN[@]}" "$Q" --log-level error quantize "$in" "$W/q-d.gguf" "$t" -t "$THREADS" --force)")
+      g+=("$(secs "${PIN[@]}" "$Q" --log-level error quantize --ggml-compatible "$in" "$W/q-g.gguf" "$t" -t "$THREADS" --force)")
+    done
+    lq=$(printf '%s\n' "${l[@]}" | median)
+    qd=$(printf '%s\n' "${d[@]}" | median)
+    qg=$(printf '%s\n' "${g[@]}" | median)
+  }
   {
+    echo
+    echo "Quantize, whole process, medians of $ROUNDS alternating runs, $THREADS threads:"
     echo
     echo "| model | type | llama-quantize s | qforge default s | ratio | qforge --ggml-compatible s | ratio |"
     echo "|---|---|---|---|---|---|---|"
     for m in $MODELS; do
       for t in Q8_0 Q4_K_M Q6_K; do
         in=${FILE[$m.F16]}
-        lq=$(secs "${PIN[@]}" "$L/llama-quantize" "$in" "$W/q-l.gguf" "$t" "$THREADS")
-        qd=$(secs "${PIN[@]}" "$Q" --log-level error quantize "$in" "$W/q-d.gguf" "$t" -t "$THREADS" --force)
-        qg=$(secs "${PIN[@]}" "$Q" --log-level error quantize --ggml-compatible "$in" "$W/q-g.gguf" "$t" -t "$THREADS" --force)
+        med_secs
         cmp -s "$W/q-l.gguf" "$W/q-g.gguf" && same="" || same=" (bytes differ)"
         awk -v m="$m" -v t="$t" -v l="$lq" -v d="$qd" -v g="$qg" -v s="$same" \
           'BEGIN{printf "| %s | %s | %.2f | %.2f | %.2f | %.2f%s | %.2f |\n",m,t,l,d,d/l,g,s,g/l}'
