@@ -19,13 +19,19 @@ class GateCliRefmodel : public ::testing::TestWithParam<const char*> {};
 TEST_P(GateCliRefmodel, Q2KFailsQ8_0Passes) {
   QF_REQUIRE_SHARED("reference/refmodel-f16.gguf");
   QF_REQUIRE_SHARED("data/eval.txt");
+  // refmodel, not mini: mini answers only 79 % of the critical prompts even in F16.
   const std::string ref = test::shared_path("reference/refmodel-f16.gguf");
   test::TempDir tmp;
   std::string prompts = test::shared_path("data/critical-prompts.jsonl");
   {
     const std::string mix = GetParam();
     const std::string q = tmp.file(mix + ".gguf");
-    ASSERT_EQ(test::run_qforge("quantize " + ref + " " + q + " " + mix).exit_code, 0);
+    // Under the sanitizers with ggml's encoders: the default encoders' Q2_K search takes most
+    // of a minute there, and the release run covers them; the verdicts are the same.
+    ASSERT_EQ(test::run_qforge("quantize " + ref + " " + q + " " + mix +
+                               (test::kSanitized ? " --ggml-compatible" : ""))
+                  .exit_code,
+              0);
     const std::string junit = tmp.file(mix + ".xml");
     // A few chunks keep the test fast; the acceptance figure with the defaults is in
     // docs/BENCHMARKS.md.
@@ -39,12 +45,19 @@ TEST_P(GateCliRefmodel, Q2KFailsQ8_0Passes) {
     auto r = test::run_qforge(
         "gate " + q + " --baseline " + ref + " --spec " + tmp.file("gates.toml") + " --eval-text " +
         test::shared_path("data/eval.txt") + " --prompts " + prompts + " --junit " + junit +
-        " --chunks " + (test::kSanitized ? "3" : "8") + " --json");
+        " --chunks " + (test::kSanitized ? "2" : "8") +
+        // The speed benchmark (pp512 + tg128 of both models) is most of the run under the
+        // sanitizers, where its figure means nothing; it is skipped there.
+        (test::kSanitized ? " --no-bench" : "") + " --json");
     const bool pass = mix == "Q8_0";
     EXPECT_EQ(r.exit_code, pass ? 0 : 1) << r.out << r.err;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["passed"].get<bool>(), pass);
-    EXPECT_EQ(j["checks"].size(), 8u);
+    const size_t n_checks = test::kSanitized ? 7 : 8;
+    EXPECT_EQ(j["checks"].size(), n_checks);
+    if (test::kSanitized) {
+      EXPECT_EQ(j["skipped"], nlohmann::json::array({"tg_ratio"}));
+    }
     if (!pass) {
       EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
       // One line naming the first failing check of the default gates file.
@@ -55,7 +68,7 @@ TEST_P(GateCliRefmodel, Q2KFailsQ8_0Passes) {
     if (test::run_shell("command -v xmllint").exit_code == 0) {
       EXPECT_EQ(test::run_shell("xmllint --noout " + junit).exit_code, 0);
       EXPECT_EQ(test::run_shell("xmllint --xpath 'count(//testcase)' " + junit).out.substr(0, 1),
-                "8");
+                std::to_string(n_checks));
     }
   }
 }
