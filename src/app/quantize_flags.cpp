@@ -75,11 +75,11 @@ void add_error_feedback_options(const QuantizeFlags& f, ModelQuantizeOptions& o)
   o.gptq_search_rounds = f.gptq_search;
   const bool wants = o.method == QuantMethod::Auto || o.method == QuantMethod::ErrorFeedback;
   const std::string cov = f.imatrix.empty() ? std::string() : covariance_path_for(f.imatrix);
-  if (wants && !o.ggml_compatible && !cov.empty() && std::filesystem::exists(cov)) {
-    auto c = std::make_shared<CovarianceFile>(unwrap(CovarianceFile::open(cov)));
-    log_info("quantize.covariance", "error feedback with covariances " + cov,
-             {{"file", cov}, {"weights", c->size()}, {"damp", o.gptq_damp}});
-    o.covariance = std::move(c);
+  if (wants && !o.ggml_compatible && !cov.empty()) {
+    o.covariance = unwrap(open_covariance_beside(f.imatrix));
+    if (o.covariance)
+      log_info("quantize.covariance", "error feedback with covariances " + cov,
+               {{"file", cov}, {"weights", o.covariance->size()}, {"damp", o.gptq_damp}});
   }
   if (o.method == QuantMethod::ErrorFeedback && !o.covariance)
     throw CliError{f.imatrix.empty()

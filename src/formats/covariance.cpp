@@ -1,6 +1,7 @@
 #include "formats/covariance.h"
 
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "formats/untrusted_text.h"
@@ -71,6 +72,15 @@ Result<CovarianceView> view_of(const GgufFile& f, const std::string& cov) {
 
 std::string covariance_path_for(const std::string& imatrix_path) {
   return imatrix_path + ".cov";
+}
+
+Result<std::shared_ptr<const CovarianceFile>> open_covariance_beside(
+    const std::string& imatrix_path) {
+  const std::string path = covariance_path_for(imatrix_path);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::shared_ptr<const CovarianceFile>();
+  QF_TRY(CovarianceFile c, CovarianceFile::open(path));
+  return std::make_shared<const CovarianceFile>(std::move(c));
 }
 
 Result<CovarianceFile> CovarianceFile::open(const std::string& path) {

@@ -65,6 +65,10 @@ class CovarianceFile {
 
 // FILE + ".cov": where `qforge imatrix -o FILE` puts the covariances and the quantizer looks.
 std::string covariance_path_for(const std::string& imatrix_path);
+// The covariances beside `imatrix_path`, opened; nullptr when no such file exists (an existing
+// file that does not parse is an error naming it).
+Result<std::shared_ptr<const CovarianceFile>> open_covariance_beside(
+    const std::string& imatrix_path);
 
 // --- writing ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@
 #include "eval/kld.h"
 #include "eval/perplexity.h"
 #include "eval/text_eval.h"
+#include "formats/covariance.h"
 #include "formats/gguf.h"
 #include "formats/hf_source.h"
 #include "io/mapped_file.h"
@@ -266,6 +267,18 @@ QuantizeStepResult quantize_step_result(const QuantizeReport& rep, const std::st
   return r;
 }
 
+Status load_quantizer_statistics(const std::string& imatrix, ModelQuantizeOptions& qo) {
+  if (imatrix.empty()) return ok_status();
+  QF_TRY(Imatrix m, load_imatrix(imatrix));
+  qo.imatrix = std::make_shared<const Imatrix>(std::move(m));
+  QF_TRY(qo.covariance, open_covariance_beside(imatrix));
+  if (qo.covariance)
+    log_info("quantize.covariance",
+             "error feedback with covariances " + covariance_path_for(imatrix),
+             {{"file", covariance_path_for(imatrix)}, {"weights", qo.covariance->size()}});
+  return ok_status();
+}
+
 Result<QuantizeStepResult> quantize_step(const std::string& in, const std::string& out,
                                          const std::string& mix, const QuantizeStepOptions& o) {
   QF_TRY(GgufFile f, GgufFile::open(in));
@@ -275,10 +288,7 @@ Result<QuantizeStepResult> quantize_step(const std::string& in, const std::strin
   qo.mix = mix;
   qo.threads = o.threads;
   qo.overwrite = o.overwrite;
-  if (!o.imatrix.empty()) {
-    QF_TRY(Imatrix m, load_imatrix(o.imatrix));
-    qo.imatrix = std::make_shared<const Imatrix>(std::move(m));
-  }
+  QF_CHECK(load_quantizer_statistics(o.imatrix, qo));
   QF_TRY(QuantizeReport rep, quantize_model(src, out, qo));
   return quantize_step_result(rep, in, out);
 }

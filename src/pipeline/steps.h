@@ -91,6 +91,9 @@ struct QuantizeStepOptions {
   int threads = 0;
   bool overwrite = false;
 };
+// The imatrix file `imatrix` (none when empty) and the covariances beside it, when present, into
+// `qo`: the ladder's variants use the same error-feedback quantizer as `qforge quantize`.
+Status load_quantizer_statistics(const std::string& imatrix, ModelQuantizeOptions& qo);
 // The step's record of a finished quantization (sizes, parameter count, bits per weight, time,
 // peak RSS of this process); used by the fixed-mix and the size-targeted steps.
 QuantizeStepResult quantize_step_result(const QuantizeReport& rep, const std::string& in,

@@ -34,10 +34,7 @@ Result<TargetStepResult> target_quantize_step(const std::string& in, const std::
   ModelQuantizeOptions qo;
   qo.threads = o.threads;
   qo.overwrite = o.overwrite;
-  if (!o.imatrix.empty()) {
-    QF_TRY(Imatrix m, load_imatrix(o.imatrix));
-    qo.imatrix = std::make_shared<const Imatrix>(std::move(m));
-  }
+  QF_CHECK(load_quantizer_statistics(o.imatrix, qo));
   SensitivityOptions so;
   so.threads = o.threads;
   QF_TRY(TargetPlan tp, plan_size_target(src, qo, budget_bytes, so, default_proxy_model()));
