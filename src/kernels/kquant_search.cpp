@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "core/fp16.h"
+#include "kernels/lanes.h"
 #include "kernels/quant_math.h"
 
 namespace qforge::kq {
@@ -13,6 +15,7 @@ namespace qforge::kq {
 namespace {
 
 constexpr float kGroupEps = 1e-15f;  // groups whose largest magnitude is below this are zero
+constexpr int kMaxGroup = 32;        // the longest group a ggml search is given (n <= 32)
 
 // The ggml helpers compare with C's MAX/MIN macros; these keep the same operand order (which
 // matters only for NaN, but costs nothing).
@@ -135,20 +138,87 @@ float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L) {
 
 namespace {
 
+// Eight consecutive candidates of the affine search, one per lane. Each lane's sums and
+// error accumulate in the scalar loop's order, so its figures are bit-identical to evaluating
+// that candidate alone with the same min.
+struct AffineChunk {
+  lanes::f32x8 error, scale, min;
+  lanes::i32x8 valid;
+};
+
+// Quant of x_minus_min = x[i] - min for the inverse scale(s) isc, as ggml rounds it.
+template <class F>
+inline auto affine_level(F isc, F xm, float fnmax, int nmax, bool guarded) {
+  using namespace lanes;
+  if constexpr (std::is_same_v<F, float>) {
+    if (guarded) {
+      // min may sit at or near max here, so v can be huge or NaN: clamp before rounding.
+      const float v = isc * xm;
+      return v > 0 ? qmath::nearest_int_ggml(min_of(v, fnmax)) : 0;
+    }
+    return max_of(0, min_of(nmax, qmath::nearest_int_ggml(isc * xm)));
+  } else {
+    const f32x8 v = isc * xm;
+    if (guarded) {
+      const f32x8 vmax = splat(fnmax);
+      const i32x8 l = lanes::nearest_int_ggml(v < vmax ? v : vmax);
+      return v > splat(0.f) ? l : splat_i(0);
+    }
+    return clamp(lanes::nearest_int_ggml(v), 0, nmax);
+  }
+}
+
+AffineChunk affine_chunk(int n, int nmax, const float* x, const float* w, float min, float max,
+                         float sum_w, float sum_x, float rmin, float rdelta, int is0, bool use_mad,
+                         bool guarded) {
+  using namespace lanes;
+  const float fnmax = static_cast<float>(nmax);
+  f32x8 isc;
+  for (int k = 0; k < kWidth; ++k)
+    isc[k] = (rmin + rdelta * static_cast<float>(is0 + k) + fnmax) / (max - min);
+  f32x8 lf[kMaxGroup];
+  f32x8 sum_l = splat(0.f), sum_l2 = splat(0.f), sum_xl = splat(0.f);
+  for (int i = 0; i < n; ++i) {
+    const f32x8 fl = to_float(affine_level(isc, splat(x[i] - min), fnmax, nmax, guarded));
+    lf[i] = fl;
+    const f32x8 wl = w[i] * fl;
+    sum_l += wl;
+    sum_l2 += wl * fl;
+    sum_xl += wl * x[i];
+  }
+  const f32x8 D = sum_w * sum_l2 - sum_l * sum_l;
+  AffineChunk c;
+  c.valid = D > splat(0.f);
+  c.scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+  c.min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+  const i32x8 pos = c.min > splat(0.f);
+  c.min = pos ? splat(0.f) : c.min;
+  c.scale = pos ? sum_xl / sum_l2 : c.scale;
+  f32x8 err = splat(0.f);
+  for (int i = 0; i < n; ++i) {
+    f32x8 diff = c.scale * lf[i] + c.min - x[i];
+    diff = use_mad ? lanes::abs(diff) : diff * diff;
+    err += w[i] * diff;
+  }
+  c.error = err;
+  return c;
+}
+
 // Shared body of the two affine searches; `guarded` selects the rounding of the scan.
 float affine_search_impl(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                         float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                         bool use_mad, bool guarded) {
-  auto weight = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
+                         float* min_out, float rmin, float rdelta, int nstep, bool use_mad,
+                         bool guarded) {
+  float w[kMaxGroup];
+  w[0] = weights ? weights[0] : x[0] * x[0];
+  for (int i = 1; i < n; ++i) w[i] = weights ? weights[i] : x[i] * x[i];
   float min = x[0], max = x[0];
-  float sum_w = weight(0);
+  float sum_w = w[0];
   float sum_x = sum_w * x[0];
   for (int i = 1; i < n; ++i) {
     if (x[i] < min) min = x[i];
     if (x[i] > max) max = x[i];
-    const float w = weight(i);
-    sum_w += w;
-    sum_x += w * x[i];
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
   }
   if (min > 0) min = 0;
   if (guarded ? max <= min : max == min) {
@@ -165,53 +235,40 @@ float affine_search_impl(int n, int nmax, const float* x, const float* weights, 
     L[i] = static_cast<uint8_t>(max_of(0, min_of(nmax, l)));
     float diff = scale * static_cast<float>(L[i]) + min - x[i];
     diff = use_mad ? std::fabs(diff) : diff * diff;
-    best_error += weight(i) * diff;
+    best_error += w[i] * diff;
   }
   if (nstep < 1) {
     *min_out = -min;
     return scale;
   }
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * static_cast<float>(is) + fnmax) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      int l;
-      if (guarded) {
-        // min may sit at or near max here, so v can be huge or NaN: clamp before rounding.
-        const float v = iscale * (x[i] - min);
-        l = v > 0 ? qmath::nearest_int_ggml(min_of(v, fnmax)) : 0;
-      } else {
-        l = qmath::nearest_int_ggml(iscale * (x[i] - min));
-        l = max_of(0, min_of(nmax, l));
-      }
-      Laux[i] = static_cast<uint8_t>(l);
-      const float w = weight(i);
-      const float fl = static_cast<float>(l);
-      sum_l += w * fl;
-      sum_l2 += w * fl * fl;
-      sum_xl += w * fl * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float cur_error = 0;
-      for (int i = 0; i < n; ++i) {
-        float diff = this_scale * static_cast<float>(Laux[i]) + this_min - x[i];
-        diff = use_mad ? std::fabs(diff) : diff * diff;
-        cur_error += weight(i) * diff;
-      }
-      if (cur_error < best_error) {
-        std::memcpy(L, Laux, static_cast<size_t>(n));
-        best_error = cur_error;
-        scale = this_scale;
-        min = this_min;
+  // ggml's scan moves `min` to each accepted candidate's, and later candidates use it. So
+  // eight candidates are evaluated speculatively with the current min and scanned in order;
+  // after an acceptance that changes min, the scan restarts with the next candidate.
+  int best = -1;
+  float best_min = min;  // the min that the winning candidate was evaluated with
+  for (int is0 = 0; is0 <= nstep;) {
+    const AffineChunk c =
+        affine_chunk(n, nmax, x, w, min, max, sum_w, sum_x, rmin, rdelta, is0, use_mad, guarded);
+    const float eval_min = min;
+    int next = is0 + lanes::kWidth;
+    for (int k = 0; k < lanes::kWidth && is0 + k <= nstep; ++k) {
+      if (!c.valid[k] || !(c.error[k] < best_error)) continue;
+      best_error = c.error[k];
+      best = is0 + k;
+      best_min = eval_min;
+      scale = c.scale[k];
+      min = c.min[k];
+      if (std::memcmp(&min, &eval_min, sizeof min) != 0) {
+        next = is0 + k + 1;
+        break;
       }
     }
+    is0 = next;
+  }
+  if (best >= 0) {
+    iscale = (rmin + rdelta * static_cast<float>(best) + fnmax) / (max - best_min);
+    for (int i = 0; i < n; ++i)
+      L[i] = static_cast<uint8_t>(affine_level(iscale, x[i] - best_min, fnmax, nmax, guarded));
   }
   *min_out = -min;
   return scale;
@@ -220,17 +277,14 @@ float affine_search_impl(int n, int nmax, const float* x, const float* weights, 
 }  // namespace
 
 float ggml_affine_search(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                         float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                         bool use_mad) {
-  return affine_search_impl(n, nmax, x, weights, L, min_out, Laux, rmin, rdelta, nstep, use_mad,
-                            false);
+                         float* min_out, float rmin, float rdelta, int nstep, bool use_mad) {
+  return affine_search_impl(n, nmax, x, weights, L, min_out, rmin, rdelta, nstep, use_mad, false);
 }
 
 float ggml_affine_search_guarded(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                                 float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                                 float* min_out, float rmin, float rdelta, int nstep,
                                  bool use_mad) {
-  return affine_search_impl(n, nmax, x, weights, L, min_out, Laux, rmin, rdelta, nstep, use_mad,
-                            true);
+  return affine_search_impl(n, nmax, x, weights, L, min_out, rmin, rdelta, nstep, use_mad, true);
 }
 
 float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const float* qw) {

@@ -23,14 +23,12 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
 float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L);
 // Affine fit x ~ scale*L - min_out with L in [0, nmax], min_out >= 0: scans nstep+1 inverse
 // scales (rmin + rdelta*is + nmax)/(max - min), each followed by a weighted least-squares fit of
-// scale and min; the error is weighted |diff| (use_mad) or diff^2. Laux is scratch (n bytes).
+// scale and min; the error is weighted |diff| (use_mad) or diff^2.
 float ggml_affine_search(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                         float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                         bool use_mad);
+                         float* min_out, float rmin, float rdelta, int nstep, bool use_mad);
 // As ggml_affine_search, with a guarded rounding (the variant used with importance weights).
 float ggml_affine_search_guarded(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                                 float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                                 bool use_mad);
+                                 float* min_out, float rmin, float rdelta, int nstep, bool use_mad);
 // Non-negative scale for quantizing non-negative values (sub-block scales or mins) to
 // [0, nmax] with weights qw; L receives the quants.
 float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const float* qw);

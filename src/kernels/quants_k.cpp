@@ -285,14 +285,13 @@ float sum_sq(const float* x, int n) {
 
 void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
   float scales[16], mins[16];
-  uint8_t Laux[16];
   float weights[16];
   if (!qw) {
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 16; ++j) {
       for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-      scales[j] = kq::ggml_affine_search(16, 3, x + 16 * j, weights, a.q + 16 * j, &mins[j], Laux,
-                                         -0.5f, 0.1f, 15, true);
+      scales[j] = kq::ggml_affine_search(16, 3, x + 16 * j, weights, a.q + 16 * j, &mins[j], -0.5f,
+                                         0.1f, 15, true);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -325,7 +324,7 @@ void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
       }
       for (int l = 0; l < 16; ++l) sw[j] += weights[l];
       scales[j] = kq::ggml_affine_search_guarded(16, 3, x + 16 * j, weights, a.q + 16 * j, &mins[j],
-                                                 Laux, -0.9f, 0.05f, 36, false);
+                                                 -0.9f, 0.05f, 36, false);
     }
     const float dm = kq::ggml_positive_search(16, 15, scales, a.ls, sw);
     const float mm = kq::ggml_positive_search(16, 15, mins, a.lm, sw);
@@ -338,7 +337,6 @@ void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
 // Q4_K and Q5_K share everything but the quant range and the search parameters.
 void ggml_q45K(const AffineSpec& sp, const float* x, const float* qw, AffineBlock& a) {
   float scales[8], mins[8], weights[32];
-  uint8_t Laux[32];
   const int nmax = sp.qmax;
   if (!qw) {
     float max_scale = 0, max_min = 0;
@@ -347,9 +345,9 @@ void ggml_q45K(const AffineSpec& sp, const float* x, const float* qw, AffineBloc
       const float av_x = std::sqrt(sum_sq(xj, 32) / 32);
       for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xj[l]);
       scales[j] = nmax == 15 ? kq::ggml_affine_search(32, 15, xj, weights, a.q + 32 * j, &mins[j],
-                                                      Laux, -1.f, 0.1f, 20, false)
+                                                      -1.f, 0.1f, 20, false)
                              : kq::ggml_affine_search(32, 31, xj, weights, a.q + 32 * j, &mins[j],
-                                                      Laux, -0.5f, 0.1f, 15, false);
+                                                      -0.5f, 0.1f, 15, false);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -374,7 +372,7 @@ void ggml_q45K(const AffineSpec& sp, const float* x, const float* qw, AffineBloc
       for (int l = 0; l < 32; ++l) sumw += weights[l];
       sw[j] = sumw;
       scales[j] = kq::ggml_affine_search_guarded(32, nmax, xj, weights, a.q + 32 * j, &mins[j],
-                                                 Laux, -0.9f, 0.05f, 36, false);
+                                                 -0.9f, 0.05f, 36, false);
     }
     const float d_block = kq::ggml_positive_search(8, 63, scales, a.ls, sw);
     const float m_block = kq::ggml_positive_search(8, 63, mins, a.lm, sw);

@@ -394,15 +394,14 @@ void ggml_row_affine(const float* x, int64_t n, const float* imatrix, uint16_t* 
   }
   const float sigma2 = row_sigma2(x, n);
   float weight[kQ];
-  uint8_t Laux[kQ];
   for (int64_t ib = 0; ib < nb; ++ib) {
     const float* xb = x + kQ * ib;
     const float* qw = imatrix + kQ * ib;
     for (int j = 0; j < kQ; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
     float min;
     // ggml's make_qkx3_quants with importance weights and squared error (use_mad = false).
-    const float df = kq::ggml_affine_search(kQ, kNmax, xb, weight, levels + ib * kQ, &min, Laux,
-                                            -0.9f, 0.05f, 36, false);
+    const float df = kq::ggml_affine_search(kQ, kNmax, xb, weight, levels + ib * kQ, &min, -0.9f,
+                                            0.05f, 36, false);
     d[ib] = f32_to_fp16(df);
     m[ib] = f32_to_fp16(-min);
   }
