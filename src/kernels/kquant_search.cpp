@@ -15,7 +15,6 @@ namespace qforge::kq {
 namespace {
 
 constexpr float kGroupEps = 1e-15f;  // groups whose largest magnitude is below this are zero
-constexpr int kMaxGroup = 32;        // the longest group a ggml search is given (n <= 32)
 
 // The ggml helpers compare with C's MAX/MIN macros; these keep the same operand order (which
 // matters only for NaN, but costs nothing).
@@ -32,6 +31,29 @@ inline T min_of(T a, T b) {
 
 // ---- ggml-compatible searches: float expressions keep ggml's evaluation order ---------------
 
+namespace {
+
+// Sums sum w*x*l and sum w*l^2 of the symmetric search for the inverse scales
+// -(nmax + 0.1*is)/max, is = is0 .. is0+7 (one per lane, each in the scalar loop's order).
+struct SymChunk {
+  lanes::f32x8 sumlx, suml2;
+};
+SymChunk symmetric_chunk(int n, int nmax, const float* x, const float* w, float max, int is0) {
+  using namespace lanes;
+  f32x8 isc;
+  for (int k = 0; k < kWidth; ++k)
+    isc[k] = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is0 + k)) / max;
+  SymChunk c{splat(0.f), splat(0.f)};
+  for (int i = 0; i < n; ++i) {
+    const f32x8 fl = to_float(clamp(lanes::nearest_int_ggml(isc * x[i]), -nmax, nmax - 1));
+    c.sumlx += (w[i] * x[i]) * fl;
+    c.suml2 += (w[i] * fl) * fl;
+  }
+  return c;
+}
+
+}  // namespace
+
 float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const float* qw) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
@@ -45,40 +67,36 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
     std::memset(L, 0, static_cast<size_t>(n));
     return 0.f;
   }
-  auto weight = [&](int i) { return qw ? qw[i] : x[i] * x[i]; };
-  float iscale = static_cast<float>(-nmax) / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    int l = qmath::nearest_int_ggml(iscale * x[i]);
-    l = max_of(-nmax, min_of(nmax - 1, l));
-    L[i] = static_cast<int8_t>(l + nmax);
-    const float w = weight(i);
-    const float fl = static_cast<float>(l);
-    sumlx += w * x[i] * fl;
-    suml2 += w * fl * fl;
+  float w[kMaxGroup];
+  for (int i = 0; i < n; ++i) w[i] = qw ? qw[i] : x[i] * x[i];
+  // ggml scans is = 0 (round to nearest), then -9..9; the candidates are independent (only the
+  // acceptance test depends on the best so far), so all 19 are summed up front, 8 per pass.
+  constexpr int kLo = -9, kHi = 9;
+  float sumlx[24], suml2[24];
+  for (int c0 = 0; c0 <= kHi - kLo; c0 += lanes::kWidth) {
+    const SymChunk c = symmetric_chunk(n, nmax, x, w, max, kLo + c0);
+    for (int k = 0; k < lanes::kWidth; ++k) {
+      sumlx[c0 + k] = c.sumlx[k];
+      suml2[c0 + k] = c.suml2[k];
+    }
   }
-  float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
-  float best = scale * sumlx;
-  for (int is = -9; is <= 9; ++is) {
+  // -(nmax + 0.1*0)/max is bit for bit ggml's first inverse scale -nmax/max.
+  float scale = suml2[-kLo] != 0 ? sumlx[-kLo] / suml2[-kLo] : 0.0f;
+  float best = scale * sumlx[-kLo];
+  int best_is = 0;
+  for (int is = kLo; is <= kHi; ++is) {
     if (is == 0) continue;
-    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
-    sumlx = suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-      int l = qmath::nearest_int_ggml(iscale * x[i]);
-      l = max_of(-nmax, min_of(nmax - 1, l));
-      const float w = weight(i);
-      const float fl = static_cast<float>(l);
-      sumlx += w * x[i] * fl;
-      suml2 += w * fl * fl;
+    const float slx = sumlx[is - kLo], sl2 = suml2[is - kLo];
+    if (sl2 > 0 && slx * slx > best * sl2) {
+      scale = slx / sl2;
+      best = scale * slx;
+      best_is = is;
     }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (int i = 0; i < n; ++i) {
-        const int l = qmath::nearest_int_ggml(iscale * x[i]);
-        L[i] = static_cast<int8_t>(nmax + max_of(-nmax, min_of(nmax - 1, l)));
-      }
-      scale = sumlx / suml2;
-      best = scale * sumlx;
-    }
+  }
+  const float iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(best_is)) / max;
+  for (int i = 0; i < n; ++i) {
+    const int l = qmath::nearest_int_ggml(iscale * x[i]);
+    L[i] = static_cast<int8_t>(nmax + max_of(-nmax, min_of(nmax - 1, l)));
   }
   return scale;
 }

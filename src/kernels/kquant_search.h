@@ -14,6 +14,9 @@
 namespace qforge::kq {
 
 // ---- ggml-compatible sub-block searches -------------------------------------------------------
+// Groups hold 1 <= n <= 32 values (kMaxGroup). The candidate scales of one search are evaluated
+// eight at a time in vector lanes, each lane in ggml's scalar order, so results are bit-exact.
+inline constexpr int kMaxGroup = 32;
 // Symmetric scale for n values with quants in [-nmax, nmax-1], stored in L as l + nmax. Weights
 // are qw (nullptr: x^2). Tries the round-to-nearest scale and 18 perturbed ones, keeping the one
 // with the best weighted least-squares fit. Returns the scale (0 for an all-zero group).
