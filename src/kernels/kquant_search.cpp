@@ -392,6 +392,17 @@ inline float finish(const float* acc) {
   return std::isnan(e) ? std::numeric_limits<float>::infinity() : e;
 }
 
+// Candidates of one window search: (2*window+1)^2 - 1 for window <= 3.
+constexpr int kMaxCandidates = 48;
+
+// finish() per lane: e = 0 + acc[0] + ... + acc[7], NaN mapped to +Inf.
+inline lanes::f32x8 finish8(const lanes::f32x8* acc) {
+  using namespace lanes;
+  f32x8 e = splat(0.f);
+  for (int k = 0; k < 8; ++k) e += acc[k];
+  return e == e ? e : splat(std::numeric_limits<float>::infinity());
+}
+
 // Rounds v (already clamped to [-2^22, 2^22]) to the nearest integer, ties to even, as a float:
 // the same result as nearest_int, in a form the compiler vectorizes.
 inline float round_even(float v) {
@@ -454,6 +465,73 @@ float affine_sub(const float* x, const float* w, int len, int qmax, float dl, fl
 float sym_sub(const float* x, const float* w, int len, int qmin, int qmax, float dl, int8_t* q) {
   return len == 16 ? sym_sub_n<16>(x, w, qmin, qmax, dl, q)
                    : sym_sub_n<32>(x, w, qmin, qmax, dl, q);
+}
+
+// The errors of affine_sub / sym_sub for eight candidate scales at once (one per lane, same
+// values): every lane keeps the 8 partial sums of the scalar version (element i in sum i % 8)
+// and adds them in the same order, so each lane's error is bit-identical to the scalar one.
+template <int LEN>
+lanes::f32x8 affine_err8(const float* x, const float* w, int qmax, lanes::f32x8 dl,
+                         lanes::f32x8 ml) {
+  using namespace lanes;
+  const f32x8 zero = splat(0.f), fmax = splat(static_cast<float>(qmax));
+  const f32x8 inv = dl != zero ? splat(1.0f) / dl : zero;
+  f32x8 acc[8];
+  for (auto& a : acc) a = zero;
+  for (int i0 = 0; i0 < LEN; i0 += 8) {
+    for (int k = 0; k < 8; ++k) {
+      const int i = i0 + k;
+      f32x8 v = (x[i] + ml) * inv;
+      v = v > zero ? v : zero;  // also maps NaN to 0
+      v = v < fmax ? v : fmax;
+      const f32x8 lf = (v + 12582912.f) - 12582912.f;
+      const f32x8 diff = dl * lf - ml - x[i];
+      acc[k] += w[i] * diff * diff;
+    }
+  }
+  return finish8(acc);
+}
+template <int LEN>
+lanes::f32x8 sym_err8(const float* x, const float* w, int qmin, int qmax, lanes::f32x8 dl) {
+  using namespace lanes;
+  const f32x8 zero = splat(0.f);
+  const f32x8 fmin = splat(static_cast<float>(qmin)), fmax = splat(static_cast<float>(qmax));
+  const f32x8 inv = dl != zero ? splat(1.0f) / dl : zero;
+  f32x8 acc[8];
+  for (auto& a : acc) a = zero;
+  for (int i0 = 0; i0 < LEN; i0 += 8) {
+    for (int k = 0; k < 8; ++k) {
+      const int i = i0 + k;
+      f32x8 v = x[i] * inv;
+      v = v > fmin ? v : fmin;  // also maps NaN to qmin
+      v = v < fmax ? v : fmax;
+      const f32x8 lf = (v + 12582912.f) - 12582912.f;
+      const f32x8 diff = dl * lf - x[i];
+      acc[k] += w[i] * diff * diff;
+    }
+  }
+  return finish8(acc);
+}
+lanes::f32x8 affine_err8(const float* x, const float* w, int len, int qmax, lanes::f32x8 dl,
+                         lanes::f32x8 ml) {
+  return len == 16 ? affine_err8<16>(x, w, qmax, dl, ml) : affine_err8<32>(x, w, qmax, dl, ml);
+}
+lanes::f32x8 sym_err8(const float* x, const float* w, int len, int qmin, int qmax,
+                      lanes::f32x8 dl) {
+  return len == 16 ? sym_err8<16>(x, w, qmin, qmax, dl) : sym_err8<32>(x, w, qmin, qmax, dl);
+}
+
+// Index of the first entry of e[0..n) below `best` that also beats every earlier one (the
+// winner of a sequential "if (e < best) best = e" scan), or -1; best is updated.
+int first_best(const double* e, int n, double& best) {
+  int win = -1;
+  for (int c = 0; c < n; ++c) {
+    if (e[c] < best) {
+      best = e[c];
+      win = c;
+    }
+  }
+  return win;
 }
 
 // fp16 candidates around a real value: the nearest half and its two neighbours (finite only).
@@ -520,7 +598,6 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, Affi
   AffineBlock cur = b;
   const int L = sp.sub_len;
   double sub_err[16];
-  uint8_t qtmp[256];
 
   // Re-round every quant against the current scales (never worse than the stored ones, up to
   // rounding of the division; the final comparison below keeps whichever is better).
@@ -540,26 +617,41 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, Affi
 
   for (int iter = 0; iter < sp.iters; ++iter) {
     bool changed = false;
-    // (1) Integer scale/min of each sub-block, in a window around the current ones.
+    // (1) Integer scale/min of each sub-block, in a window around the current ones: the
+    // candidates' errors eight at a time, then the scalar scan's winner re-encoded.
     const float d = fp16_to_f32(cur.d), dmin = fp16_to_f32(cur.dmin);
     for (int j = 0; j < sp.n_sub; ++j) {
       const float* xj = x + j * L;
       const float* wj = w + j * L;
       const int ls0 = cur.ls[j], lm0 = cur.lm[j];
+      uint8_t cls[kMaxCandidates], clm[kMaxCandidates];
+      int nc = 0;
       for (int ls = std::max(0, ls0 - sp.window); ls <= std::min(sp.smax, ls0 + sp.window); ++ls) {
         for (int lm = std::max(0, lm0 - sp.window); lm <= std::min(sp.smax, lm0 + sp.window);
              ++lm) {
           if (ls == ls0 && lm == lm0) continue;
-          const double e = affine_sub(xj, wj, L, sp.qmax, d * static_cast<float>(ls),
-                                      dmin * static_cast<float>(lm), qtmp);
-          if (e < sub_err[j]) {
-            sub_err[j] = e;
-            cur.ls[j] = static_cast<uint8_t>(ls);
-            cur.lm[j] = static_cast<uint8_t>(lm);
-            std::memcpy(cur.q + j * L, qtmp, static_cast<size_t>(L));
-            changed = true;
-          }
+          cls[nc] = static_cast<uint8_t>(ls);
+          clm[nc++] = static_cast<uint8_t>(lm);
         }
+      }
+      double errs[kMaxCandidates];
+      for (int c0 = 0; c0 < nc; c0 += lanes::kWidth) {
+        lanes::f32x8 dl, ml;
+        for (int k = 0; k < lanes::kWidth; ++k) {
+          const int c = std::min(c0 + k, nc - 1);
+          dl[k] = d * static_cast<float>(cls[c]);
+          ml[k] = dmin * static_cast<float>(clm[c]);
+        }
+        const lanes::f32x8 e = affine_err8(xj, wj, L, sp.qmax, dl, ml);
+        for (int k = 0; k < lanes::kWidth && c0 + k < nc; ++k) errs[c0 + k] = e[k];
+      }
+      const int win = first_best(errs, nc, sub_err[j]);
+      if (win >= 0) {
+        cur.ls[j] = cls[win];
+        cur.lm[j] = clm[win];
+        affine_sub(xj, wj, L, sp.qmax, d * static_cast<float>(cls[win]),
+                   dmin * static_cast<float>(clm[win]), cur.q + j * L);
+        changed = true;
       }
     }
     e_cur = 0;
@@ -592,21 +684,43 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, Affi
     }
     uint16_t dc[3], mc[3];
     const int nd = half_candidates(dstar, dc), nm = half_candidates(mstar, mc);
-    AffineBlock trial = cur;
-    double trial_err[16];
+    uint16_t td[9], tm[9];
+    int nt = 0;
     for (int a = 0; a < nd; ++a) {
       for (int c = 0; c < nm; ++c) {
         if (dc[a] == cur.d && mc[c] == cur.dmin) continue;
-        trial.d = dc[a];
-        trial.dmin = mc[c];
-        const double e = requant_all(trial, trial_err);
-        if (e < e_cur) {
-          e_cur = e;
-          cur = trial;
-          std::memcpy(sub_err, trial_err, sizeof sub_err);
-          changed = true;
-        }
+        td[nt] = dc[a];
+        tm[nt++] = mc[c];
       }
+    }
+    // Each trial's total error (sum over sub-blocks in double, as requant_all), 8 per pass.
+    double terr[9];
+    for (int c0 = 0; c0 < nt; c0 += lanes::kWidth) {
+      float tdf[lanes::kWidth], tmf[lanes::kWidth];
+      for (int k = 0; k < lanes::kWidth; ++k) {
+        const int c = std::min(c0 + k, nt - 1);
+        tdf[k] = fp16_to_f32(td[c]);
+        tmf[k] = fp16_to_f32(tm[c]);
+      }
+      double tot[lanes::kWidth] = {};
+      for (int j = 0; j < sp.n_sub; ++j) {
+        lanes::f32x8 dl, ml;
+        for (int k = 0; k < lanes::kWidth; ++k) {
+          dl[k] = tdf[k] * static_cast<float>(cur.ls[j]);
+          ml[k] = tmf[k] * static_cast<float>(cur.lm[j]);
+        }
+        const lanes::f32x8 e = affine_err8(x + j * L, w + j * L, L, sp.qmax, dl, ml);
+        for (int k = 0; k < lanes::kWidth; ++k) tot[k] += e[k];
+      }
+      for (int k = 0; k < lanes::kWidth && c0 + k < nt; ++k)
+        terr[c0 + k] = std::isnan(tot[k]) ? std::numeric_limits<double>::infinity() : tot[k];
+    }
+    const int win = first_best(terr, nt, e_cur);
+    if (win >= 0) {
+      cur.d = td[win];
+      cur.dmin = tm[win];
+      requant_all(cur, sub_err);
+      changed = true;
     }
     if (!changed) break;
   }
@@ -625,7 +739,6 @@ void refine_sym(const SymSpec& sp, const float* x, const float* w_in, SymBlock& 
   SymBlock cur = b;
   const int L = sp.sub_len;
   double sub_err[16];
-  int8_t qtmp[256];
 
   auto requant_all = [&](SymBlock& blk, double* errs) {
     const float d = fp16_to_f32(blk.d);
@@ -647,15 +760,23 @@ void refine_sym(const SymSpec& sp, const float* x, const float* w_in, SymBlock& 
       const float* xj = x + j * L;
       const float* wj = w + j * L;
       const int s0 = cur.s[j];
-      for (int s = std::max(sp.smin, s0 - sp.window); s <= std::min(sp.smax, s0 + sp.window); ++s) {
-        if (s == s0) continue;
-        const double e = sym_sub(xj, wj, L, sp.qmin, sp.qmax, d * static_cast<float>(s), qtmp);
-        if (e < sub_err[j]) {
-          sub_err[j] = e;
-          cur.s[j] = s;
-          std::memcpy(cur.q + j * L, qtmp, static_cast<size_t>(L));
-          changed = true;
-        }
+      int cs[kMaxCandidates];
+      int nc = 0;
+      for (int s = std::max(sp.smin, s0 - sp.window); s <= std::min(sp.smax, s0 + sp.window); ++s)
+        if (s != s0) cs[nc++] = s;
+      double errs[kMaxCandidates];
+      for (int c0 = 0; c0 < nc; c0 += lanes::kWidth) {
+        lanes::f32x8 dl;
+        for (int k = 0; k < lanes::kWidth; ++k)
+          dl[k] = d * static_cast<float>(cs[std::min(c0 + k, nc - 1)]);
+        const lanes::f32x8 e = sym_err8(xj, wj, L, sp.qmin, sp.qmax, dl);
+        for (int k = 0; k < lanes::kWidth && c0 + k < nc; ++k) errs[c0 + k] = e[k];
+      }
+      const int win = first_best(errs, nc, sub_err[j]);
+      if (win >= 0) {
+        cur.s[j] = cs[win];
+        sym_sub(xj, wj, L, sp.qmin, sp.qmax, d * static_cast<float>(cs[win]), cur.q + j * L);
+        changed = true;
       }
     }
     e_cur = 0;
@@ -672,18 +793,29 @@ void refine_sym(const SymSpec& sp, const float* x, const float* w_in, SymBlock& 
       }
     }
     if (spp > 0) {
-      uint16_t dc[3];
+      uint16_t dc[3], td[3];
       const int nd = half_candidates(sxp / spp, dc);
-      SymBlock trial = cur;
-      double trial_err[16];
-      for (int a = 0; a < nd; ++a) {
-        if (dc[a] == cur.d) continue;
-        trial.d = dc[a];
-        const double e = requant_all(trial, trial_err);
-        if (e < e_cur) {
-          e_cur = e;
-          cur = trial;
-          std::memcpy(sub_err, trial_err, sizeof sub_err);
+      int nt = 0;
+      for (int a = 0; a < nd; ++a)
+        if (dc[a] != cur.d) td[nt++] = dc[a];
+      if (nt > 0) {
+        // The trials' total errors side by side (sum over sub-blocks in double).
+        float tdf[lanes::kWidth];
+        for (int k = 0; k < lanes::kWidth; ++k) tdf[k] = fp16_to_f32(td[std::min(k, nt - 1)]);
+        double tot[lanes::kWidth] = {};
+        for (int j = 0; j < sp.n_sub; ++j) {
+          lanes::f32x8 dl;
+          for (int k = 0; k < lanes::kWidth; ++k) dl[k] = tdf[k] * static_cast<float>(cur.s[j]);
+          const lanes::f32x8 e = sym_err8(x + j * L, w + j * L, L, sp.qmin, sp.qmax, dl);
+          for (int k = 0; k < lanes::kWidth; ++k) tot[k] += e[k];
+        }
+        double terr[3];
+        for (int k = 0; k < nt; ++k)
+          terr[k] = std::isnan(tot[k]) ? std::numeric_limits<double>::infinity() : tot[k];
+        const int win = first_best(terr, nt, e_cur);
+        if (win >= 0) {
+          cur.d = td[win];
+          requant_all(cur, sub_err);
           changed = true;
         }
       }
