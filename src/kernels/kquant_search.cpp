@@ -159,9 +159,13 @@ namespace {
 // Eight consecutive candidates of the affine search, one per lane. Each lane's sums and
 // error accumulate in the scalar loop's order, so its figures are bit-identical to evaluating
 // that candidate alone with the same min.
+// kChunks * 8 lanes per pass (independent chains hide the add latency, but every accepted
+// candidate that moves min discards the rest of the pass: 2 and 3 measured slower than 1).
+constexpr int kChunks = 1;
+constexpr int kChunkLanes = kChunks * lanes::kWidth;
 struct AffineChunk {
-  lanes::f32x8 error, scale, min;
-  lanes::i32x8 valid;
+  float error[kChunkLanes], scale[kChunkLanes], min[kChunkLanes];
+  bool valid[kChunkLanes];
 };
 
 // Quant of x_minus_min = x[i] - min for the inverse scale(s) isc, as ggml rounds it.
@@ -186,40 +190,58 @@ inline auto affine_level(F isc, F xm, float fnmax, int nmax, bool guarded) {
   }
 }
 
+template <bool kGuarded, bool kMad>
 AffineChunk affine_chunk(int n, int nmax, const float* x, const float* w, float min, float max,
-                         float sum_w, float sum_x, float rmin, float rdelta, int is0, bool use_mad,
-                         bool guarded) {
+                         float sum_w, float sum_x, float rmin, float rdelta, int is0) {
   using namespace lanes;
   const float fnmax = static_cast<float>(nmax);
-  f32x8 isc;
-  for (int k = 0; k < kWidth; ++k)
-    isc[k] = (rmin + rdelta * static_cast<float>(is0 + k) + fnmax) / (max - min);
-  f32x8 lf[kMaxGroup];
-  f32x8 sum_l = splat(0.f), sum_l2 = splat(0.f), sum_xl = splat(0.f);
+  f32x8 isc[kChunks];
+  for (int c = 0; c < kChunks; ++c)
+    for (int k = 0; k < kWidth; ++k)
+      isc[c][k] = (rmin + rdelta * static_cast<float>(is0 + c * kWidth + k) + fnmax) / (max - min);
+  f32x8 lf[kMaxGroup][kChunks];
+  f32x8 sum_l[kChunks], sum_l2[kChunks], sum_xl[kChunks];
+  for (int c = 0; c < kChunks; ++c) sum_l[c] = sum_l2[c] = sum_xl[c] = splat(0.f);
   for (int i = 0; i < n; ++i) {
-    const f32x8 fl = to_float(affine_level(isc, splat(x[i] - min), fnmax, nmax, guarded));
-    lf[i] = fl;
-    const f32x8 wl = w[i] * fl;
-    sum_l += wl;
-    sum_l2 += wl * fl;
-    sum_xl += wl * x[i];
+    const f32x8 xm = splat(x[i] - min);
+    for (int c = 0; c < kChunks; ++c) {
+      const f32x8 fl = to_float(affine_level(isc[c], xm, fnmax, nmax, kGuarded));
+      lf[i][c] = fl;
+      const f32x8 wl = w[i] * fl;
+      sum_l[c] += wl;
+      sum_l2[c] += wl * fl;
+      sum_xl[c] += wl * x[i];
+    }
   }
-  const f32x8 D = sum_w * sum_l2 - sum_l * sum_l;
-  AffineChunk c;
-  c.valid = D > splat(0.f);
-  c.scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-  c.min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-  const i32x8 pos = c.min > splat(0.f);
-  c.min = pos ? splat(0.f) : c.min;
-  c.scale = pos ? sum_xl / sum_l2 : c.scale;
-  f32x8 err = splat(0.f);
+  f32x8 scale[kChunks], mn[kChunks], err[kChunks];
+  i32x8 valid[kChunks];
+  for (int c = 0; c < kChunks; ++c) {
+    const f32x8 D = sum_w * sum_l2[c] - sum_l[c] * sum_l[c];
+    valid[c] = D > splat(0.f);
+    scale[c] = (sum_w * sum_xl[c] - sum_x * sum_l[c]) / D;
+    mn[c] = (sum_l2[c] * sum_x - sum_l[c] * sum_xl[c]) / D;
+    const i32x8 pos = mn[c] > splat(0.f);
+    mn[c] = pos ? splat(0.f) : mn[c];
+    scale[c] = pos ? sum_xl[c] / sum_l2[c] : scale[c];
+    err[c] = splat(0.f);
+  }
   for (int i = 0; i < n; ++i) {
-    f32x8 diff = c.scale * lf[i] + c.min - x[i];
-    diff = use_mad ? lanes::abs(diff) : diff * diff;
-    err += w[i] * diff;
+    for (int c = 0; c < kChunks; ++c) {
+      f32x8 diff = scale[c] * lf[i][c] + mn[c] - x[i];
+      diff = kMad ? lanes::abs(diff) : diff * diff;
+      err[c] += w[i] * diff;
+    }
   }
-  c.error = err;
-  return c;
+  AffineChunk out;
+  for (int c = 0; c < kChunks; ++c) {
+    for (int k = 0; k < kWidth; ++k) {
+      out.error[c * kWidth + k] = err[c][k];
+      out.scale[c * kWidth + k] = scale[c][k];
+      out.min[c * kWidth + k] = mn[c][k];
+      out.valid[c * kWidth + k] = valid[c][k] != 0;
+    }
+  }
+  return out;
 }
 
 // Shared body of the two affine searches; `guarded` selects the rounding of the scan.
@@ -265,11 +287,12 @@ float affine_search_impl(int n, int nmax, const float* x, const float* weights, 
   int best = -1;
   float best_min = min;  // the min that the winning candidate was evaluated with
   for (int is0 = 0; is0 <= nstep;) {
-    const AffineChunk c =
-        affine_chunk(n, nmax, x, w, min, max, sum_w, sum_x, rmin, rdelta, is0, use_mad, guarded);
+    const auto chunk = guarded ? (use_mad ? affine_chunk<true, true> : affine_chunk<true, false>)
+                               : (use_mad ? affine_chunk<false, true> : affine_chunk<false, false>);
+    const AffineChunk c = chunk(n, nmax, x, w, min, max, sum_w, sum_x, rmin, rdelta, is0);
     const float eval_min = min;
-    int next = is0 + lanes::kWidth;
-    for (int k = 0; k < lanes::kWidth && is0 + k <= nstep; ++k) {
+    int next = is0 + kChunkLanes;
+    for (int k = 0; k < kChunkLanes && is0 + k <= nstep; ++k) {
       if (!c.valid[k] || !(c.error[k] < best_error)) continue;
       best_error = c.error[k];
       best = is0 + k;
