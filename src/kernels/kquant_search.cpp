@@ -33,21 +33,30 @@ inline T min_of(T a, T b) {
 
 namespace {
 
-// Sums sum w*x*l and sum w*l^2 of the symmetric search for the inverse scales
-// -(nmax + 0.1*is)/max, is = is0 .. is0+7 (one per lane, each in the scalar loop's order).
+// Sums sum w*x*l and sum w*l^2 of the symmetric search for the 24 inverse scales
+// -(nmax + 0.1*is)/max, is = is0 .. is0+23: one candidate per lane, each in the scalar loop's
+// order; the three vectors are independent chains (so the adds overlap).
+constexpr int kSymVecs = 3;
 struct SymChunk {
-  lanes::f32x8 sumlx, suml2;
+  lanes::f32x8 sumlx[kSymVecs], suml2[kSymVecs];
 };
 SymChunk symmetric_chunk(int n, int nmax, const float* x, const float* w, float max, int is0) {
   using namespace lanes;
-  f32x8 isc;
-  for (int k = 0; k < kWidth; ++k)
-    isc[k] = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is0 + k)) / max;
-  SymChunk c{splat(0.f), splat(0.f)};
+  f32x8 isc[kSymVecs];
+  SymChunk c;
+  for (int v = 0; v < kSymVecs; ++v) {
+    for (int k = 0; k < kWidth; ++k)
+      isc[v][k] =
+          -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is0 + v * kWidth + k)) / max;
+    c.sumlx[v] = c.suml2[v] = splat(0.f);
+  }
   for (int i = 0; i < n; ++i) {
-    const f32x8 fl = to_float(clamp(lanes::nearest_int_ggml(isc * x[i]), -nmax, nmax - 1));
-    c.sumlx += (w[i] * x[i]) * fl;
-    c.suml2 += (w[i] * fl) * fl;
+    const float wx = w[i] * x[i];
+    for (int v = 0; v < kSymVecs; ++v) {
+      const f32x8 fl = to_float(clamp(lanes::nearest_int_ggml(isc[v] * x[i]), -nmax, nmax - 1));
+      c.sumlx[v] += wx * fl;
+      c.suml2[v] += (w[i] * fl) * fl;
+    }
   }
   return c;
 }
@@ -70,14 +79,15 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
   float w[kMaxGroup];
   for (int i = 0; i < n; ++i) w[i] = qw ? qw[i] : x[i] * x[i];
   // ggml scans is = 0 (round to nearest), then -9..9; the candidates are independent (only the
-  // acceptance test depends on the best so far), so all 19 are summed up front, 8 per pass.
+  // acceptance test depends on the best so far), so all 19 are summed up front in one pass.
   constexpr int kLo = -9, kHi = 9;
-  float sumlx[24], suml2[24];
-  for (int c0 = 0; c0 <= kHi - kLo; c0 += lanes::kWidth) {
-    const SymChunk c = symmetric_chunk(n, nmax, x, w, max, kLo + c0);
+  float sumlx[kSymVecs * lanes::kWidth], suml2[kSymVecs * lanes::kWidth];
+  static_assert(kSymVecs * lanes::kWidth >= kHi - kLo + 1);
+  const SymChunk c = symmetric_chunk(n, nmax, x, w, max, kLo);
+  for (int v = 0; v < kSymVecs; ++v) {
     for (int k = 0; k < lanes::kWidth; ++k) {
-      sumlx[c0 + k] = c.sumlx[k];
-      suml2[c0 + k] = c.suml2[k];
+      sumlx[v * lanes::kWidth + k] = c.sumlx[v][k];
+      suml2[v * lanes::kWidth + k] = c.suml2[v][k];
     }
   }
   // -(nmax + 0.1*0)/max is bit for bit ggml's first inverse scale -nmax/max.
@@ -557,6 +567,31 @@ int first_best(const double* e, int n, double& best) {
   return win;
 }
 
+// Weighted moments of one sub-block's quants q against its values x (weights w), for the
+// least-squares refits: sums of w, w*q, w*q^2, w*x*q, w*x, in four interleaved partial sums
+// so that the loop vectorizes (the refit only picks fp16 candidates, every one of which is
+// then judged by its exact error).
+struct Moments {
+  double w = 0, wq = 0, wqq = 0, wxq = 0, wx = 0;
+};
+template <class Q>
+Moments sub_moments(const float* x, const float* w, const Q* q, int len) {
+  double a[5][4] = {};
+  for (int i0 = 0; i0 < len; i0 += 4) {
+    for (int k = 0; k < 4; ++k) {
+      const int i = i0 + k;
+      const double wi = w[i], qi = q[i], wx = wi * static_cast<double>(x[i]);
+      a[0][k] += wi;
+      a[1][k] += wi * qi;
+      a[2][k] += wi * qi * qi;
+      a[3][k] += wx * qi;
+      a[4][k] += wx;
+    }
+  }
+  auto sum4 = [](const double* v) { return (v[0] + v[1]) + (v[2] + v[3]); };
+  return {sum4(a[0]), sum4(a[1]), sum4(a[2]), sum4(a[3]), sum4(a[4])};
+}
+
 // fp16 candidates around a real value: the nearest half and its two neighbours (finite only).
 int half_candidates(double v, uint16_t out[3]) {
   if (std::isnan(v)) return 0;
@@ -684,17 +719,13 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, Affi
     // a = ls*q, c = lm; then the fp16 roundings around the optimum.
     double saa = 0, sac = 0, scc = 0, sxa = 0, sxc = 0;
     for (int j = 0; j < sp.n_sub; ++j) {
-      for (int i = 0; i < L; ++i) {
-        const int k = j * L + i;
-        const double ww = wt(w, k);
-        const double a = static_cast<double>(cur.ls[j]) * cur.q[k];
-        const double c = cur.lm[j];
-        saa += ww * a * a;
-        sac += ww * a * c;
-        scc += ww * c * c;
-        sxa += ww * x[k] * a;
-        sxc += ww * x[k] * c;
-      }
+      const Moments m = sub_moments(x + j * L, w + j * L, cur.q + j * L, L);
+      const double ls = cur.ls[j], lm = cur.lm[j];
+      saa += ls * ls * m.wqq;
+      sac += ls * lm * m.wq;
+      scc += lm * lm * m.w;
+      sxa += ls * m.wxq;
+      sxc += lm * m.wx;
     }
     // Normal equations: d*saa - m*sac = sxa ; d*sac - m*scc = sxc.
     double dstar = fp16_to_f32(cur.d), mstar = fp16_to_f32(cur.dmin);
@@ -808,12 +839,10 @@ void refine_sym(const SymSpec& sp, const float* x, const float* w_in, SymBlock& 
     // Least-squares refit of d for the fixed integer products p = s*q.
     double spp = 0, sxp = 0;
     for (int j = 0; j < sp.n_sub; ++j) {
-      for (int i = 0; i < L; ++i) {
-        const int k = j * L + i;
-        const double p = static_cast<double>(cur.s[j]) * cur.q[k];
-        spp += wt(w, k) * p * p;
-        sxp += wt(w, k) * x[k] * p;
-      }
+      const Moments m = sub_moments(x + j * L, w + j * L, cur.q + j * L, L);
+      const double sj = cur.s[j];
+      spp += sj * sj * m.wqq;
+      sxp += sj * m.wxq;
     }
     if (spp > 0) {
       uint16_t dc[3], td[3];
