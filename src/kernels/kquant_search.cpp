@@ -413,10 +413,6 @@ inline bool finite_half(uint16_t h) {
   return (h & 0x7c00u) != 0x7c00u;
 }
 
-inline double wt(const float* w, int i) {
-  return w ? static_cast<double>(w[i]) : 1.0;
-}
-
 // Search-time errors: float arithmetic in 8 partial sums so that the compiler can vectorize
 // (len is 16 or 32). Accepting a refined block is decided in double by *_error below.
 inline float finish(const float* acc) {
@@ -613,35 +609,50 @@ int half_candidates(double v, uint16_t out[3]) {
 
 }  // namespace
 
+namespace {
+
+// sum w (y - x)^2 over a decoded super-block in double, four interleaved partial sums (the
+// loop vectorizes); NaN maps to +Inf so that a broken block never wins a comparison.
+double block_error(const float* y, const float* x, const float* w, int n) {
+  double acc[4] = {};
+  for (int i0 = 0; i0 < n; i0 += 4) {
+    for (int k = 0; k < 4; ++k) {
+      const int i = i0 + k;
+      const double diff = static_cast<double>(y[i]) - static_cast<double>(x[i]);
+      acc[k] += (w ? static_cast<double>(w[i]) : 1.0) * diff * diff;
+    }
+  }
+  const double e = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+}
+
+}  // namespace
+
 double affine_error(const AffineSpec& sp, const AffineBlock& b, const float* x, const float* w) {
   const float d = fp16_to_f32(b.d), dmin = fp16_to_f32(b.dmin);
-  double e = 0;
+  float y[256];
   for (int j = 0; j < sp.n_sub; ++j) {
     const float dl = d * static_cast<float>(b.ls[j]);
     const float ml = dmin * static_cast<float>(b.lm[j]);
     for (int i = 0; i < sp.sub_len; ++i) {
       const int k = j * sp.sub_len + i;
-      const float y = dl * static_cast<float>(b.q[k]) - ml;
-      const double diff = static_cast<double>(y) - static_cast<double>(x[k]);
-      e += wt(w, k) * diff * diff;
+      y[k] = dl * static_cast<float>(b.q[k]) - ml;
     }
   }
-  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+  return block_error(y, x, w, sp.n_sub * sp.sub_len);
 }
 
 double sym_error(const SymSpec& sp, const SymBlock& b, const float* x, const float* w) {
   const float d = fp16_to_f32(b.d);
-  double e = 0;
+  float y[256];
   for (int j = 0; j < sp.n_sub; ++j) {
     const float dl = d * static_cast<float>(b.s[j]);
     for (int i = 0; i < sp.sub_len; ++i) {
       const int k = j * sp.sub_len + i;
-      const float y = dl * static_cast<float>(b.q[k]);
-      const double diff = static_cast<double>(y) - static_cast<double>(x[k]);
-      e += wt(w, k) * diff * diff;
+      y[k] = dl * static_cast<float>(b.q[k]);
     }
   }
-  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+  return block_error(y, x, w, sp.n_sub * sp.sub_len);
 }
 
 void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, AffineBlock& b) {
