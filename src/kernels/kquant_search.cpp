@@ -655,79 +655,49 @@ double sym_error(const SymSpec& sp, const SymBlock& b, const float* x, const flo
   return block_error(y, x, w, sp.n_sub * sp.sub_len);
 }
 
-void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, AffineBlock& b) {
-  float ones[256];
-  const float* w = w_in;
-  if (!w) {
-    std::fill(ones, ones + 256, 1.0f);
-    w = ones;
-  }
-  const double e_start = affine_error(sp, b, x, w);
-  if (e_start == 0) return;
-  AffineBlock cur = b;
-  const int L = sp.sub_len;
-  double sub_err[16];
+namespace {
 
-  // Re-round every quant against the current scales (never worse than the stored ones, up to
-  // rounding of the division; the final comparison below keeps whichever is better).
-  auto requant_all = [&](AffineBlock& blk, double* errs) {
-    const float d = fp16_to_f32(blk.d), dmin = fp16_to_f32(blk.dmin);
-    double tot = 0;
-    for (int j = 0; j < sp.n_sub; ++j) {
-      const float dl = d * static_cast<float>(blk.ls[j]);
-      const float ml = dmin * static_cast<float>(blk.lm[j]);
-      const double e = affine_sub(x + j * L, w + j * L, L, sp.qmax, dl, ml, blk.q + j * L);
-      if (errs) errs[j] = e;
-      tot += e;
-    }
-    return std::isnan(tot) ? std::numeric_limits<double>::infinity() : tot;
+// The two block families as the one refiner below sees them: per-sub-block integer parameters
+// (Sub), the fp16 super-block scales (Glob), the scale and offset a sub-block decodes with
+// (dl, ml: y = dl*q - ml), the window of Sub candidates, and the fp16 trials of the
+// least-squares refit of the Glob for fixed integers.
+struct AffineModel {
+  using Spec = AffineSpec;
+  using Block = AffineBlock;
+  struct Sub {
+    int ls, lm;
   };
-  double e_cur = requant_all(cur, sub_err);
-
-  for (int iter = 0; iter < sp.iters; ++iter) {
-    bool changed = false;
-    // (1) Integer scale/min of each sub-block, in a window around the current ones: the
-    // candidates' errors eight at a time, then the scalar scan's winner re-encoded.
-    const float d = fp16_to_f32(cur.d), dmin = fp16_to_f32(cur.dmin);
-    for (int j = 0; j < sp.n_sub; ++j) {
-      const float* xj = x + j * L;
-      const float* wj = w + j * L;
-      const int ls0 = cur.ls[j], lm0 = cur.lm[j];
-      uint8_t cls[kMaxCandidates], clm[kMaxCandidates];
-      int nc = 0;
-      for (int ls = std::max(0, ls0 - sp.window); ls <= std::min(sp.smax, ls0 + sp.window); ++ls) {
-        for (int lm = std::max(0, lm0 - sp.window); lm <= std::min(sp.smax, lm0 + sp.window);
-             ++lm) {
-          if (ls == ls0 && lm == lm0) continue;
-          cls[nc] = static_cast<uint8_t>(ls);
-          clm[nc++] = static_cast<uint8_t>(lm);
-        }
-      }
-      double errs[kMaxCandidates];
-      for (int c0 = 0; c0 < nc; c0 += lanes::kWidth) {
-        lanes::f32x8 dl, ml;
-        for (int k = 0; k < lanes::kWidth; ++k) {
-          const int c = std::min(c0 + k, nc - 1);
-          dl[k] = d * static_cast<float>(cls[c]);
-          ml[k] = dmin * static_cast<float>(clm[c]);
-        }
-        const lanes::f32x8 e = affine_err8(xj, wj, L, sp.qmax, dl, ml);
-        for (int k = 0; k < lanes::kWidth && c0 + k < nc; ++k) errs[c0 + k] = e[k];
-      }
-      const int win = first_best(errs, nc, sub_err[j]);
-      if (win >= 0) {
-        cur.ls[j] = cls[win];
-        cur.lm[j] = clm[win];
-        affine_sub(xj, wj, L, sp.qmax, d * static_cast<float>(cls[win]),
-                   dmin * static_cast<float>(clm[win]), cur.q + j * L);
-        changed = true;
-      }
-    }
-    e_cur = 0;
-    for (int j = 0; j < sp.n_sub; ++j) e_cur += sub_err[j];
-
-    // (2) Least-squares refit of (d, dmin) for the fixed integers: x ~ d*a - m*c with
-    // a = ls*q, c = lm; then the fp16 roundings around the optimum.
+  struct Glob {
+    uint16_t d, dmin;
+  };
+  struct Scales {
+    float d, dmin;
+  };
+  static Sub sub(const Block& b, int j) { return {b.ls[j], b.lm[j]}; }
+  static void set_sub(Block& b, int j, Sub p) {
+    b.ls[j] = static_cast<uint8_t>(p.ls);
+    b.lm[j] = static_cast<uint8_t>(p.lm);
+  }
+  static Glob glob(const Block& b) { return {b.d, b.dmin}; }
+  static void set_glob(Block& b, Glob g) {
+    b.d = g.d;
+    b.dmin = g.dmin;
+  }
+  static Scales scales(Glob g) { return {fp16_to_f32(g.d), fp16_to_f32(g.dmin)}; }
+  static float dl(Scales g, Sub p) { return g.d * static_cast<float>(p.ls); }
+  static float ml(Scales g, Sub p) { return g.dmin * static_cast<float>(p.lm); }
+  static int window(const Spec& sp, Sub p0, Sub* out) {
+    int n = 0;
+    for (int ls = std::max(0, p0.ls - sp.window); ls <= std::min(sp.smax, p0.ls + sp.window); ++ls)
+      for (int lm = std::max(0, p0.lm - sp.window); lm <= std::min(sp.smax, p0.lm + sp.window);
+           ++lm)
+        if (ls != p0.ls || lm != p0.lm) out[n++] = {ls, lm};
+    return n;
+  }
+  // x ~ d*a - m*c with a = ls*q, c = lm: the normal equations, then the fp16 roundings around
+  // the optimum (all pairs but the current one).
+  static int trials(const Spec& sp, const Block& cur, const float* x, const float* w, Glob* out) {
+    const int L = sp.sub_len;
     double saa = 0, sac = 0, scc = 0, sxa = 0, sxc = 0;
     for (int j = 0; j < sp.n_sub; ++j) {
       const Moments m = sub_moments(x + j * L, w + j * L, cur.q + j * L, L);
@@ -738,7 +708,7 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, Affi
       sxa += ls * m.wxq;
       sxc += lm * m.wx;
     }
-    // Normal equations: d*saa - m*sac = sxa ; d*sac - m*scc = sxc.
+    // d*saa - m*sac = sxa ; d*sac - m*scc = sxc.
     double dstar = fp16_to_f32(cur.d), mstar = fp16_to_f32(cur.dmin);
     const double det = saa * scc - sac * sac;
     if (det > 1e-12 * saa * scc && det > 0) {
@@ -749,105 +719,53 @@ void refine_affine(const AffineSpec& sp, const float* x, const float* w_in, Affi
     }
     uint16_t dc[3], mc[3];
     const int nd = half_candidates(dstar, dc), nm = half_candidates(mstar, mc);
-    uint16_t td[9], tm[9];
-    int nt = 0;
-    for (int a = 0; a < nd; ++a) {
-      for (int c = 0; c < nm; ++c) {
-        if (dc[a] == cur.d && mc[c] == cur.dmin) continue;
-        td[nt] = dc[a];
-        tm[nt++] = mc[c];
-      }
-    }
-    // Each trial's total error (sum over sub-blocks in double, as requant_all), 8 per pass.
-    double terr[9];
-    for (int c0 = 0; c0 < nt; c0 += lanes::kWidth) {
-      float tdf[lanes::kWidth], tmf[lanes::kWidth];
-      for (int k = 0; k < lanes::kWidth; ++k) {
-        const int c = std::min(c0 + k, nt - 1);
-        tdf[k] = fp16_to_f32(td[c]);
-        tmf[k] = fp16_to_f32(tm[c]);
-      }
-      double tot[lanes::kWidth] = {};
-      for (int j = 0; j < sp.n_sub; ++j) {
-        lanes::f32x8 dl, ml;
-        for (int k = 0; k < lanes::kWidth; ++k) {
-          dl[k] = tdf[k] * static_cast<float>(cur.ls[j]);
-          ml[k] = tmf[k] * static_cast<float>(cur.lm[j]);
-        }
-        const lanes::f32x8 e = affine_err8(x + j * L, w + j * L, L, sp.qmax, dl, ml);
-        for (int k = 0; k < lanes::kWidth; ++k) tot[k] += e[k];
-      }
-      for (int k = 0; k < lanes::kWidth && c0 + k < nt; ++k)
-        terr[c0 + k] = std::isnan(tot[k]) ? std::numeric_limits<double>::infinity() : tot[k];
-    }
-    const int win = first_best(terr, nt, e_cur);
-    if (win >= 0) {
-      cur.d = td[win];
-      cur.dmin = tm[win];
-      requant_all(cur, sub_err);
-      changed = true;
-    }
-    if (!changed) break;
+    int n = 0;
+    for (int a = 0; a < nd; ++a)
+      for (int c = 0; c < nm; ++c)
+        if (dc[a] != cur.d || mc[c] != cur.dmin) out[n++] = {dc[a], mc[c]};
+    return n;
   }
-  if (affine_error(sp, cur, x, w) < e_start) b = cur;
-}
-
-void refine_sym(const SymSpec& sp, const float* x, const float* w_in, SymBlock& b) {
-  float ones[256];
-  const float* w = w_in;
-  if (!w) {
-    std::fill(ones, ones + 256, 1.0f);
-    w = ones;
+  static lanes::f32x8 err8(const Spec& sp, const float* x, const float* w, lanes::f32x8 dl,
+                           lanes::f32x8 ml) {
+    return affine_err8(x, w, sp.sub_len, sp.qmax, dl, ml);
   }
-  const double e_start = sym_error(sp, b, x, w);
-  if (e_start == 0) return;
-  SymBlock cur = b;
-  const int L = sp.sub_len;
-  double sub_err[16];
+  static float encode(const Spec& sp, const float* x, const float* w, float dl, float ml,
+                      uint8_t* q) {
+    return affine_sub(x, w, sp.sub_len, sp.qmax, dl, ml, q);
+  }
+  static double error(const Spec& sp, const Block& b, const float* x, const float* w) {
+    return affine_error(sp, b, x, w);
+  }
+};
 
-  auto requant_all = [&](SymBlock& blk, double* errs) {
-    const float d = fp16_to_f32(blk.d);
-    double tot = 0;
-    for (int j = 0; j < sp.n_sub; ++j) {
-      const double e = sym_sub(x + j * L, w + j * L, L, sp.qmin, sp.qmax,
-                               d * static_cast<float>(blk.s[j]), blk.q + j * L);
-      if (errs) errs[j] = e;
-      tot += e;
-    }
-    return std::isnan(tot) ? std::numeric_limits<double>::infinity() : tot;
+struct SymModel {
+  using Spec = SymSpec;
+  using Block = SymBlock;
+  struct Sub {
+    int s;
   };
-  double e_cur = requant_all(cur, sub_err);
-
-  for (int iter = 0; iter < sp.iters; ++iter) {
-    bool changed = false;
-    const float d = fp16_to_f32(cur.d);
-    for (int j = 0; j < sp.n_sub; ++j) {
-      const float* xj = x + j * L;
-      const float* wj = w + j * L;
-      const int s0 = cur.s[j];
-      int cs[kMaxCandidates];
-      int nc = 0;
-      for (int s = std::max(sp.smin, s0 - sp.window); s <= std::min(sp.smax, s0 + sp.window); ++s)
-        if (s != s0) cs[nc++] = s;
-      double errs[kMaxCandidates];
-      for (int c0 = 0; c0 < nc; c0 += lanes::kWidth) {
-        lanes::f32x8 dl;
-        for (int k = 0; k < lanes::kWidth; ++k)
-          dl[k] = d * static_cast<float>(cs[std::min(c0 + k, nc - 1)]);
-        const lanes::f32x8 e = sym_err8(xj, wj, L, sp.qmin, sp.qmax, dl);
-        for (int k = 0; k < lanes::kWidth && c0 + k < nc; ++k) errs[c0 + k] = e[k];
-      }
-      const int win = first_best(errs, nc, sub_err[j]);
-      if (win >= 0) {
-        cur.s[j] = cs[win];
-        sym_sub(xj, wj, L, sp.qmin, sp.qmax, d * static_cast<float>(cs[win]), cur.q + j * L);
-        changed = true;
-      }
-    }
-    e_cur = 0;
-    for (int j = 0; j < sp.n_sub; ++j) e_cur += sub_err[j];
-
-    // Least-squares refit of d for the fixed integer products p = s*q.
+  struct Glob {
+    uint16_t d;
+  };
+  struct Scales {
+    float d;
+  };
+  static Sub sub(const Block& b, int j) { return {b.s[j]}; }
+  static void set_sub(Block& b, int j, Sub p) { b.s[j] = p.s; }
+  static Glob glob(const Block& b) { return {b.d}; }
+  static void set_glob(Block& b, Glob g) { b.d = g.d; }
+  static Scales scales(Glob g) { return {fp16_to_f32(g.d)}; }
+  static float dl(Scales g, Sub p) { return g.d * static_cast<float>(p.s); }
+  static float ml(Scales, Sub) { return 0.f; }
+  static int window(const Spec& sp, Sub p0, Sub* out) {
+    int n = 0;
+    for (int s = std::max(sp.smin, p0.s - sp.window); s <= std::min(sp.smax, p0.s + sp.window); ++s)
+      if (s != p0.s) out[n++] = {s};
+    return n;
+  }
+  // x ~ d*p with p = s*q: d = sum w x p / sum w p^2, then its fp16 roundings but the current.
+  static int trials(const Spec& sp, const Block& cur, const float* x, const float* w, Glob* out) {
+    const int L = sp.sub_len;
     double spp = 0, sxp = 0;
     for (int j = 0; j < sp.n_sub; ++j) {
       const Moments m = sub_moments(x + j * L, w + j * L, cur.q + j * L, L);
@@ -855,37 +773,133 @@ void refine_sym(const SymSpec& sp, const float* x, const float* w_in, SymBlock& 
       spp += sj * sj * m.wqq;
       sxp += sj * m.wxq;
     }
-    if (spp > 0) {
-      uint16_t dc[3], td[3];
-      const int nd = half_candidates(sxp / spp, dc);
-      int nt = 0;
-      for (int a = 0; a < nd; ++a)
-        if (dc[a] != cur.d) td[nt++] = dc[a];
-      if (nt > 0) {
-        // The trials' total errors side by side (sum over sub-blocks in double).
-        float tdf[lanes::kWidth];
-        for (int k = 0; k < lanes::kWidth; ++k) tdf[k] = fp16_to_f32(td[std::min(k, nt - 1)]);
-        double tot[lanes::kWidth] = {};
-        for (int j = 0; j < sp.n_sub; ++j) {
-          lanes::f32x8 dl;
-          for (int k = 0; k < lanes::kWidth; ++k) dl[k] = tdf[k] * static_cast<float>(cur.s[j]);
-          const lanes::f32x8 e = sym_err8(x + j * L, w + j * L, L, sp.qmin, sp.qmax, dl);
-          for (int k = 0; k < lanes::kWidth; ++k) tot[k] += e[k];
+    if (!(spp > 0)) return 0;
+    uint16_t dc[3];
+    const int nd = half_candidates(sxp / spp, dc);
+    int n = 0;
+    for (int a = 0; a < nd; ++a)
+      if (dc[a] != cur.d) out[n++] = {dc[a]};
+    return n;
+  }
+  static lanes::f32x8 err8(const Spec& sp, const float* x, const float* w, lanes::f32x8 dl,
+                           lanes::f32x8 /*ml*/) {
+    return sym_err8(x, w, sp.sub_len, sp.qmin, sp.qmax, dl);
+  }
+  static float encode(const Spec& sp, const float* x, const float* w, float dl, float /*ml*/,
+                      int8_t* q) {
+    return sym_sub(x, w, sp.sub_len, sp.qmin, sp.qmax, dl, q);
+  }
+  static double error(const Spec& sp, const Block& b, const float* x, const float* w) {
+    return sym_error(sp, b, x, w);
+  }
+};
+
+inline double inf_if_nan(double e) {
+  return std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+}
+
+// The refiner of both families. Rounds: (1) each sub-block's integer parameters in a window
+// around the current ones, (2) the least-squares refit of the fp16 scales for the fixed
+// integers; until a round changes nothing. Candidates are evaluated 8 per pass (one per lane);
+// the first strictly better one in scan order wins, as a one-at-a-time scan would choose.
+template <class M>
+void refine(const typename M::Spec& sp, const float* x, const float* w_in, typename M::Block& b) {
+  using Block = typename M::Block;
+  using Sub = typename M::Sub;
+  using Glob = typename M::Glob;
+  constexpr int W = lanes::kWidth;
+  float ones[256];
+  const float* w = w_in;
+  if (!w) {
+    std::fill(ones, ones + 256, 1.0f);
+    w = ones;
+  }
+  const double e_start = M::error(sp, b, x, w);
+  if (e_start == 0) return;
+  Block cur = b;
+  const int L = sp.sub_len;
+  double sub_err[16];
+
+  // Re-round every quant against the current scales (never worse than the stored ones, up to
+  // rounding of the division; the final comparison below keeps whichever is better).
+  auto requant_all = [&](Block& blk) {
+    const auto g = M::scales(M::glob(blk));
+    double tot = 0;
+    for (int j = 0; j < sp.n_sub; ++j) {
+      const Sub p = M::sub(blk, j);
+      sub_err[j] = M::encode(sp, x + j * L, w + j * L, M::dl(g, p), M::ml(g, p), blk.q + j * L);
+      tot += sub_err[j];
+    }
+    return inf_if_nan(tot);
+  };
+  double e_cur = requant_all(cur);
+
+  for (int iter = 0; iter < sp.iters; ++iter) {
+    bool changed = false;
+    const auto g = M::scales(M::glob(cur));
+    for (int j = 0; j < sp.n_sub; ++j) {
+      const float* xj = x + j * L;
+      const float* wj = w + j * L;
+      Sub cand[kMaxCandidates];
+      const int nc = M::window(sp, M::sub(cur, j), cand);
+      double errs[kMaxCandidates];
+      for (int c0 = 0; c0 < nc; c0 += W) {
+        lanes::f32x8 dl, ml;
+        for (int k = 0; k < W; ++k) {
+          const Sub& p = cand[std::min(c0 + k, nc - 1)];
+          dl[k] = M::dl(g, p);
+          ml[k] = M::ml(g, p);
         }
-        double terr[3];
-        for (int k = 0; k < nt; ++k)
-          terr[k] = std::isnan(tot[k]) ? std::numeric_limits<double>::infinity() : tot[k];
-        const int win = first_best(terr, nt, e_cur);
-        if (win >= 0) {
-          cur.d = td[win];
-          requant_all(cur, sub_err);
-          changed = true;
-        }
+        const lanes::f32x8 e = M::err8(sp, xj, wj, dl, ml);
+        for (int k = 0; k < W && c0 + k < nc; ++k) errs[c0 + k] = e[k];
       }
+      const int win = first_best(errs, nc, sub_err[j]);
+      if (win >= 0) {
+        M::set_sub(cur, j, cand[win]);
+        M::encode(sp, xj, wj, M::dl(g, cand[win]), M::ml(g, cand[win]), cur.q + j * L);
+        changed = true;
+      }
+    }
+    e_cur = 0;
+    for (int j = 0; j < sp.n_sub; ++j) e_cur += sub_err[j];
+
+    Glob trial[9];
+    const int nt = M::trials(sp, cur, x, w, trial);
+    double terr[9];
+    for (int c0 = 0; c0 < nt; c0 += W) {
+      typename M::Scales tg[W];
+      for (int k = 0; k < W; ++k) tg[k] = M::scales(trial[std::min(c0 + k, nt - 1)]);
+      double tot[W] = {};  // as requant_all sums them
+      for (int j = 0; j < sp.n_sub; ++j) {
+        const Sub p = M::sub(cur, j);
+        lanes::f32x8 dl, ml;
+        for (int k = 0; k < W; ++k) {
+          dl[k] = M::dl(tg[k], p);
+          ml[k] = M::ml(tg[k], p);
+        }
+        const lanes::f32x8 e = M::err8(sp, x + j * L, w + j * L, dl, ml);
+        for (int k = 0; k < W; ++k) tot[k] += e[k];
+      }
+      for (int k = 0; k < W && c0 + k < nt; ++k) terr[c0 + k] = inf_if_nan(tot[k]);
+    }
+    const int win = first_best(terr, nt, e_cur);
+    if (win >= 0) {
+      M::set_glob(cur, trial[win]);
+      requant_all(cur);
+      changed = true;
     }
     if (!changed) break;
   }
-  if (sym_error(sp, cur, x, w) < e_start) b = cur;
+  if (M::error(sp, cur, x, w) < e_start) b = cur;
+}
+
+}  // namespace
+
+void refine_affine(const AffineSpec& sp, const float* x, const float* w, AffineBlock& b) {
+  refine<AffineModel>(sp, x, w, b);
+}
+void refine_sym(const SymSpec& sp, const float* x, const float* w, SymBlock& b) {
+  refine<SymModel>(sp, x, w, b);
 }
 
 }  // namespace qforge::kq
