@@ -76,69 +76,40 @@ inline __m256i dot_s8s8(__m256i w, __m256i y) {
 
 // ---- float formats ----
 
-template <class LoadW, class LoadX, class ScalarW, class ScalarX>
-inline float dot_float(int64_t n, const uint16_t* wh, const float* wf, const void* x, LoadW lw,
-                       LoadX lx, ScalarW sw, ScalarX sx) {
+// Float element formats: eight values to a vector, and one value.
+struct F32 {
+  using T = float;
+  static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+  static float load1(const float* p) { return *p; }
+};
+struct F16 {
+  using T = uint16_t;
+  static __m256 load8(const uint16_t* p) { return load_f16x8(p); }
+  static float load1(const uint16_t* p) { return fp16(*p); }
+};
+struct BF16 {
+  using T = uint16_t;
+  static __m256 load8(const uint16_t* p) { return load_bf16x8(p); }
+  static float load1(const uint16_t* p) { return bf16_to_f32(*p); }
+};
+
+// Dot of weights in format A with activations in format B, four accumulators.
+template <class A, class B>
+void vec_dot_float(int64_t n, float* out, const void* w, const void* x) {
+  const auto* a = static_cast<const typename A::T*>(w);
+  const auto* b = static_cast<const typename B::T*>(x);
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    s0 = _mm256_fmadd_ps(lw(i), lx(i), s0);
-    s1 = _mm256_fmadd_ps(lw(i + 8), lx(i + 8), s1);
-    s2 = _mm256_fmadd_ps(lw(i + 16), lx(i + 16), s2);
-    s3 = _mm256_fmadd_ps(lw(i + 24), lx(i + 24), s3);
+    s0 = _mm256_fmadd_ps(A::load8(a + i), B::load8(b + i), s0);
+    s1 = _mm256_fmadd_ps(A::load8(a + i + 8), B::load8(b + i + 8), s1);
+    s2 = _mm256_fmadd_ps(A::load8(a + i + 16), B::load8(b + i + 16), s2);
+    s3 = _mm256_fmadd_ps(A::load8(a + i + 24), B::load8(b + i + 24), s3);
   }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(lw(i), lx(i), s0);
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(A::load8(a + i), B::load8(b + i), s0);
   float r = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < n; ++i) r += sw(i) * sx(i);
-  (void)wh;
-  (void)wf;
-  (void)x;
-  return r;
-}
-
-void vec_dot_f32_f32(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const float*>(w);
-  const auto* b = static_cast<const float*>(x);
-  *out = dot_float(
-      n, nullptr, a, x, [&](int64_t i) { return _mm256_loadu_ps(a + i); },
-      [&](int64_t i) { return _mm256_loadu_ps(b + i); }, [&](int64_t i) { return a[i]; },
-      [&](int64_t i) { return b[i]; });
-}
-
-void vec_dot_f16_f16(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const uint16_t*>(x);
-  *out = dot_float(
-      n, a, nullptr, x, [&](int64_t i) { return load_f16x8(a + i); },
-      [&](int64_t i) { return load_f16x8(b + i); }, [&](int64_t i) { return fp16(a[i]); },
-      [&](int64_t i) { return fp16(b[i]); });
-}
-
-void vec_dot_f16_f32(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const float*>(x);
-  *out = dot_float(
-      n, a, nullptr, x, [&](int64_t i) { return load_f16x8(a + i); },
-      [&](int64_t i) { return _mm256_loadu_ps(b + i); }, [&](int64_t i) { return fp16(a[i]); },
-      [&](int64_t i) { return b[i]; });
-}
-
-void vec_dot_bf16_bf16(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const uint16_t*>(x);
-  *out = dot_float(
-      n, a, nullptr, x, [&](int64_t i) { return load_bf16x8(a + i); },
-      [&](int64_t i) { return load_bf16x8(b + i); }, [&](int64_t i) { return bf16_to_f32(a[i]); },
-      [&](int64_t i) { return bf16_to_f32(b[i]); });
-}
-
-void vec_dot_bf16_f32(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const float*>(x);
-  *out = dot_float(
-      n, a, nullptr, x, [&](int64_t i) { return load_bf16x8(a + i); },
-      [&](int64_t i) { return _mm256_loadu_ps(b + i); },
-      [&](int64_t i) { return bf16_to_f32(a[i]); }, [&](int64_t i) { return b[i]; });
+  for (; i < n; ++i) r += A::load1(a + i) * B::load1(b + i);
+  *out = r;
 }
 
 void dequantize_f16(const void* src, float* dst, int64_t n) {
@@ -675,11 +646,11 @@ void quantize_q8_k(const float* src, void* dst, int64_t nrows, int64_t n, const 
 
 constexpr SimdVariant kVariants[] = {
     {Type::Q8_K, nullptr, Type::Q8_K, nullptr, quantize_q8_k},
-    {Type::F32, nullptr, Type::F32, vec_dot_f32_f32},
-    {Type::F16, dequantize_f16, Type::F16, vec_dot_f16_f16},
-    {Type::F16, dequantize_f16, Type::F32, vec_dot_f16_f32},
-    {Type::BF16, dequantize_bf16, Type::BF16, vec_dot_bf16_bf16},
-    {Type::BF16, dequantize_bf16, Type::F32, vec_dot_bf16_f32},
+    {Type::F32, nullptr, Type::F32, vec_dot_float<F32, F32>},
+    {Type::F16, dequantize_f16, Type::F16, vec_dot_float<F16, F16>},
+    {Type::F16, dequantize_f16, Type::F32, vec_dot_float<F16, F32>},
+    {Type::BF16, dequantize_bf16, Type::BF16, vec_dot_float<BF16, BF16>},
+    {Type::BF16, dequantize_bf16, Type::F32, vec_dot_float<BF16, F32>},
     {Type::Q8_0, dequantize_q8_0, Type::Q8_0, vec_dot_q8_0, quantize_q8_0},
     {Type::Q4_0, nullptr, Type::Q8_0, vec_dot_q4_0},
     {Type::Q4_1, nullptr, Type::Q8_0, vec_dot_q4_1},

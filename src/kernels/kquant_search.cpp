@@ -64,14 +64,7 @@ SymChunk symmetric_chunk(int n, int nmax, const float* x, const float* w, float 
 }  // namespace
 
 float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const float* qw) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const auto [max, amax] = qmath::signed_absmax(x, n);
   if (amax < kGroupEps) {
     std::memset(L, 0, static_cast<size_t>(n));
     return 0.f;
@@ -112,14 +105,7 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
 }
 
 float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const auto [max, amax] = qmath::signed_absmax(x, n);
   if (amax < kGroupEps) {
     std::memset(L, 0, static_cast<size_t>(n));
     return 0.f;

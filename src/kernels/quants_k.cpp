@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/fp16.h"
 #include "kernels/codec.h"
@@ -13,6 +14,8 @@ namespace {
 
 using kq::AffineBlock;
 using kq::AffineSpec;
+using kq::refine_affine;
+using kq::refine_sym;
 using kq::SymBlock;
 using kq::SymSpec;
 using qmath::nearest_int_ggml;
@@ -464,10 +467,11 @@ void ggml_q6K(const float* x, const float* qw, SymBlock& a) {
 
 // Encodes rows block by block: the ggml encoding, then (refined mode) the refiner with the
 // objective weights (the imatrix, or none for plain squared error).
-template <class Block, class State, class Spec, void (*Encode)(const float*, const float*, State&),
-          void (*Refine)(const Spec&, const float*, const float*, State&),
-          void (*Pack)(const State&, Block&)>
-void quantize_rows(const Spec& sp, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+template <
+    class Block, class State, const auto& sp, void (*Encode)(const float*, const float*, State&),
+    void (*Refine)(const std::remove_cvref_t<decltype(sp)>&, const float*, const float*, State&),
+    void (*Pack)(const State&, Block&)>
+void quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                    const QuantizeOptions& opt) {
   const int64_t nb = n_per_row / QK_K;
   auto* out = static_cast<Block*>(dst);
@@ -483,9 +487,6 @@ void quantize_rows(const Spec& sp, const float* src, void* dst, int64_t nrows, i
   }
 }
 
-void enc_q2K(const float* x, const float* qw, AffineBlock& a) {
-  ggml_q2K(x, qw, a);
-}
 void enc_q4K(const float* x, const float* qw, AffineBlock& a) {
   ggml_q45K(kQ4Spec, x, qw, a);
 }
@@ -493,30 +494,9 @@ void enc_q5K(const float* x, const float* qw, AffineBlock& a) {
   ggml_q45K(kQ5Spec, x, qw, a);
 }
 
-void quantize_q2K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q2_K, AffineBlock, AffineSpec, enc_q2K, kq::refine_affine, pack_q2K>(
-      kQ2Spec, src, dst, nrows, n, o);
-}
-void quantize_q3K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q3_K, SymBlock, SymSpec, ggml_q3K, kq::refine_sym, pack_q3K>(
-      kQ3Spec, src, dst, nrows, n, o);
-}
-void quantize_q4K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q4_K, AffineBlock, AffineSpec, enc_q4K, kq::refine_affine, pack_q4K>(
-      kQ4Spec, src, dst, nrows, n, o);
-}
-void quantize_q5K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q5_K, AffineBlock, AffineSpec, enc_q5K, kq::refine_affine, pack_q5K>(
-      kQ5Spec, src, dst, nrows, n, o);
-}
-void quantize_q6K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q6_K, SymBlock, SymSpec, ggml_q6K, kq::refine_sym, pack_q6K>(
-      kQ6Spec, src, dst, nrows, n, o);
-}
-
-template <class Block, class State, class Spec, void (*Unpack)(const Block&, State&),
-          void (*Decode)(const Spec&, const State&, float*)>
-void dequantize_blocks(const Spec& sp, const void* src, float* dst, int64_t n) {
+template <class Block, class State, const auto& sp, void (*Unpack)(const Block&, State&),
+          void (*Decode)(const std::remove_cvref_t<decltype(sp)>&, const State&, float*)>
+void dequantize_blocks(const void* src, float* dst, int64_t n) {
   const auto* in = static_cast<const Block*>(src);
   for (int64_t i = 0; i < n / QK_K; ++i) {
     State st;
@@ -525,32 +505,13 @@ void dequantize_blocks(const Spec& sp, const void* src, float* dst, int64_t n) {
   }
 }
 
-void dequantize_q2K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q2_K, AffineBlock, AffineSpec, unpack_q2K, decode_affine>(kQ2Spec, src,
-                                                                                    dst, n);
-}
-void dequantize_q3K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q3_K, SymBlock, SymSpec, unpack_q3K, decode_sym>(kQ3Spec, src, dst, n);
-}
-void dequantize_q4K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q4_K, AffineBlock, AffineSpec, unpack_q4K, decode_affine>(kQ4Spec, src,
-                                                                                    dst, n);
-}
-void dequantize_q5K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q5_K, AffineBlock, AffineSpec, unpack_q5K, decode_affine>(kQ5Spec, src,
-                                                                                    dst, n);
-}
-void dequantize_q6K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q6_K, SymBlock, SymSpec, unpack_q6K, decode_sym>(kQ6Spec, src, dst, n);
-}
-
 // ---- dot products against Q8_K activations (scalar reference) ---------------------------------
 // Integer sums per sub-block, scaled once per super-block:
 //   affine: sum_j dx*(d*ls_j*sum_i q_i*a_i - dmin*lm_j*sum_i a_i), the a-sums from bsums;
 //   symmetric: sum_j dx*d*s_j*sum_i q_i*a_i.
 
-template <class Block, void (*Unpack)(const Block&, AffineBlock&)>
-void vec_dot_affine(const AffineSpec& sp, int64_t n, float* out, const void* w, const void* xq) {
+template <class Block, const AffineSpec& sp, void (*Unpack)(const Block&, AffineBlock&)>
+void vec_dot_affine(int64_t n, float* out, const void* w, const void* xq) {
   const auto* wb = static_cast<const Block*>(w);
   const auto* xb = static_cast<const block_q8_K*>(xq);
   const int groups = sp.sub_len / 16;  // bsums per sub-block
@@ -577,8 +538,8 @@ void vec_dot_affine(const AffineSpec& sp, int64_t n, float* out, const void* w, 
   *out = sum;
 }
 
-template <class Block, void (*Unpack)(const Block&, SymBlock&)>
-void vec_dot_sym(const SymSpec& sp, int64_t n, float* out, const void* w, const void* xq) {
+template <class Block, const SymSpec& sp, void (*Unpack)(const Block&, SymBlock&)>
+void vec_dot_sym(int64_t n, float* out, const void* w, const void* xq) {
   const auto* wb = static_cast<const Block*>(w);
   const auto* xb = static_cast<const block_q8_K*>(xq);
   float sum = 0;
@@ -599,22 +560,6 @@ void vec_dot_sym(const SymSpec& sp, int64_t n, float* out, const void* w, const 
   *out = sum;
 }
 
-void dot_q2K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_affine<block_q2_K, unpack_q2K>(kQ2Spec, n, out, w, x);
-}
-void dot_q3K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_sym<block_q3_K, unpack_q3K>(kQ3Spec, n, out, w, x);
-}
-void dot_q4K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_affine<block_q4_K, unpack_q4K>(kQ4Spec, n, out, w, x);
-}
-void dot_q5K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_affine<block_q5_K, unpack_q5K>(kQ5Spec, n, out, w, x);
-}
-void dot_q6K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_sym<block_q6_K, unpack_q6K>(kQ6Spec, n, out, w, x);
-}
-
 // ---- Q8_K ---------------------------------------------------------------------------------------
 
 void quantize_q8K(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
@@ -633,14 +578,7 @@ void dequantize_q8K(const void* src, float* dst, int64_t n) {
 
 void quantize_row_q8_K(const float* x, block_q8_K* y, int64_t n) {
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
-    float max = 0, amax = 0;
-    for (int k = 0; k < QK_K; ++k) {
-      const float ax = std::fabs(x[k]);
-      if (ax > amax) {
-        amax = ax;
-        max = x[k];
-      }
-    }
+    const auto [max, amax] = qmath::signed_absmax(x, QK_K);
     if (!(amax != 0)) {
       y[i].d = 0;
       std::memset(y[i].qs, 0, sizeof y[i].qs);
@@ -671,11 +609,24 @@ void register_k_codecs(CodecTable& table) {
     c.vec_dot_type = dot_type;
     c.vec_dot = dot;
   };
-  set(Type::Q2_K, quantize_q2K, dequantize_q2K, Type::Q8_K, dot_q2K);
-  set(Type::Q3_K, quantize_q3K, dequantize_q3K, Type::Q8_K, dot_q3K);
-  set(Type::Q4_K, quantize_q4K, dequantize_q4K, Type::Q8_K, dot_q4K);
-  set(Type::Q5_K, quantize_q5K, dequantize_q5K, Type::Q8_K, dot_q5K);
-  set(Type::Q6_K, quantize_q6K, dequantize_q6K, Type::Q8_K, dot_q6K);
+  // Affine types (y = d*ls*q - dmin*lm) and symmetric ones (y = d*s*q), each from its spec,
+  // ggml encoder, packing and Q8_K dot.
+  set(Type::Q2_K,
+      quantize_rows<block_q2_K, AffineBlock, kQ2Spec, ggml_q2K, refine_affine, pack_q2K>,
+      dequantize_blocks<block_q2_K, AffineBlock, kQ2Spec, unpack_q2K, decode_affine>, Type::Q8_K,
+      vec_dot_affine<block_q2_K, kQ2Spec, unpack_q2K>);
+  set(Type::Q4_K, quantize_rows<block_q4_K, AffineBlock, kQ4Spec, enc_q4K, refine_affine, pack_q4K>,
+      dequantize_blocks<block_q4_K, AffineBlock, kQ4Spec, unpack_q4K, decode_affine>, Type::Q8_K,
+      vec_dot_affine<block_q4_K, kQ4Spec, unpack_q4K>);
+  set(Type::Q5_K, quantize_rows<block_q5_K, AffineBlock, kQ5Spec, enc_q5K, refine_affine, pack_q5K>,
+      dequantize_blocks<block_q5_K, AffineBlock, kQ5Spec, unpack_q5K, decode_affine>, Type::Q8_K,
+      vec_dot_affine<block_q5_K, kQ5Spec, unpack_q5K>);
+  set(Type::Q3_K, quantize_rows<block_q3_K, SymBlock, kQ3Spec, ggml_q3K, refine_sym, pack_q3K>,
+      dequantize_blocks<block_q3_K, SymBlock, kQ3Spec, unpack_q3K, decode_sym>, Type::Q8_K,
+      vec_dot_sym<block_q3_K, kQ3Spec, unpack_q3K>);
+  set(Type::Q6_K, quantize_rows<block_q6_K, SymBlock, kQ6Spec, ggml_q6K, refine_sym, pack_q6K>,
+      dequantize_blocks<block_q6_K, SymBlock, kQ6Spec, unpack_q6K, decode_sym>, Type::Q8_K,
+      vec_dot_sym<block_q6_K, kQ6Spec, unpack_q6K>);
   set(Type::Q8_K, quantize_q8K, dequantize_q8K, Type::F32, nullptr);
 }
 

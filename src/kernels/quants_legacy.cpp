@@ -261,14 +261,7 @@ void ggml_iq4_impl(int super_block_size, const float* x, uint16_t* dh, uint8_t* 
     } else {
       for (int j = 0; j < kQ; ++j) weight[j] = xb[j] * xb[j];
     }
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQ; ++j) {
-      const float ax = std::fabs(xb[j]);
-      if (ax > amax) {
-        amax = ax;
-        max = xb[j];
-      }
-    }
+    const auto [max, amax] = qmath::signed_absmax(xb, kQ);
     if (amax < kGroupMaxEps) {
       scales[ib] = 0;
       continue;
