@@ -104,6 +104,41 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
   return scale;
 }
 
+namespace {
+
+// ggml's coordinate descent on single quants (make_q3_quants, make_qp_quants): up to 5 passes,
+// each moving a quant to its least-squares value given the others when that raises
+// sumlx^2 / suml2. kPositive (make_qp_quants): quants clamped to <= hi, sl2 > 0 required before
+// the move; otherwise (make_q3_quants) clamped to [lo, hi], sl2 > 0 required after it.
+template <bool kPositive, class Lt>
+void descend_quants(int n, int lo, int hi, const float* x, const float* w, Lt* L, float& sumlx,
+                    float& suml2) {
+  for (int pass = 0; pass < 5; ++pass) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float li = static_cast<float>(L[i]);
+      float slx = sumlx - w[i] * x[i] * li;
+      float sl2 = suml2 - w[i] * li * li;
+      if (!(slx > 0) || (kPositive && !(sl2 > 0))) continue;
+      int new_l = qmath::nearest_int_ggml(x[i] * sl2 / slx);
+      new_l = kPositive ? min_of(hi, new_l) : max_of(lo, min_of(hi, new_l));
+      if (new_l == L[i]) continue;
+      const float fl = static_cast<float>(new_l);
+      slx += w[i] * x[i] * fl;
+      sl2 += w[i] * fl * fl;
+      if ((kPositive || sl2 > 0) && slx * slx * suml2 > sumlx * sumlx * sl2) {
+        L[i] = static_cast<Lt>(new_l);
+        sumlx = slx;
+        suml2 = sl2;
+        ++n_changed;
+      }
+    }
+    if (!n_changed) break;
+  }
+}
+
+}  // namespace
+
 float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L) {
   const auto [max, amax] = qmath::signed_absmax(x, n);
   if (amax < kGroupEps) {
@@ -111,41 +146,18 @@ float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L) {
     return 0.f;
   }
   const float iscale = static_cast<float>(-nmax) / max;
+  float w[kMaxGroup];
   float sumlx = 0, suml2 = 0;
   for (int i = 0; i < n; ++i) {
     int l = qmath::nearest_int_ggml(iscale * x[i]);
     l = max_of(-nmax, min_of(nmax - 1, l));
     L[i] = static_cast<int8_t>(l);
-    const float w = x[i] * x[i];
+    w[i] = x[i] * x[i];
     const float fl = static_cast<float>(l);
-    sumlx += w * x[i] * fl;
-    suml2 += w * fl * fl;
+    sumlx += w[i] * x[i] * fl;
+    suml2 += w[i] * fl * fl;
   }
-  for (int pass = 0; pass < 5; ++pass) {
-    int n_changed = 0;
-    for (int i = 0; i < n; ++i) {
-      const float w = x[i] * x[i];
-      const float li = static_cast<float>(L[i]);
-      float slx = sumlx - w * x[i] * li;
-      if (slx > 0) {
-        float sl2 = suml2 - w * li * li;
-        int new_l = qmath::nearest_int_ggml(x[i] * sl2 / slx);
-        new_l = max_of(-nmax, min_of(nmax - 1, new_l));
-        if (new_l != L[i]) {
-          const float fl = static_cast<float>(new_l);
-          slx += w * x[i] * fl;
-          sl2 += w * fl * fl;
-          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
-            L[i] = static_cast<int8_t>(new_l);
-            sumlx = slx;
-            suml2 = sl2;
-            ++n_changed;
-          }
-        }
-      }
-    }
-    if (!n_changed) break;
-  }
+  descend_quants<false>(n, -nmax, nmax - 1, x, w, L, sumlx, suml2);
   for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
@@ -364,30 +376,7 @@ float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const fl
     sumlx += w * x[i] * fl;
     suml2 += w * fl * fl;
   }
-  for (int pass = 0; pass < 5; ++pass) {
-    int n_changed = 0;
-    for (int i = 0; i < n; ++i) {
-      const float w = qw[i];
-      const float li = static_cast<float>(L[i]);
-      float slx = sumlx - w * x[i] * li;
-      float sl2 = suml2 - w * li * li;
-      if (slx > 0 && sl2 > 0) {
-        const int new_l = min_of(nmax, qmath::nearest_int_ggml(x[i] * sl2 / slx));
-        if (new_l != L[i]) {
-          const float fl = static_cast<float>(new_l);
-          slx += w * x[i] * fl;
-          sl2 += w * fl * fl;
-          if (slx * slx * suml2 > sumlx * sumlx * sl2) {
-            L[i] = static_cast<uint8_t>(new_l);
-            sumlx = slx;
-            suml2 = sl2;
-            ++n_changed;
-          }
-        }
-      }
-    }
-    if (!n_changed) break;
-  }
+  descend_quants<true>(n, 0, nmax, x, qw, L, sumlx, suml2);
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
