@@ -413,38 +413,16 @@ inline float round_even(float v) {
   return (v + 12582912.f) - 12582912.f;
 }
 
-// Quantizes one affine sub-block of LEN values for given dl = d*ls, ml = dmin*lm (as the
-// decoder computes them), writing the quants to q; returns its weighted squared error.
-template <int LEN>
-float affine_sub_n(const float* x, const float* w, int qmax, float dl, float ml, uint8_t* q) {
-  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
-  const float fmax = static_cast<float>(qmax);
-  float lf[LEN];
-  for (int i = 0; i < LEN; ++i) {
-    float v = (x[i] + ml) * inv;
-    v = v > 0.0f ? v : 0.0f;  // also maps NaN to 0
-    v = v < fmax ? v : fmax;
-    lf[i] = round_even(v);
-  }
-  float acc[8] = {};
-  for (int i0 = 0; i0 < LEN; i0 += 8) {
-    for (int k = 0; k < 8; ++k) {
-      const int i = i0 + k;
-      const float diff = dl * lf[i] - ml - x[i];
-      acc[k] += w[i] * diff * diff;
-    }
-  }
-  for (int i = 0; i < LEN; ++i) q[i] = static_cast<uint8_t>(static_cast<int>(lf[i]));
-  return finish(acc);
-}
-
-template <int LEN>
-float sym_sub_n(const float* x, const float* w, int qmin, int qmax, float dl, int8_t* q) {
+// Quantizes one sub-block of LEN values to quants in [qmin, qmax] for y = dl*q - ml, as the
+// decoder computes it (affine types: qmin = 0, ml = dmin*lm; symmetric ones: no ml), writing
+// the quants to q; returns the weighted squared error.
+template <int LEN, bool kAffine, class Q>
+float sub_encode_n(const float* x, const float* w, int qmin, int qmax, float dl, float ml, Q* q) {
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
   const float fmin = static_cast<float>(qmin), fmax = static_cast<float>(qmax);
   float lf[LEN];
   for (int i = 0; i < LEN; ++i) {
-    float v = x[i] * inv;
+    float v = kAffine ? (x[i] + ml) * inv : x[i] * inv;
     v = v > fmin ? v : fmin;  // also maps NaN to qmin
     v = v < fmax ? v : fmax;
     lf[i] = round_even(v);
@@ -453,50 +431,26 @@ float sym_sub_n(const float* x, const float* w, int qmin, int qmax, float dl, in
   for (int i0 = 0; i0 < LEN; i0 += 8) {
     for (int k = 0; k < 8; ++k) {
       const int i = i0 + k;
-      const float diff = dl * lf[i] - x[i];
+      const float diff = kAffine ? dl * lf[i] - ml - x[i] : dl * lf[i] - x[i];
       acc[k] += w[i] * diff * diff;
     }
   }
-  for (int i = 0; i < LEN; ++i) q[i] = static_cast<int8_t>(static_cast<int>(lf[i]));
+  for (int i = 0; i < LEN; ++i) q[i] = static_cast<Q>(static_cast<int>(lf[i]));
   return finish(acc);
 }
-
-float affine_sub(const float* x, const float* w, int len, int qmax, float dl, float ml,
-                 uint8_t* q) {
-  return len == 16 ? affine_sub_n<16>(x, w, qmax, dl, ml, q)
-                   : affine_sub_n<32>(x, w, qmax, dl, ml, q);
-}
-float sym_sub(const float* x, const float* w, int len, int qmin, int qmax, float dl, int8_t* q) {
-  return len == 16 ? sym_sub_n<16>(x, w, qmin, qmax, dl, q)
-                   : sym_sub_n<32>(x, w, qmin, qmax, dl, q);
+template <bool kAffine, class Q>
+float sub_encode(const float* x, const float* w, int len, int qmin, int qmax, float dl, float ml,
+                 Q* q) {
+  return len == 16 ? sub_encode_n<16, kAffine>(x, w, qmin, qmax, dl, ml, q)
+                   : sub_encode_n<32, kAffine>(x, w, qmin, qmax, dl, ml, q);
 }
 
-// The errors of affine_sub / sym_sub for eight candidate scales at once (one per lane, same
-// values): every lane keeps the 8 partial sums of the scalar version (element i in sum i % 8)
-// and adds them in the same order, so each lane's error is bit-identical to the scalar one.
-template <int LEN>
-lanes::f32x8 affine_err8(const float* x, const float* w, int qmax, lanes::f32x8 dl,
-                         lanes::f32x8 ml) {
-  using namespace lanes;
-  const f32x8 zero = splat(0.f), fmax = splat(static_cast<float>(qmax));
-  const f32x8 inv = dl != zero ? splat(1.0f) / dl : zero;
-  f32x8 acc[8];
-  for (auto& a : acc) a = zero;
-  for (int i0 = 0; i0 < LEN; i0 += 8) {
-    for (int k = 0; k < 8; ++k) {
-      const int i = i0 + k;
-      f32x8 v = (x[i] + ml) * inv;
-      v = v > zero ? v : zero;  // also maps NaN to 0
-      v = v < fmax ? v : fmax;
-      const f32x8 lf = (v + 12582912.f) - 12582912.f;
-      const f32x8 diff = dl * lf - ml - x[i];
-      acc[k] += w[i] * diff * diff;
-    }
-  }
-  return finish8(acc);
-}
-template <int LEN>
-lanes::f32x8 sym_err8(const float* x, const float* w, int qmin, int qmax, lanes::f32x8 dl) {
+// The errors of sub_encode for eight candidate (dl, ml) at once (one per lane, same values):
+// every lane keeps the 8 partial sums of the scalar version (element i in sum i % 8) and adds
+// them in the same order, so each lane's error is bit-identical to the scalar one.
+template <int LEN, bool kAffine>
+lanes::f32x8 sub_err8_n(const float* x, const float* w, int qmin, int qmax, lanes::f32x8 dl,
+                        lanes::f32x8 ml) {
   using namespace lanes;
   const f32x8 zero = splat(0.f);
   const f32x8 fmin = splat(static_cast<float>(qmin)), fmax = splat(static_cast<float>(qmax));
@@ -506,23 +460,21 @@ lanes::f32x8 sym_err8(const float* x, const float* w, int qmin, int qmax, lanes:
   for (int i0 = 0; i0 < LEN; i0 += 8) {
     for (int k = 0; k < 8; ++k) {
       const int i = i0 + k;
-      f32x8 v = x[i] * inv;
+      f32x8 v = kAffine ? (x[i] + ml) * inv : x[i] * inv;
       v = v > fmin ? v : fmin;  // also maps NaN to qmin
       v = v < fmax ? v : fmax;
       const f32x8 lf = (v + 12582912.f) - 12582912.f;
-      const f32x8 diff = dl * lf - x[i];
+      const f32x8 diff = kAffine ? dl * lf - ml - x[i] : dl * lf - x[i];
       acc[k] += w[i] * diff * diff;
     }
   }
   return finish8(acc);
 }
-lanes::f32x8 affine_err8(const float* x, const float* w, int len, int qmax, lanes::f32x8 dl,
-                         lanes::f32x8 ml) {
-  return len == 16 ? affine_err8<16>(x, w, qmax, dl, ml) : affine_err8<32>(x, w, qmax, dl, ml);
-}
-lanes::f32x8 sym_err8(const float* x, const float* w, int len, int qmin, int qmax,
-                      lanes::f32x8 dl) {
-  return len == 16 ? sym_err8<16>(x, w, qmin, qmax, dl) : sym_err8<32>(x, w, qmin, qmax, dl);
+template <bool kAffine>
+lanes::f32x8 sub_err8(const float* x, const float* w, int len, int qmin, int qmax, lanes::f32x8 dl,
+                      lanes::f32x8 ml) {
+  return len == 16 ? sub_err8_n<16, kAffine>(x, w, qmin, qmax, dl, ml)
+                   : sub_err8_n<32, kAffine>(x, w, qmin, qmax, dl, ml);
 }
 
 // Index of the first entry of e[0..n) below `best` that also beats every earlier one (the
@@ -702,11 +654,11 @@ struct AffineModel {
   }
   static lanes::f32x8 err8(const Spec& sp, const float* x, const float* w, lanes::f32x8 dl,
                            lanes::f32x8 ml) {
-    return affine_err8(x, w, sp.sub_len, sp.qmax, dl, ml);
+    return sub_err8<true>(x, w, sp.sub_len, 0, sp.qmax, dl, ml);
   }
   static float encode(const Spec& sp, const float* x, const float* w, float dl, float ml,
                       uint8_t* q) {
-    return affine_sub(x, w, sp.sub_len, sp.qmax, dl, ml, q);
+    return sub_encode<true>(x, w, sp.sub_len, 0, sp.qmax, dl, ml, q);
   }
   static double error(const Spec& sp, const Block& b, const float* x, const float* w) {
     return affine_error(sp, b, x, w);
@@ -757,12 +709,12 @@ struct SymModel {
     return n;
   }
   static lanes::f32x8 err8(const Spec& sp, const float* x, const float* w, lanes::f32x8 dl,
-                           lanes::f32x8 /*ml*/) {
-    return sym_err8(x, w, sp.sub_len, sp.qmin, sp.qmax, dl);
+                           lanes::f32x8 ml) {
+    return sub_err8<false>(x, w, sp.sub_len, sp.qmin, sp.qmax, dl, ml);
   }
   static float encode(const Spec& sp, const float* x, const float* w, float dl, float /*ml*/,
                       int8_t* q) {
-    return sym_sub(x, w, sp.sub_len, sp.qmin, sp.qmax, dl, q);
+    return sub_encode<false>(x, w, sp.sub_len, sp.qmin, sp.qmax, dl, 0.f, q);
   }
   static double error(const Spec& sp, const Block& b, const float* x, const float* w) {
     return sym_error(sp, b, x, w);

@@ -318,14 +318,10 @@ void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
       a.dmin = f32_to_fp16(0.f);
     }
   } else {
-    float sw[16] = {};
+    float sw[16];
     const float sigma2 = sum_sq(x, QK_K) / QK_K;
     for (int j = 0; j < 16; ++j) {
-      const float* q = qw + 16 * j;
-      for (int l = 0; l < 16; ++l) {
-        weights[l] = q[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      }
-      for (int l = 0; l < 16; ++l) sw[j] += weights[l];
+      sw[j] = qmath::importance_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weights);
       scales[j] = kq::ggml_affine_search_guarded(16, 3, x + 16 * j, weights, a.q + 16 * j, &mins[j],
                                                  -0.9f, 0.05f, 36, false);
     }
@@ -369,11 +365,7 @@ void ggml_q45K(const AffineSpec& sp, const float* x, const float* qw, AffineBloc
     const float sigma2 = 2 * sum_sq(x, QK_K) / QK_K;
     for (int j = 0; j < 8; ++j) {
       const float* xj = x + 32 * j;
-      const float* q = qw + 32 * j;
-      for (int l = 0; l < 32; ++l) weights[l] = q[l] * std::sqrt(sigma2 + xj[l] * xj[l]);
-      float sumw = 0;
-      for (int l = 0; l < 32; ++l) sumw += weights[l];
-      sw[j] = sumw;
+      sw[j] = qmath::importance_weights(xj, qw + 32 * j, sigma2, 32, weights);
       scales[j] = kq::ggml_affine_search_guarded(32, nmax, xj, weights, a.q + 32 * j, &mins[j],
                                                  -0.9f, 0.05f, 36, false);
     }
@@ -419,11 +411,7 @@ void ggml_q3K(const float* x, const float* qw, SymBlock& a) {
     const float sigma2 = 2 * sum_sq(x, QK_K) / QK_K;
     for (int j = 0; j < 16; ++j) {
       const float* xj = x + 16 * j;
-      const float* q = qw + 16 * j;
-      for (int l = 0; l < 16; ++l) weight[l] = q[l] * std::sqrt(sigma2 + xj[l] * xj[l]);
-      float sumw = 0;
-      for (int l = 0; l < 16; ++l) sumw += weight[l];
-      sw[j] = sumw;
+      sw[j] = qmath::importance_weights(xj, qw + 16 * j, sigma2, 16, weight);
       scales[j] = kq::ggml_symmetric_search(16, 4, xj, L + 16 * j, weight);
     }
     const float d_block = kq::ggml_symmetric_search(16, 32, scales, Ls, sw);
