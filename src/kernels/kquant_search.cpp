@@ -45,9 +45,8 @@ SymChunk symmetric_chunk(int n, int nmax, const float* x, const float* w, float 
   f32x8 isc[kSymVecs];
   SymChunk c;
   for (int v = 0; v < kSymVecs; ++v) {
-    for (int k = 0; k < kWidth; ++k)
-      isc[v][k] =
-          -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is0 + v * kWidth + k)) / max;
+    const f32x8 is = to_float(lane_index() + (is0 + v * kWidth));
+    isc[v] = -(static_cast<float>(nmax) + 0.1f * is) / max;
     c.sumlx[v] = c.suml2[v] = splat(0.f);
   }
   for (int i = 0; i < n; ++i) {
@@ -204,9 +203,10 @@ AffineChunk affine_chunk(int n, int nmax, const float* x, const float* w, float 
   using namespace lanes;
   const float fnmax = static_cast<float>(nmax);
   f32x8 isc[kChunks];
-  for (int c = 0; c < kChunks; ++c)
-    for (int k = 0; k < kWidth; ++k)
-      isc[c][k] = (rmin + rdelta * static_cast<float>(is0 + c * kWidth + k) + fnmax) / (max - min);
+  for (int c = 0; c < kChunks; ++c) {
+    const f32x8 is = to_float(lane_index() + (is0 + c * kWidth));
+    isc[c] = (rmin + rdelta * is + fnmax) / (max - min);
+  }
   f32x8 lf[kMaxGroup][kChunks];
   f32x8 sum_l[kChunks], sum_l2[kChunks], sum_xl[kChunks];
   for (int c = 0; c < kChunks; ++c) sum_l[c] = sum_l2[c] = sum_xl[c] = splat(0.f);

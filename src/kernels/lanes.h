@@ -21,6 +21,10 @@ inline f32x8 splat(float v) {
 inline i32x8 splat_i(int32_t v) {
   return i32x8{v, v, v, v, v, v, v, v};
 }
+// 0, 1, ..., 7.
+inline i32x8 lane_index() {
+  return i32x8{0, 1, 2, 3, 4, 5, 6, 7};
+}
 inline f32x8 to_float(i32x8 v) {
   return __builtin_convertvector(v, f32x8);
 }
