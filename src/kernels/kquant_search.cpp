@@ -793,7 +793,20 @@ void refine(const typename M::Spec& sp, const float* x, const float* w_in, typen
     Glob trial[9];
     const int nt = M::trials(sp, cur, x, w, trial);
     double terr[9];
-    for (int c0 = 0; c0 < nt; c0 += W) {
+    // A lane pass costs about L element steps whatever the number of trials; one trial
+    // encoded with its elements in lanes about L/8 + 2. Both give the same error bits.
+    const bool few = nt * (L / W + 2) < L;
+    for (int t = 0; few && t < nt; ++t) {
+      const auto tg = M::scales(trial[t]);
+      typename M::Block scratch;
+      double tot = 0;
+      for (int j = 0; j < sp.n_sub; ++j) {
+        const Sub p = M::sub(cur, j);
+        tot += M::encode(sp, x + j * L, w + j * L, M::dl(tg, p), M::ml(tg, p), scratch.q + j * L);
+      }
+      terr[t] = inf_if_nan(tot);
+    }
+    for (int c0 = 0; !few && c0 < nt; c0 += W) {
       typename M::Scales tg[W];
       for (int k = 0; k < W; ++k) tg[k] = M::scales(trial[std::min(c0 + k, nt - 1)]);
       double tot[W] = {};  // as requant_all sums them
