@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/fp16.h"
 #include "kernels/blocks.h"
@@ -76,69 +77,40 @@ inline __m256i dot_s8s8(__m256i w, __m256i y) {
 
 // ---- float formats ----
 
-template <class LoadW, class LoadX, class ScalarW, class ScalarX>
-inline float dot_float(int64_t n, const uint16_t* wh, const float* wf, const void* x, LoadW lw,
-                       LoadX lx, ScalarW sw, ScalarX sx) {
+// Float element formats: eight values to a vector, and one value.
+struct F32 {
+  using T = float;
+  static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+  static float load1(const float* p) { return *p; }
+};
+struct F16 {
+  using T = uint16_t;
+  static __m256 load8(const uint16_t* p) { return load_f16x8(p); }
+  static float load1(const uint16_t* p) { return fp16(*p); }
+};
+struct BF16 {
+  using T = uint16_t;
+  static __m256 load8(const uint16_t* p) { return load_bf16x8(p); }
+  static float load1(const uint16_t* p) { return bf16_to_f32(*p); }
+};
+
+// Dot of weights in format A with activations in format B, four accumulators.
+template <class A, class B>
+void vec_dot_float(int64_t n, float* out, const void* w, const void* x) {
+  const auto* a = static_cast<const typename A::T*>(w);
+  const auto* b = static_cast<const typename B::T*>(x);
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    s0 = _mm256_fmadd_ps(lw(i), lx(i), s0);
-    s1 = _mm256_fmadd_ps(lw(i + 8), lx(i + 8), s1);
-    s2 = _mm256_fmadd_ps(lw(i + 16), lx(i + 16), s2);
-    s3 = _mm256_fmadd_ps(lw(i + 24), lx(i + 24), s3);
+    s0 = _mm256_fmadd_ps(A::load8(a + i), B::load8(b + i), s0);
+    s1 = _mm256_fmadd_ps(A::load8(a + i + 8), B::load8(b + i + 8), s1);
+    s2 = _mm256_fmadd_ps(A::load8(a + i + 16), B::load8(b + i + 16), s2);
+    s3 = _mm256_fmadd_ps(A::load8(a + i + 24), B::load8(b + i + 24), s3);
   }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(lw(i), lx(i), s0);
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(A::load8(a + i), B::load8(b + i), s0);
   float r = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < n; ++i) r += sw(i) * sx(i);
-  (void)wh;
-  (void)wf;
-  (void)x;
-  return r;
-}
-
-void vec_dot_f32_f32(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const float*>(w);
-  const auto* b = static_cast<const float*>(x);
-  *out = dot_float(
-      n, nullptr, a, x, [&](int64_t i) { return _mm256_loadu_ps(a + i); },
-      [&](int64_t i) { return _mm256_loadu_ps(b + i); }, [&](int64_t i) { return a[i]; },
-      [&](int64_t i) { return b[i]; });
-}
-
-void vec_dot_f16_f16(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const uint16_t*>(x);
-  *out = dot_float(
-      n, a, nullptr, x, [&](int64_t i) { return load_f16x8(a + i); },
-      [&](int64_t i) { return load_f16x8(b + i); }, [&](int64_t i) { return fp16(a[i]); },
-      [&](int64_t i) { return fp16(b[i]); });
-}
-
-void vec_dot_f16_f32(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const float*>(x);
-  *out = dot_float(
-      n, a, nullptr, x, [&](int64_t i) { return load_f16x8(a + i); },
-      [&](int64_t i) { return _mm256_loadu_ps(b + i); }, [&](int64_t i) { return fp16(a[i]); },
-      [&](int64_t i) { return b[i]; });
-}
-
-void vec_dot_bf16_bf16(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const uint16_t*>(x);
-  *out = dot_float(
-      n, a, nullptr, x, [&](int64_t i) { return load_bf16x8(a + i); },
-      [&](int64_t i) { return load_bf16x8(b + i); }, [&](int64_t i) { return bf16_to_f32(a[i]); },
-      [&](int64_t i) { return bf16_to_f32(b[i]); });
-}
-
-void vec_dot_bf16_f32(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const float*>(x);
-  *out = dot_float(
-      n, a, nullptr, x, [&](int64_t i) { return load_bf16x8(a + i); },
-      [&](int64_t i) { return _mm256_loadu_ps(b + i); },
-      [&](int64_t i) { return bf16_to_f32(a[i]); }, [&](int64_t i) { return b[i]; });
+  for (; i < n; ++i) r += A::load1(a + i) * B::load1(b + i);
+  *out = r;
 }
 
 void dequantize_f16(const void* src, float* dst, int64_t n) {
@@ -295,40 +267,13 @@ inline __m256i bcast16(__m256i v, int k) {
                              _mm256_load_si256(reinterpret_cast<const __m256i*>(kBroadcast16[k])));
 }
 
-// Q4_K: per 64 weights two unsigned x signed byte products, scaled by the sub-block scales as
-// int16 (vpmaddwd); scales and mins decoded with vector ops, the min terms from the block sums.
-void vec_dot_q4_k(int64_t n, float* out, const void* w, const void* x) {
-  const auto* bw = static_cast<const block_q4_K*>(w);
-  const auto* bx = static_cast<const block_q8_K*>(x);
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
-  __m128 accm = _mm_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const __m128i scm = k4_scales_mins(bw[i].scales);
-    accm = _mm_fmadd_ps(_mm_set1_ps(bx[i].d * fp16(bw[i].dmin)),
-                        _mm_cvtepi32_ps(k4_min_terms(scm, bx[i].bsums)), accm);
-    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
-    const uint8_t* q = bw[i].qs;
-    const int8_t* y = bx[i].qs;
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {
-      const __m256i v = load256(q + 32 * j);
-      const __m256i lo = _mm256_and_si256(v, m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-      const __m256i p0 = _mm256_maddubs_epi16(lo, load256(y + 64 * j));
-      const __m256i p1 = _mm256_maddubs_epi16(hi, load256(y + 64 * j + 32));
-      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, bcast16(sc, 2 * j)));
-      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, bcast16(sc, 2 * j + 1)));
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(bx[i].d * fp16(bw[i].d)),
-                          _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
-  }
-  *out = hsum(acc) - hsum128(accm);
-}
-
-void vec_dot_q5_k(int64_t n, float* out, const void* w, const void* x) {
-  const auto* bw = static_cast<const block_q5_K*>(w);
+// Q4_K and Q5_K (Block): per 64 weights two unsigned x signed byte products, scaled by the
+// sub-block scales as int16 (vpmaddwd); scales and mins decoded with vector ops, the min terms
+// from the block sums. Q5_K ORs its fifth bits (qh) into the nibbles first.
+template <class Block>
+void vec_dot_q45_k(int64_t n, float* out, const void* w, const void* x) {
+  constexpr bool kQ5 = std::is_same_v<Block, block_q5_K>;
+  const auto* bw = static_cast<const Block*>(w);
   const auto* bx = static_cast<const block_q8_K*>(x);
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i one = _mm256_set1_epi8(1);
@@ -339,18 +284,24 @@ void vec_dot_q5_k(int64_t n, float* out, const void* w, const void* x) {
     accm = _mm_fmadd_ps(_mm_set1_ps(bx[i].d * fp16(bw[i].dmin)),
                         _mm_cvtepi32_ps(k4_min_terms(scm, bx[i].bsums)), accm);
     const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
-    const __m256i qh = load256(bw[i].qh);
+    const uint8_t* q = bw[i].qs;
+    const int8_t* y = bx[i].qs;
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kQ5) qh = load256(bw[i].qh);
     __m256i s0 = _mm256_setzero_si256(), s1 = s0;
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
-      const __m256i q = load256(bw[i].qs + 32 * j);
-      const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4);
-      const __m256i h1 =
-          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
-      const __m256i p0 = _mm256_maddubs_epi16(lo, load256(bx[i].qs + 64 * j));
-      const __m256i p1 = _mm256_maddubs_epi16(hi, load256(bx[i].qs + 64 * j + 32));
+      const __m256i v = load256(q + 32 * j);
+      __m256i lo = _mm256_and_si256(v, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      if constexpr (kQ5) {
+        const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
+        const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
+      }
+      const __m256i p0 = _mm256_maddubs_epi16(lo, load256(y + 64 * j));
+      const __m256i p1 = _mm256_maddubs_epi16(hi, load256(y + 64 * j + 32));
       s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, bcast16(sc, 2 * j)));
       s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, bcast16(sc, 2 * j + 1)));
     }
@@ -675,11 +626,11 @@ void quantize_q8_k(const float* src, void* dst, int64_t nrows, int64_t n, const 
 
 constexpr SimdVariant kVariants[] = {
     {Type::Q8_K, nullptr, Type::Q8_K, nullptr, quantize_q8_k},
-    {Type::F32, nullptr, Type::F32, vec_dot_f32_f32},
-    {Type::F16, dequantize_f16, Type::F16, vec_dot_f16_f16},
-    {Type::F16, dequantize_f16, Type::F32, vec_dot_f16_f32},
-    {Type::BF16, dequantize_bf16, Type::BF16, vec_dot_bf16_bf16},
-    {Type::BF16, dequantize_bf16, Type::F32, vec_dot_bf16_f32},
+    {Type::F32, nullptr, Type::F32, vec_dot_float<F32, F32>},
+    {Type::F16, dequantize_f16, Type::F16, vec_dot_float<F16, F16>},
+    {Type::F16, dequantize_f16, Type::F32, vec_dot_float<F16, F32>},
+    {Type::BF16, dequantize_bf16, Type::BF16, vec_dot_float<BF16, BF16>},
+    {Type::BF16, dequantize_bf16, Type::F32, vec_dot_float<BF16, F32>},
     {Type::Q8_0, dequantize_q8_0, Type::Q8_0, vec_dot_q8_0, quantize_q8_0},
     {Type::Q4_0, nullptr, Type::Q8_0, vec_dot_q4_0},
     {Type::Q4_1, nullptr, Type::Q8_0, vec_dot_q4_1},
@@ -688,8 +639,8 @@ constexpr SimdVariant kVariants[] = {
     {Type::IQ4_NL, nullptr, Type::Q8_0, vec_dot_iq4_nl},
     {Type::Q2_K, nullptr, Type::Q8_K, vec_dot_q2_k},
     {Type::Q3_K, nullptr, Type::Q8_K, vec_dot_q3_k},
-    {Type::Q4_K, dequantize_q4_k, Type::Q8_K, vec_dot_q4_k},
-    {Type::Q5_K, nullptr, Type::Q8_K, vec_dot_q5_k},
+    {Type::Q4_K, dequantize_q4_k, Type::Q8_K, vec_dot_q45_k<block_q4_K>},
+    {Type::Q5_K, nullptr, Type::Q8_K, vec_dot_q45_k<block_q5_K>},
     {Type::Q6_K, dequantize_q6_k, Type::Q8_K, vec_dot_q6_k},
     {Type::IQ4_XS, nullptr, Type::Q8_K, vec_dot_iq4_xs},
 };

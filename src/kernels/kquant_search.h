@@ -14,6 +14,9 @@
 namespace qforge::kq {
 
 // ---- ggml-compatible sub-block searches -------------------------------------------------------
+// Groups hold 1 <= n <= 32 values (kMaxGroup). The candidate scales of one search are evaluated
+// eight at a time in vector lanes, each lane in ggml's scalar order, so results are bit-exact.
+inline constexpr int kMaxGroup = 32;
 // Symmetric scale for n values with quants in [-nmax, nmax-1], stored in L as l + nmax. Weights
 // are qw (nullptr: x^2). Tries the round-to-nearest scale and 18 perturbed ones, keeping the one
 // with the best weighted least-squares fit. Returns the scale (0 for an all-zero group).
@@ -23,14 +26,12 @@ float ggml_symmetric_search(int n, int nmax, const float* x, int8_t* L, const fl
 float ggml_symmetric_iterative(int n, int nmax, const float* x, int8_t* L);
 // Affine fit x ~ scale*L - min_out with L in [0, nmax], min_out >= 0: scans nstep+1 inverse
 // scales (rmin + rdelta*is + nmax)/(max - min), each followed by a weighted least-squares fit of
-// scale and min; the error is weighted |diff| (use_mad) or diff^2. Laux is scratch (n bytes).
+// scale and min; the error is weighted |diff| (use_mad) or diff^2.
 float ggml_affine_search(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                         float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                         bool use_mad);
+                         float* min_out, float rmin, float rdelta, int nstep, bool use_mad);
 // As ggml_affine_search, with a guarded rounding (the variant used with importance weights).
 float ggml_affine_search_guarded(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                                 float* min_out, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                                 bool use_mad);
+                                 float* min_out, float rmin, float rdelta, int nstep, bool use_mad);
 // Non-negative scale for quantizing non-negative values (sub-block scales or mins) to
 // [0, nmax] with weights qw; L receives the quants.
 float ggml_positive_search(int n, int nmax, const float* x, uint8_t* L, const float* qw);

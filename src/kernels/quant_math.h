@@ -27,6 +27,32 @@ inline int nearest_int_ggml(float v) {
   return (i & 0x007fffff) - 0x00400000;
 }
 
+// The value of largest magnitude (the first one on ties) and that magnitude: ggml's encoders
+// take the sign of their scale from it.
+struct SignedMax {
+  float value = 0, mag = 0;
+};
+inline SignedMax signed_absmax(const float* x, int64_t n) {
+  SignedMax m;
+  for (int64_t i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > m.mag) {
+      m.mag = ax;
+      m.value = x[i];
+    }
+  }
+  return m;
+}
+
+// ggml's weights of a group under an importance vector qw: qw * sqrt(sigma2 + x^2), into out;
+// returns their sum (in order, as ggml sums them).
+inline float importance_weights(const float* x, const float* qw, float sigma2, int n, float* out) {
+  for (int l = 0; l < n; ++l) out[l] = qw[l] * std::sqrt(sigma2 + x[l] * x[l]);
+  float sum = 0;
+  for (int l = 0; l < n; ++l) sum += out[l];
+  return sum;
+}
+
 // ggml's best_index_int8 (Feb 2025): index of the level of the sorted table `val` (n entries)
 // nearest to x; at an exact midpoint the upper level wins.
 inline int best_index_int8_ggml(int n, const int8_t* val, float x) {

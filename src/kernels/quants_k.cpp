@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/fp16.h"
 #include "kernels/codec.h"
@@ -13,6 +14,8 @@ namespace {
 
 using kq::AffineBlock;
 using kq::AffineSpec;
+using kq::refine_affine;
+using kq::refine_sym;
 using kq::SymBlock;
 using kq::SymSpec;
 using qmath::nearest_int_ggml;
@@ -285,14 +288,13 @@ float sum_sq(const float* x, int n) {
 
 void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
   float scales[16], mins[16];
-  uint8_t Laux[16];
   float weights[16];
   if (!qw) {
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 16; ++j) {
       for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-      scales[j] = kq::ggml_affine_search(16, 3, x + 16 * j, weights, a.q + 16 * j, &mins[j], Laux,
-                                         -0.5f, 0.1f, 15, true);
+      scales[j] = kq::ggml_affine_search(16, 3, x + 16 * j, weights, a.q + 16 * j, &mins[j], -0.5f,
+                                         0.1f, 15, true);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -316,16 +318,12 @@ void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
       a.dmin = f32_to_fp16(0.f);
     }
   } else {
-    float sw[16] = {};
+    float sw[16];
     const float sigma2 = sum_sq(x, QK_K) / QK_K;
     for (int j = 0; j < 16; ++j) {
-      const float* q = qw + 16 * j;
-      for (int l = 0; l < 16; ++l) {
-        weights[l] = q[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      }
-      for (int l = 0; l < 16; ++l) sw[j] += weights[l];
+      sw[j] = qmath::importance_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weights);
       scales[j] = kq::ggml_affine_search_guarded(16, 3, x + 16 * j, weights, a.q + 16 * j, &mins[j],
-                                                 Laux, -0.9f, 0.05f, 36, false);
+                                                 -0.9f, 0.05f, 36, false);
     }
     const float dm = kq::ggml_positive_search(16, 15, scales, a.ls, sw);
     const float mm = kq::ggml_positive_search(16, 15, mins, a.lm, sw);
@@ -338,7 +336,6 @@ void ggml_q2K(const float* x, const float* qw, AffineBlock& a) {
 // Q4_K and Q5_K share everything but the quant range and the search parameters.
 void ggml_q45K(const AffineSpec& sp, const float* x, const float* qw, AffineBlock& a) {
   float scales[8], mins[8], weights[32];
-  uint8_t Laux[32];
   const int nmax = sp.qmax;
   if (!qw) {
     float max_scale = 0, max_min = 0;
@@ -347,9 +344,9 @@ void ggml_q45K(const AffineSpec& sp, const float* x, const float* qw, AffineBloc
       const float av_x = std::sqrt(sum_sq(xj, 32) / 32);
       for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xj[l]);
       scales[j] = nmax == 15 ? kq::ggml_affine_search(32, 15, xj, weights, a.q + 32 * j, &mins[j],
-                                                      Laux, -1.f, 0.1f, 20, false)
+                                                      -1.f, 0.1f, 20, false)
                              : kq::ggml_affine_search(32, 31, xj, weights, a.q + 32 * j, &mins[j],
-                                                      Laux, -0.5f, 0.1f, 15, false);
+                                                      -0.5f, 0.1f, 15, false);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -368,13 +365,9 @@ void ggml_q45K(const AffineSpec& sp, const float* x, const float* qw, AffineBloc
     const float sigma2 = 2 * sum_sq(x, QK_K) / QK_K;
     for (int j = 0; j < 8; ++j) {
       const float* xj = x + 32 * j;
-      const float* q = qw + 32 * j;
-      for (int l = 0; l < 32; ++l) weights[l] = q[l] * std::sqrt(sigma2 + xj[l] * xj[l]);
-      float sumw = 0;
-      for (int l = 0; l < 32; ++l) sumw += weights[l];
-      sw[j] = sumw;
+      sw[j] = qmath::importance_weights(xj, qw + 32 * j, sigma2, 32, weights);
       scales[j] = kq::ggml_affine_search_guarded(32, nmax, xj, weights, a.q + 32 * j, &mins[j],
-                                                 Laux, -0.9f, 0.05f, 36, false);
+                                                 -0.9f, 0.05f, 36, false);
     }
     const float d_block = kq::ggml_positive_search(8, 63, scales, a.ls, sw);
     const float m_block = kq::ggml_positive_search(8, 63, mins, a.lm, sw);
@@ -418,11 +411,7 @@ void ggml_q3K(const float* x, const float* qw, SymBlock& a) {
     const float sigma2 = 2 * sum_sq(x, QK_K) / QK_K;
     for (int j = 0; j < 16; ++j) {
       const float* xj = x + 16 * j;
-      const float* q = qw + 16 * j;
-      for (int l = 0; l < 16; ++l) weight[l] = q[l] * std::sqrt(sigma2 + xj[l] * xj[l]);
-      float sumw = 0;
-      for (int l = 0; l < 16; ++l) sumw += weight[l];
-      sw[j] = sumw;
+      sw[j] = qmath::importance_weights(xj, qw + 16 * j, sigma2, 16, weight);
       scales[j] = kq::ggml_symmetric_search(16, 4, xj, L + 16 * j, weight);
     }
     const float d_block = kq::ggml_symmetric_search(16, 32, scales, Ls, sw);
@@ -466,10 +455,11 @@ void ggml_q6K(const float* x, const float* qw, SymBlock& a) {
 
 // Encodes rows block by block: the ggml encoding, then (refined mode) the refiner with the
 // objective weights (the imatrix, or none for plain squared error).
-template <class Block, class State, class Spec, void (*Encode)(const float*, const float*, State&),
-          void (*Refine)(const Spec&, const float*, const float*, State&),
-          void (*Pack)(const State&, Block&)>
-void quantize_rows(const Spec& sp, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+template <
+    class Block, class State, const auto& sp, void (*Encode)(const float*, const float*, State&),
+    void (*Refine)(const std::remove_cvref_t<decltype(sp)>&, const float*, const float*, State&),
+    void (*Pack)(const State&, Block&)>
+void quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                    const QuantizeOptions& opt) {
   const int64_t nb = n_per_row / QK_K;
   auto* out = static_cast<Block*>(dst);
@@ -485,9 +475,6 @@ void quantize_rows(const Spec& sp, const float* src, void* dst, int64_t nrows, i
   }
 }
 
-void enc_q2K(const float* x, const float* qw, AffineBlock& a) {
-  ggml_q2K(x, qw, a);
-}
 void enc_q4K(const float* x, const float* qw, AffineBlock& a) {
   ggml_q45K(kQ4Spec, x, qw, a);
 }
@@ -495,30 +482,9 @@ void enc_q5K(const float* x, const float* qw, AffineBlock& a) {
   ggml_q45K(kQ5Spec, x, qw, a);
 }
 
-void quantize_q2K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q2_K, AffineBlock, AffineSpec, enc_q2K, kq::refine_affine, pack_q2K>(
-      kQ2Spec, src, dst, nrows, n, o);
-}
-void quantize_q3K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q3_K, SymBlock, SymSpec, ggml_q3K, kq::refine_sym, pack_q3K>(
-      kQ3Spec, src, dst, nrows, n, o);
-}
-void quantize_q4K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q4_K, AffineBlock, AffineSpec, enc_q4K, kq::refine_affine, pack_q4K>(
-      kQ4Spec, src, dst, nrows, n, o);
-}
-void quantize_q5K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q5_K, AffineBlock, AffineSpec, enc_q5K, kq::refine_affine, pack_q5K>(
-      kQ5Spec, src, dst, nrows, n, o);
-}
-void quantize_q6K(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions& o) {
-  quantize_rows<block_q6_K, SymBlock, SymSpec, ggml_q6K, kq::refine_sym, pack_q6K>(
-      kQ6Spec, src, dst, nrows, n, o);
-}
-
-template <class Block, class State, class Spec, void (*Unpack)(const Block&, State&),
-          void (*Decode)(const Spec&, const State&, float*)>
-void dequantize_blocks(const Spec& sp, const void* src, float* dst, int64_t n) {
+template <class Block, class State, const auto& sp, void (*Unpack)(const Block&, State&),
+          void (*Decode)(const std::remove_cvref_t<decltype(sp)>&, const State&, float*)>
+void dequantize_blocks(const void* src, float* dst, int64_t n) {
   const auto* in = static_cast<const Block*>(src);
   for (int64_t i = 0; i < n / QK_K; ++i) {
     State st;
@@ -527,32 +493,13 @@ void dequantize_blocks(const Spec& sp, const void* src, float* dst, int64_t n) {
   }
 }
 
-void dequantize_q2K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q2_K, AffineBlock, AffineSpec, unpack_q2K, decode_affine>(kQ2Spec, src,
-                                                                                    dst, n);
-}
-void dequantize_q3K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q3_K, SymBlock, SymSpec, unpack_q3K, decode_sym>(kQ3Spec, src, dst, n);
-}
-void dequantize_q4K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q4_K, AffineBlock, AffineSpec, unpack_q4K, decode_affine>(kQ4Spec, src,
-                                                                                    dst, n);
-}
-void dequantize_q5K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q5_K, AffineBlock, AffineSpec, unpack_q5K, decode_affine>(kQ5Spec, src,
-                                                                                    dst, n);
-}
-void dequantize_q6K(const void* src, float* dst, int64_t n) {
-  dequantize_blocks<block_q6_K, SymBlock, SymSpec, unpack_q6K, decode_sym>(kQ6Spec, src, dst, n);
-}
-
 // ---- dot products against Q8_K activations (scalar reference) ---------------------------------
 // Integer sums per sub-block, scaled once per super-block:
 //   affine: sum_j dx*(d*ls_j*sum_i q_i*a_i - dmin*lm_j*sum_i a_i), the a-sums from bsums;
 //   symmetric: sum_j dx*d*s_j*sum_i q_i*a_i.
 
-template <class Block, void (*Unpack)(const Block&, AffineBlock&)>
-void vec_dot_affine(const AffineSpec& sp, int64_t n, float* out, const void* w, const void* xq) {
+template <class Block, const AffineSpec& sp, void (*Unpack)(const Block&, AffineBlock&)>
+void vec_dot_affine(int64_t n, float* out, const void* w, const void* xq) {
   const auto* wb = static_cast<const Block*>(w);
   const auto* xb = static_cast<const block_q8_K*>(xq);
   const int groups = sp.sub_len / 16;  // bsums per sub-block
@@ -579,8 +526,8 @@ void vec_dot_affine(const AffineSpec& sp, int64_t n, float* out, const void* w, 
   *out = sum;
 }
 
-template <class Block, void (*Unpack)(const Block&, SymBlock&)>
-void vec_dot_sym(const SymSpec& sp, int64_t n, float* out, const void* w, const void* xq) {
+template <class Block, const SymSpec& sp, void (*Unpack)(const Block&, SymBlock&)>
+void vec_dot_sym(int64_t n, float* out, const void* w, const void* xq) {
   const auto* wb = static_cast<const Block*>(w);
   const auto* xb = static_cast<const block_q8_K*>(xq);
   float sum = 0;
@@ -601,22 +548,6 @@ void vec_dot_sym(const SymSpec& sp, int64_t n, float* out, const void* w, const 
   *out = sum;
 }
 
-void dot_q2K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_affine<block_q2_K, unpack_q2K>(kQ2Spec, n, out, w, x);
-}
-void dot_q3K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_sym<block_q3_K, unpack_q3K>(kQ3Spec, n, out, w, x);
-}
-void dot_q4K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_affine<block_q4_K, unpack_q4K>(kQ4Spec, n, out, w, x);
-}
-void dot_q5K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_affine<block_q5_K, unpack_q5K>(kQ5Spec, n, out, w, x);
-}
-void dot_q6K(int64_t n, float* out, const void* w, const void* x) {
-  vec_dot_sym<block_q6_K, unpack_q6K>(kQ6Spec, n, out, w, x);
-}
-
 // ---- Q8_K ---------------------------------------------------------------------------------------
 
 void quantize_q8K(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
@@ -635,14 +566,7 @@ void dequantize_q8K(const void* src, float* dst, int64_t n) {
 
 void quantize_row_q8_K(const float* x, block_q8_K* y, int64_t n) {
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
-    float max = 0, amax = 0;
-    for (int k = 0; k < QK_K; ++k) {
-      const float ax = std::fabs(x[k]);
-      if (ax > amax) {
-        amax = ax;
-        max = x[k];
-      }
-    }
+    const auto [max, amax] = qmath::signed_absmax(x, QK_K);
     if (!(amax != 0)) {
       y[i].d = 0;
       std::memset(y[i].qs, 0, sizeof y[i].qs);
@@ -673,11 +597,24 @@ void register_k_codecs(CodecTable& table) {
     c.vec_dot_type = dot_type;
     c.vec_dot = dot;
   };
-  set(Type::Q2_K, quantize_q2K, dequantize_q2K, Type::Q8_K, dot_q2K);
-  set(Type::Q3_K, quantize_q3K, dequantize_q3K, Type::Q8_K, dot_q3K);
-  set(Type::Q4_K, quantize_q4K, dequantize_q4K, Type::Q8_K, dot_q4K);
-  set(Type::Q5_K, quantize_q5K, dequantize_q5K, Type::Q8_K, dot_q5K);
-  set(Type::Q6_K, quantize_q6K, dequantize_q6K, Type::Q8_K, dot_q6K);
+  // Affine types (y = d*ls*q - dmin*lm) and symmetric ones (y = d*s*q), each from its spec,
+  // ggml encoder, packing and Q8_K dot.
+  set(Type::Q2_K,
+      quantize_rows<block_q2_K, AffineBlock, kQ2Spec, ggml_q2K, refine_affine, pack_q2K>,
+      dequantize_blocks<block_q2_K, AffineBlock, kQ2Spec, unpack_q2K, decode_affine>, Type::Q8_K,
+      vec_dot_affine<block_q2_K, kQ2Spec, unpack_q2K>);
+  set(Type::Q4_K, quantize_rows<block_q4_K, AffineBlock, kQ4Spec, enc_q4K, refine_affine, pack_q4K>,
+      dequantize_blocks<block_q4_K, AffineBlock, kQ4Spec, unpack_q4K, decode_affine>, Type::Q8_K,
+      vec_dot_affine<block_q4_K, kQ4Spec, unpack_q4K>);
+  set(Type::Q5_K, quantize_rows<block_q5_K, AffineBlock, kQ5Spec, enc_q5K, refine_affine, pack_q5K>,
+      dequantize_blocks<block_q5_K, AffineBlock, kQ5Spec, unpack_q5K, decode_affine>, Type::Q8_K,
+      vec_dot_affine<block_q5_K, kQ5Spec, unpack_q5K>);
+  set(Type::Q3_K, quantize_rows<block_q3_K, SymBlock, kQ3Spec, ggml_q3K, refine_sym, pack_q3K>,
+      dequantize_blocks<block_q3_K, SymBlock, kQ3Spec, unpack_q3K, decode_sym>, Type::Q8_K,
+      vec_dot_sym<block_q3_K, kQ3Spec, unpack_q3K>);
+  set(Type::Q6_K, quantize_rows<block_q6_K, SymBlock, kQ6Spec, ggml_q6K, refine_sym, pack_q6K>,
+      dequantize_blocks<block_q6_K, SymBlock, kQ6Spec, unpack_q6K, decode_sym>, Type::Q8_K,
+      vec_dot_sym<block_q6_K, kQ6Spec, unpack_q6K>);
   set(Type::Q8_K, quantize_q8K, dequantize_q8K, Type::F32, nullptr);
 }
 

@@ -15,6 +15,7 @@
 #include "kernels/blocks.h"
 #include "kernels/codec.h"
 #include "kernels/kquant_search.h"
+#include "kernels/lanes.h"
 #include "kernels/quant_math.h"
 
 namespace qforge {
@@ -218,7 +219,21 @@ void ggml_q8_0_ref(const float* x, block_q8_0& y) {
   const float d = amax / ((1 << 7) - 1);
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   y.d = f32_to_fp16(d);
-  for (int j = 0; j < kQ; ++j) y.qs[j] = trunc_i8(std::round(x[j] * id));
+  // trunc_i8(roundf(x*id)) per lane: clamping before rounding gives the same result (both are
+  // monotonic and the bounds are integers), and then the rounding works on small values.
+  using namespace lanes;
+  for (int j0 = 0; j0 < kQ; j0 += kWidth) {
+    f32x8 v;
+    std::memcpy(&v, x + j0, sizeof v);
+    v = v * id;
+    v = v > splat(127.f) ? splat(127.f) : v;
+    v = v < splat(-128.f) ? splat(-128.f) : v;
+    v = v == v ? v : splat(0.f);                        // NaN -> 0
+    const i32x8 t = __builtin_convertvector(v, i32x8);  // toward zero, exact here
+    const i32x8 up = lanes::abs(v - to_float(t)) >= splat(0.5f);
+    const i32x8 q = t + (up & (v < splat(0.f) ? splat_i(-1) : splat_i(1)));
+    for (int k = 0; k < kWidth; ++k) y.qs[j0 + k] = static_cast<int8_t>(q[k]);
+  }
 }
 
 // quantize_row_iq4_nl_impl (super_block_size 32 for IQ4_NL, 256 for IQ4_XS; block_size 32).
@@ -246,14 +261,7 @@ void ggml_iq4_impl(int super_block_size, const float* x, uint16_t* dh, uint8_t* 
     } else {
       for (int j = 0; j < kQ; ++j) weight[j] = xb[j] * xb[j];
     }
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQ; ++j) {
-      const float ax = std::fabs(xb[j]);
-      if (ax > amax) {
-        amax = ax;
-        max = xb[j];
-      }
-    }
+    const auto [max, amax] = qmath::signed_absmax(xb, kQ);
     if (amax < kGroupMaxEps) {
       scales[ib] = 0;
       continue;
@@ -394,15 +402,14 @@ void ggml_row_affine(const float* x, int64_t n, const float* imatrix, uint16_t* 
   }
   const float sigma2 = row_sigma2(x, n);
   float weight[kQ];
-  uint8_t Laux[kQ];
   for (int64_t ib = 0; ib < nb; ++ib) {
     const float* xb = x + kQ * ib;
     const float* qw = imatrix + kQ * ib;
     for (int j = 0; j < kQ; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
     float min;
     // ggml's make_qkx3_quants with importance weights and squared error (use_mad = false).
-    const float df = kq::ggml_affine_search(kQ, kNmax, xb, weight, levels + ib * kQ, &min, Laux,
-                                            -0.9f, 0.05f, 36, false);
+    const float df = kq::ggml_affine_search(kQ, kNmax, xb, weight, levels + ib * kQ, &min, -0.9f,
+                                            0.05f, 36, false);
     d[ib] = f32_to_fp16(df);
     m[ib] = f32_to_fp16(-min);
   }
@@ -742,7 +749,7 @@ void quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n,
         // ggml's block is kept unless it decodes to Inf/NaN (a scale past the fp16 range, or
         // 0/0 under all-zero importance): then the refined block replaces it.
         bool finite = true;
-        for (int j = 0; j < kPer; ++j) finite = finite && std::isfinite(y[j]);
+        for (int j = 0; j < kPer; ++j) finite &= std::isfinite(y[j]);
         if (finite) continue;
       }
       const double err_ggml = qmath::weighted_sq_error(xb, y, w, kPer);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/vec_ops.h"
 
@@ -119,16 +120,31 @@ QF_AVX2 void rms_norm(const float* x, const float* w, int64_t n, float eps, floa
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-// 16 keys per step, the 4 x 2 accumulators in registers.
-QF_AVX2 void qk_scores4(const float* const q[4], const float* kt, int64_t ks, int64_t hd,
-                        int64_t n_kv, float scale, float* out) {
+// Eight keys or values from a row of f32 or f16 (vcvtph2ps on load).
+QF_AVX2 inline __m256 load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+QF_AVX2 inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline float to_f32(float v) {
+  return v;
+}
+QF_AVX2 inline float to_f32(uint16_t v) {
+  return _cvtsh_ss(v);
+}
+
+// 16 keys per step, the 4 x 2 accumulators in registers; keys of type T (float or f16 bits).
+template <class T>
+QF_AVX2 void qk_scores4_t(const float* const q[4], const T* kt, int64_t ks, int64_t hd,
+                          int64_t n_kv, float scale, float* out) {
   const __m256 vs = _mm256_set1_ps(scale);
   for (int64_t j = 0; j < n_kv; j += 16) {
     __m256 a[4][2];
     for (auto& r : a) r[0] = r[1] = _mm256_setzero_ps();
     for (int64_t d = 0; d < hd; ++d) {
-      const __m256 k0 = _mm256_loadu_ps(kt + d * ks + j);
-      const __m256 k1 = _mm256_loadu_ps(kt + d * ks + j + 8);
+      const __m256 k0 = load8(kt + d * ks + j);
+      const __m256 k1 = load8(kt + d * ks + j + 8);
       for (int i = 0; i < 4; ++i) {
         const __m256 qd = _mm256_broadcast_ss(q[i] + d);
         a[i][0] = _mm256_fmadd_ps(qd, k0, a[i][0]);
@@ -142,27 +158,27 @@ QF_AVX2 void qk_scores4(const float* const q[4], const float* kt, int64_t ks, in
   }
 }
 
-// Value rows of 8 * HD8 floats, the accumulators in registers (the unroll pragmas keep GCC
-// from storing the accumulator array to the stack on every key).
-template <int HD8>
-QF_AVX2 void weighted_values_n(const float* w, const float* v, int64_t n_kv, float inv,
-                               float* out) {
+// Value rows of 8 * HD8 elements of type T, the accumulators in registers (the unroll pragmas
+// keep GCC from storing the accumulator array to the stack on every key).
+template <int HD8, class T>
+QF_AVX2 void weighted_values_n(const float* w, const T* v, int64_t n_kv, float inv, float* out) {
   __m256 acc[HD8];
 #pragma GCC unroll 16
   for (int k = 0; k < HD8; ++k) acc[k] = _mm256_setzero_ps();
   for (int64_t j = 0; j < n_kv; ++j) {
     const __m256 p = _mm256_broadcast_ss(w + j);
-    const float* vj = v + j * (8 * HD8);
+    const T* vj = v + j * (8 * HD8);
 #pragma GCC unroll 16
-    for (int k = 0; k < HD8; ++k) acc[k] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * k), acc[k]);
+    for (int k = 0; k < HD8; ++k) acc[k] = _mm256_fmadd_ps(p, load8(vj + 8 * k), acc[k]);
   }
   const __m256 vi = _mm256_set1_ps(inv);
 #pragma GCC unroll 16
   for (int k = 0; k < HD8; ++k) _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(acc[k], vi));
 }
 
-QF_AVX2 void weighted_values(const float* w, const float* v, int64_t n_kv, int64_t hd, float inv,
-                             float* out) {
+template <class T>
+QF_AVX2 void weighted_values_t(const float* w, const T* v, int64_t n_kv, int64_t hd, float inv,
+                               float* out) {
   switch (hd) {
     case 128:
       return weighted_values_n<16>(w, v, n_kv, inv, out);
@@ -178,74 +194,31 @@ QF_AVX2 void weighted_values(const float* w, const float* v, int64_t n_kv, int64
       break;
   }
   std::fill(out, out + hd, 0.0f);
-  for (int64_t j = 0; j < n_kv; ++j) axpy(w[j], v + j * hd, out, hd);
+  for (int64_t j = 0; j < n_kv; ++j) {
+    if constexpr (std::is_same_v<T, float>) {
+      axpy(w[j], v + j * hd, out, hd);
+    } else {
+      for (int64_t d = 0; d < hd; ++d) out[d] += w[j] * to_f32(v[j * hd + d]);
+    }
+  }
   for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
 }
 
-// As qk_scores4 with f16 keys (vcvtph2ps on load).
+QF_AVX2 void qk_scores4(const float* const q[4], const float* kt, int64_t ks, int64_t hd,
+                        int64_t n_kv, float scale, float* out) {
+  qk_scores4_t(q, kt, ks, hd, n_kv, scale, out);
+}
 QF_AVX2 void qk_scores4_f16(const float* const q[4], const uint16_t* kt, int64_t ks, int64_t hd,
                             int64_t n_kv, float scale, float* out) {
-  const __m256 vs = _mm256_set1_ps(scale);
-  for (int64_t j = 0; j < n_kv; j += 16) {
-    __m256 a[4][2];
-    for (auto& r : a) r[0] = r[1] = _mm256_setzero_ps();
-    for (int64_t d = 0; d < hd; ++d) {
-      const uint16_t* row = kt + d * ks + j;
-      const __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
-      const __m256 k1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8)));
-      for (int i = 0; i < 4; ++i) {
-        const __m256 qd = _mm256_broadcast_ss(q[i] + d);
-        a[i][0] = _mm256_fmadd_ps(qd, k0, a[i][0]);
-        a[i][1] = _mm256_fmadd_ps(qd, k1, a[i][1]);
-      }
-    }
-    for (int i = 0; i < 4; ++i) {
-      _mm256_storeu_ps(out + i * ks + j, _mm256_mul_ps(a[i][0], vs));
-      _mm256_storeu_ps(out + i * ks + j + 8, _mm256_mul_ps(a[i][1], vs));
-    }
-  }
+  qk_scores4_t(q, kt, ks, hd, n_kv, scale, out);
 }
-
-template <int HD8>
-QF_AVX2 void weighted_values_f16_n(const float* w, const uint16_t* v, int64_t n_kv, float inv,
-                                   float* out) {
-  __m256 acc[HD8];
-#pragma GCC unroll 16
-  for (int k = 0; k < HD8; ++k) acc[k] = _mm256_setzero_ps();
-  for (int64_t j = 0; j < n_kv; ++j) {
-    const __m256 p = _mm256_broadcast_ss(w + j);
-    const uint16_t* vj = v + j * (8 * HD8);
-#pragma GCC unroll 16
-    for (int k = 0; k < HD8; ++k)
-      acc[k] = _mm256_fmadd_ps(
-          p, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vj + 8 * k))),
-          acc[k]);
-  }
-  const __m256 vi = _mm256_set1_ps(inv);
-#pragma GCC unroll 16
-  for (int k = 0; k < HD8; ++k) _mm256_storeu_ps(out + 8 * k, _mm256_mul_ps(acc[k], vi));
+QF_AVX2 void weighted_values(const float* w, const float* v, int64_t n_kv, int64_t hd, float inv,
+                             float* out) {
+  weighted_values_t(w, v, n_kv, hd, inv, out);
 }
-
 QF_AVX2 void weighted_values_f16(const float* w, const uint16_t* v, int64_t n_kv, int64_t hd,
                                  float inv, float* out) {
-  switch (hd) {
-    case 128:
-      return weighted_values_f16_n<16>(w, v, n_kv, inv, out);
-    case 64:
-      return weighted_values_f16_n<8>(w, v, n_kv, inv, out);
-    case 32:
-      return weighted_values_f16_n<4>(w, v, n_kv, inv, out);
-    case 16:
-      return weighted_values_f16_n<2>(w, v, n_kv, inv, out);
-    case 8:
-      return weighted_values_f16_n<1>(w, v, n_kv, inv, out);
-    default:
-      break;
-  }
-  std::fill(out, out + hd, 0.0f);
-  for (int64_t j = 0; j < n_kv; ++j)
-    for (int64_t d = 0; d < hd; ++d) out[d] += w[j] * _cvtsh_ss(v[j * hd + d]);
-  for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
+  weighted_values_t(w, v, n_kv, hd, inv, out);
 }
 
 // The 6 x 2 accumulators in registers over all n rows (unrolled by pragma, as above).
