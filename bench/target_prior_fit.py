@@ -9,7 +9,16 @@ allocation.sensitivity gives each tensor's signal). Model (log10):
 relerr = error / signal (scale-free: the absolute errors of two models differ by their
 activation scale, the relative ones do not), depth = (layer-1)/(n_layer-2) over layers 1..n-1.
 C_model is free per model (the allocation depends only on ratios within one model).
-Prints the factors and Spearman in sample and across models (fit on one, rank the other)."""
+Prints the factors and Spearman in sample and across models (fit on one, rank the other).
+
+hessian_proxy_model() (src/quant/size_target.cpp) holds this fit (first-block factor, no slope:
+the slope fits better in sample and worse across models) on refmodel's and mini's measurements
+(docs/BENCHMARKS.md, issue 14, "Built-in prior for Hessian-weighted tables"). output.weight is
+split by hand: its relative error is weighted when the imatrix has an entry for it (`imatrix
+--process-output`: refmodel's and mini's earlier measurements, geometric mean) and plain when it
+has none (mini's measurement with the imatrix as written); the plain one is ~3x larger for the
+same KLD, so ProxyModel::unweighted_scale carries its own factor.
+Usage: bench/target_prior_fit.py REF.proxy.json REF.quant.json MINI.proxy.json MINI.quant.json"""
 import json, math, sys
 
 def load(proxy, quant):

@@ -177,6 +177,13 @@ TEST(SizeTarget, HessianPriorIsScaleFreeAndWeighsTheFirstBlock) {
   // Same relative error: the head moves the output most, blk.N.attn_q least.
   EXPECT_GT(pred("output.weight", -1, 1.0), pred("ffn_down.weight", 2, 1.0));
   EXPECT_GT(pred("ffn_down.weight", 2, 1.0), pred("attn_q.weight", 2, 1.0));
+  // A head the imatrix weighted has a smaller relative error for the same KLD: larger factor.
+  TensorSensitivity head = constructed("output.weight", 1.0);
+  head.kind = "output.weight";
+  head.layer = -1;
+  const double plain = predicted_kld(head, head.costs[1], h, false, 6);
+  head.weighted = true;
+  EXPECT_GT(predicted_kld(head, head.costs[1], h, false, 6), 2 * plain);
 }
 
 TEST(SizeTarget, ProxyFileFirstLayerFactors) {
