@@ -211,7 +211,8 @@ TargetResult plan_target(const TargetFlags& t, const std::string& model_path, Te
       !t.target_size.empty()
           ? unwrap(parse_size(t.target_size).context("--target-size: "))
           : unwrap(budget_for_bpw(src, opts, t.target_bpw).context("--target-bpw: "));
-  ProxyModel model = default_proxy_model();
+  // The table holds Hessian-weighted errors when the writer's covariances measure it.
+  ProxyModel model = builtin_proxy_model(so.covariance != nullptr);
   if (!t.proxy.empty()) {
     nlohmann::json j;
     try {

@@ -161,6 +161,42 @@ ProxyModel default_proxy_model() {
   return m;
 }
 
+ProxyModel hessian_proxy_model() {
+  ProxyModel m;
+  m.source =
+      "built-in (Hessian-weighted relative error; fitted on refmodel and mini, each tensor alone "
+      "at Q4_K, 3 chunks of data/calibration.txt)";
+  m.relative = true;
+  // bench/target_prior_fit.py (docs/BENCHMARKS.md, issue 14): KLD / relative error per kind and
+  // the first block's factor per kind; refmodel's constant (mini's is ~2.4x: scale-free here).
+  m.kind_scale = {
+      {"attn_k.weight", 0.21841},  {"attn_output.weight", 0.12813}, {"attn_q.weight", 0.066593},
+      {"attn_v.weight", 0.099601}, {"ffn_down.weight", 0.22277},    {"ffn_gate.weight", 0.20882},
+      {"ffn_up.weight", 0.13189},  {"output.weight", 2.57},         {"token_embd.weight", 0.34031},
+  };
+  // The head without an imatrix entry (`qforge imatrix` without --process-output, like
+  // llama-imatrix's default): its plain relative error, measured on refmodel (0.93) and mini
+  // (0.62).
+  m.unweighted_scale = {{"output.weight", 0.757}};
+  m.first_layer_scale = {
+      {"attn_k.weight", 0.037},  {"attn_output.weight", 0.4117}, {"attn_q.weight", 0.0671},
+      {"attn_v.weight", 0.1781}, {"ffn_down.weight", 3.54},      {"ffn_gate.weight", 1.1592},
+      {"ffn_up.weight", 1.4558},
+  };
+  m.default_scale = 0.13;  // kinds it never saw: the median block kind
+  return m;
+}
+
+ProxyModel builtin_proxy_model(bool hessian) {
+  return hessian ? hessian_proxy_model() : default_proxy_model();
+}
+
+double ProxyModel::first_layer_factor(const std::string& kind, int layer) const {
+  if (layer != 0) return 1.0;
+  auto it = first_layer_scale.find(kind);
+  return it != first_layer_scale.end() ? it->second : 1.0;
+}
+
 double ProxyModel::depth_factor(int layer, int n_layer) const {
   if (layer < 0 || depth_factors.empty()) return 1.0;
   if (depth_factors.size() == 1 || n_layer <= 1) return depth_factors.front();
@@ -183,6 +219,7 @@ Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::str
                                                 "error",
                                                 "depth_factors",
                                                 "default_factor",
+                                                "first_layer_factors",
                                                 "tensor_factors",
                                                 "chunks",
                                                 "tokens_scored",
@@ -230,6 +267,16 @@ Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::str
       m.tensor_scale[it.key()] = it->get<double>();
     }
   }
+  if (j.contains("first_layer_factors")) {
+    if (!j["first_layer_factors"].is_object())
+      return make_error(source, ": \"first_layer_factors\" must be an object {kind: number}");
+    for (auto it = j["first_layer_factors"].begin(); it != j["first_layer_factors"].end(); ++it) {
+      if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
+        return make_error(source, ": first-layer factor of '", it.key(),
+                          "' must be a positive number");
+      m.first_layer_scale[it.key()] = it->get<double>();
+    }
+  }
   for (auto it = j["factors"].begin(); it != j["factors"].end(); ++it) {
     if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
       return make_error(source, ": factor of '", it.key(), "' must be a positive number");
@@ -244,7 +291,9 @@ double predicted_kld(const TensorSensitivity& t, const TypeCost& c, const ProxyM
       tied_embeddings && t.kind == "token_embd.weight" ? std::string("output.weight") : t.kind;
   const double e = m.relative ? (t.signal > 0 ? c.error / t.signal : c.error) : c.error;
   if (auto it = m.tensor_scale.find(t.name); it != m.tensor_scale.end()) return it->second * e;
-  return m.scale_for(kind) * m.depth_factor(t.layer, n_layer) * e;
+  const auto uw = t.weighted ? m.unweighted_scale.end() : m.unweighted_scale.find(kind);
+  const double scale = uw != m.unweighted_scale.end() ? uw->second : m.scale_for(kind);
+  return scale * m.depth_factor(t.layer, n_layer) * m.first_layer_factor(kind, t.layer) * e;
 }
 
 namespace {

@@ -2,16 +2,19 @@
 // table (sensitivity.h), choose every quantizable tensor's type so that the predicted output
 // error (a sum of per-tensor predicted KLD contributions) is minimal and the file fits.
 //
-// Prediction: predicted(t, type) = scale(kind) * depth(layer) * error(t, type), the layer
-// output's expected squared error (imatrix-weighted, sensitivity.h) times factors that convert
-// it into KLD: how much an error in attn_v or ffn_down, early or late in the stack, moves the
+// Prediction: predicted(t, type) = scale(kind) * depth(layer) * first(kind, layer) *
+// error(t, type), the layer output's expected squared error (imatrix- or Hessian-weighted,
+// sensitivity.h; divided by the signal for a `relative` model) times factors that convert it
+// into KLD: how much an error in attn_v or ffn_down, early or late in the stack, moves the
 // model's output distribution. The factors are fitted from one-tensor-at-a-time KLD
-// measurements (bench/target_calibrate.sh + bench/target_fit.py; `--proxy FILE` loads a fit);
-// default_proxy_model() holds the fit on refmodel with 3 chunks of data/calibration.txt (never
-// eval.txt; its errors were the refined encoder's diagonal ones, so with covariances, where the
-// table holds Hessian-weighted errors, `--calibration TEXT` or a `--proxy` fit of that table is
-// the better choice). Leave-one-out Spearman of this proxy vs measured KLD there: 0.75 (raw
-// weighted error alone: 0.45); docs/BENCHMARKS.md.
+// measurements (`--calibration TEXT` in-process, or bench/target_calibrate.sh +
+// bench/target_fit.py; `--proxy FILE` loads a fit).
+// Built-in factors (builtin_proxy_model): for Hessian-weighted tables (the default with FILE.cov
+// beside the imatrix) hessian_proxy_model(), a kind x first-block fit of KLD / relative error on
+// refmodel and mini; for diagonal tables default_proxy_model(), the fit on refmodel with 3
+// chunks of data/calibration.txt of the refined encoder's diagonal errors (leave-one-out
+// Spearman vs measured KLD there 0.75; raw weighted error alone 0.45). Neither saw eval.txt.
+// `--calibration TEXT` measures the model's own factors instead; docs/BENCHMARKS.md.
 //
 // Allocation: tensors that must share a type form a group (split per-expert tensors of one layer
 // and kind, "blk.N.ffn_down.E.weight"; stacked *_exps tensors are one tensor already). Each
@@ -50,18 +53,44 @@ struct ProxyModel {
   // Per-tensor factors (measured calibration: measured KLD / error at the measured type); a
   // tensor named here uses its own factor instead of kind x depth.
   std::map<std::string, double> tensor_scale;
+  // Per-kind factor of the first block (blk.0.*), on top of the kind's: its attention reads the
+  // raw embeddings and matters far less than later layers', its ffn_down far more (measured on
+  // refmodel and mini). Kinds not named: 1.
+  std::map<std::string, double> first_layer_scale;
+  // Per-kind factor, instead of kind_scale's, for a tensor no imatrix entry weighted (output.weight
+  // without `imatrix --process-output`): its relative error is the plain one, ~3x the weighted
+  // one on mini, for the same KLD. Kinds not named: kind_scale.
+  std::map<std::string, double> unweighted_scale;
   bool relative = false;  // error / signal instead of the absolute weighted error
   std::string source;     // where the factors come from (reports)
   double scale_for(const std::string& kind) const;
   double depth_factor(int layer, int n_layer) const;
+  double first_layer_factor(const std::string& kind, int layer) const;
 };
 
-// Factors fitted on refmodel (see docs/BENCHMARKS.md, "Size-targeted allocation").
+// Factors for a table of diagonal (imatrix-weighted) errors, fitted on refmodel (see
+// docs/BENCHMARKS.md, "Size-targeted allocation").
 ProxyModel default_proxy_model();
 
+// Factors for a table of Hessian-weighted errors (SensitivityOptions::covariance, what the
+// writer's error feedback minimises): relative error (error / signal, the layer output's
+// relative squared error) x a factor per kind x a first-block factor per kind. Relative, not
+// absolute: the absolute errors of two models differ by their activation scale (refmodel's and
+// mini's per-kind KLD / error differ 4-40x, their KLD / relative error by one constant within
+// ~0.15 decades), so the fit carries to models it never saw. Fitted jointly on refmodel's and
+// mini's one-tensor-at-a-time KLDs (each tensor alone at Q4_K, 3 chunks of the first half of
+// data/calibration.txt, imatrix of data/calibration.txt; never eval.txt) with a free constant
+// per model (the allocation depends only on ratios within a model): bench/target_prior_fit.py,
+// figures in docs/BENCHMARKS.md.
+ProxyModel hessian_proxy_model();
+
+// The built-in prior for a table measured with (`hessian`) or without covariances.
+ProxyModel builtin_proxy_model(bool hessian);
+
 // Factors from JSON {"factors": {"attn_v.weight": 1.2, ...}, "depth_factors": [...],
-// "tensor_factors": {"blk.0.attn_v.weight": 0.3, ...}, "default_factor": x,
-// "error": "absolute"|"relative"} (bench/target_fit.py's or --proxy-out's output); without
+// "tensor_factors": {"blk.0.attn_v.weight": 0.3, ...}, "first_layer_factors": {kind: x},
+// "default_factor": x, "error": "absolute"|"relative"} (bench/target_fit.py's or
+// --proxy-out's output), on top of default_proxy_model(); without
 // "default_factor" kinds it does not name keep the built-in factor, with it (a complete fit)
 // they get default_factor.
 Result<ProxyModel> proxy_model_from_json(const nlohmann::json& j, const std::string& source);

@@ -152,6 +152,62 @@ TEST(SizeTarget, AllocatorUpgradesTheTensorWithTheLargerGain) {
   EXPECT_EQ(table[1].costs[a->choice[1]].type, Type::Q2_K);
 }
 
+// The Hessian prior predicts from the relative error: two models whose activations differ in
+// scale (the same tensor, errors and signal 1000x) get the same predictions, so the allocation
+// of one model carries to another. Its first-block factors move blk.0's attention down and
+// blk.0's ffn_down up against the later blocks.
+TEST(SizeTarget, HessianPriorIsScaleFreeAndWeighsTheFirstBlock) {
+  const ProxyModel h = builtin_proxy_model(true);
+  EXPECT_TRUE(h.relative);
+  EXPECT_FALSE(builtin_proxy_model(false).relative);
+  EXPECT_EQ(builtin_proxy_model(false).source, default_proxy_model().source);
+  auto pred = [&](const std::string& kind, int layer, double scale) {
+    TensorSensitivity t = constructed("blk." + std::to_string(layer) + "." + kind, scale);
+    t.kind = kind;
+    t.layer = layer;
+    t.signal = 50 * scale;
+    return predicted_kld(t, t.costs[1], h, false, 6);
+  };
+  for (const char* k : {"attn_q.weight", "ffn_down.weight", "output.weight", "unseen.weight"})
+    EXPECT_NEAR(pred(k, 2, 1000.0), pred(k, 2, 1.0), 1e-12 * pred(k, 2, 1.0)) << k;
+  EXPECT_LT(pred("attn_q.weight", 0, 1.0), 0.5 * pred("attn_q.weight", 1, 1.0));
+  EXPECT_LT(pred("attn_k.weight", 0, 1.0), 0.5 * pred("attn_k.weight", 1, 1.0));
+  EXPECT_GT(pred("ffn_down.weight", 0, 1.0), 2.0 * pred("ffn_down.weight", 1, 1.0));
+  EXPECT_EQ(pred("attn_q.weight", 1, 1.0), pred("attn_q.weight", 5, 1.0));  // no depth trend
+  // Same relative error: the head moves the output most, blk.N.attn_q least.
+  EXPECT_GT(pred("output.weight", -1, 1.0), pred("ffn_down.weight", 2, 1.0));
+  EXPECT_GT(pred("ffn_down.weight", 2, 1.0), pred("attn_q.weight", 2, 1.0));
+  // A head the imatrix weighted has a smaller relative error for the same KLD: larger factor.
+  TensorSensitivity head = constructed("output.weight", 1.0);
+  head.kind = "output.weight";
+  head.layer = -1;
+  const double plain = predicted_kld(head, head.costs[1], h, false, 6);
+  head.weighted = true;
+  EXPECT_GT(predicted_kld(head, head.costs[1], h, false, 6), 2 * plain);
+}
+
+TEST(SizeTarget, ProxyFileFirstLayerFactors) {
+  auto m = proxy_model_from_json(
+      nlohmann::json::parse(
+          R"({"factors": {"attn_v.weight": 2.0}, "error": "relative", "depth_factors": [1],
+                               "first_layer_factors": {"attn_v.weight": 0.25}})"),
+      "p.json");
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  TensorSensitivity t = constructed("blk.0.attn_v.weight", 1.0);
+  t.kind = "attn_v.weight";
+  t.signal = 4;
+  const double p0 = predicted_kld(t, t.costs[0], *m, false, 1);
+  EXPECT_NEAR(p0, 2.0 * 0.25 * 1.0 / 4, 1e-15);  // factor x first-block factor x error / signal
+  t.layer = 1;
+  EXPECT_NEAR(predicted_kld(t, t.costs[0], *m, false, 1), 4 * p0, 1e-15);
+  for (const char* bad : {R"({"factors": {}, "first_layer_factors": {"attn_v.weight": -1}})",
+                          R"({"factors": {}, "first_layer_factors": [1]})"}) {
+    auto e = proxy_model_from_json(nlohmann::json::parse(bad), "p.json");
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_NE(e.error().message.find("first"), std::string::npos) << e.error().message;
+  }
+}
+
 TEST(SizeTarget, SplitExpertsOfALayerShareOneType) {
   EXPECT_EQ(type_group_key("blk.3.ffn_down.5.weight"), "blk.3.ffn_down.experts");
   EXPECT_EQ(type_group_key("blk.3.ffn_down.weight"), "");
