@@ -37,7 +37,9 @@ Result<TargetStepResult> target_quantize_step(const std::string& in, const std::
   QF_CHECK(load_quantizer_statistics(o.imatrix, qo));
   SensitivityOptions so;
   so.threads = o.threads;
-  QF_TRY(TargetPlan tp, plan_size_target(src, qo, budget_bytes, so, default_proxy_model()));
+  // The same prior as `qforge quantize --target-size`: Hessian-weighted when covariances exist.
+  QF_TRY(TargetPlan tp, plan_size_target(src, qo, budget_bytes, so,
+                                         builtin_proxy_model(qo.covariance != nullptr)));
   QF_TRY(QuantizeReport rep, quantize_model(src, out, tp.options));
   TargetStepResult r;
   r.quantize = quantize_step_result(rep, in, out);
