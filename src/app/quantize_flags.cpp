@@ -70,7 +70,7 @@ void add_error_feedback_options(const QuantizeFlags& f, ModelQuantizeOptions& o)
              : f.method == "ggml"    ? QuantMethod::Ggml
                                      : QuantMethod::Auto;
   if (o.method == QuantMethod::Ggml) o.ggml_compatible = true;
-  o.gptq_damp = f.gptq_damp;
+  if (f.gptq_damp > 0) o.gptq_damp = o.gptq_damp_q3_k = f.gptq_damp;
   o.gptq_inv_chol_importance = f.gptq_importance == "invchol";
   o.gptq_search_rounds = f.gptq_search;
   const bool wants = o.method == QuantMethod::Auto || o.method == QuantMethod::ErrorFeedback;

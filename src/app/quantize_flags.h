@@ -26,7 +26,7 @@ struct QuantizeFlags {
   bool refine_all = false;                // --refine-all
   int threads = 0;                        // --threads N (0: all cores)
   std::string method;                     // --method refined|gptq|ggml (default: auto)
-  double gptq_damp = 0.3;                 // --gptq-damp F
+  double gptq_damp = 0;                   // --gptq-damp F (0: the per-type defaults)
   std::string gptq_importance = "diag";   // --gptq-importance diag|invchol
   int gptq_search = 1;                    // --gptq-search N (rounds of local search)
 };

@@ -197,6 +197,10 @@ struct ChunkScratch {
   std::vector<uint8_t> codes;
   std::vector<float> gstep, goff, e, g, ba, bb, hu, hv, nstep, noff, dy, best_dy;
   std::vector<uint8_t> trial;
+  std::vector<uint8_t> prev_bytes;  // repeated column passes: the encoding before the pass
+  std::vector<double> prev_e;
+  std::vector<float> js;  // joint sub-block moves
+  std::vector<uint8_t> jcodes;
 };
 
 // The local search of one row (ErrorFeedbackOptions::hessian). H_s = H + diag(extra).
@@ -354,6 +358,106 @@ struct RowSearch {
     return n_changed;
   }
 
+  // Per-element grid derivatives of sub-block sb in the stored scale (which = 0) or min
+  // (which = 1): the grids are affine in each, so one decode at a neighbouring value gives them.
+  void grid_slope(ChunkScratch& s, const uint8_t* blk, int64_t b0, int sb, int which, float* dst,
+                  float* dof) {
+    int sc, m;
+    fc.get_sub(blk, sb, &sc, &m);
+    const int v = which == 0 ? sc : m, hi = which == 0 ? fc.sc_max : fc.m_max;
+    const int nv = v < hi ? v + 1 : v - 1;
+    std::memcpy(s.trial.data(), blk, fc.block_bytes);
+    fc.set_sub(s.trial.data(), sb, which == 0 ? nv : sc, which == 0 ? m : nv);
+    block_grid(fc, s.trial.data(), s.nstep.data(), s.noff.data(), s.block_tmp.data());
+    const int64_t L = fc.sub_size, j0 = b0 + sb * L;
+    const float sgn = nv > v ? 1.0f : -1.0f;
+    for (int64_t i = 0; i < L; ++i) {
+      const size_t jb = static_cast<size_t>(j0 + i - b0);
+      dst[i] = sgn * (s.nstep[jb] - step[j0 + i]);
+      dof[i] = sgn * (s.noff[jb] - off[j0 + i]);
+    }
+  }
+
+  // Joint moves of a sub-block's stored scale/min and its codes: for each (scale, min) within
+  // `win` of the current ones, the sub-block's codes are re-chosen one element at a time
+  // (each rounded to its optimum given the row's residual, with the sub-block's H_s coupling
+  // the later ones), and the best candidate is kept when it lowers e H_s eᵀ. Returns the
+  // number of sub-blocks changed.
+  int64_t joint_pass(ChunkScratch& s, int win) {
+    const int64_t S = fc.block, L = fc.sub_size;
+    s.nstep.resize(static_cast<size_t>(S));
+    s.noff.resize(static_cast<size_t>(S));
+    s.trial.resize(fc.block_bytes);
+    s.js.resize(static_cast<size_t>(8 * L));
+    float *dss = s.js.data(), *dos = dss + L, *dsm = dos + L, *dom = dsm + L;
+    float *gl = dom + L, *dy = gl + L, *best_dy = dy + L, *y0 = best_dy + L;
+    s.jcodes.resize(static_cast<size_t>(2 * L));
+    uint8_t *cc = s.jcodes.data(), *best_cc = cc + L;
+    int64_t n_changed = 0;
+    for (int64_t b0 = 0; b0 < n; b0 += S) {
+      uint8_t* blk = row + static_cast<size_t>(b0 / S) * fc.block_bytes;
+      for (int sb = 0; sb < fc.n_sub; ++sb) {
+        const int64_t j0 = b0 + sb * L;
+        int sc, m;
+        fc.get_sub(blk, sb, &sc, &m);
+        grid_slope(s, blk, b0, sb, 0, dss, dos);
+        if (fc.has_min) grid_slope(s, blk, b0, sb, 1, dsm, dom);
+        for (int64_t i = 0; i < L; ++i)
+          y0[i] = grid_value(fc, step[j0 + i], off[j0 + i], codes[j0 + i]);
+        double best = 0;
+        int best_a = 0, best_b = 0;
+        const int wb = fc.has_min ? win : 0;
+        for (int da = -win; da <= win; ++da)
+          for (int db = -wb; db <= wb; ++db) {
+            if (sc + da < fc.sc_min || sc + da > fc.sc_max || m + db < 0 || m + db > fc.m_max)
+              continue;
+            for (int64_t i = 0; i < L; ++i) gl[i] = g[j0 + i];
+            double dE = 0;
+            for (int64_t i = 0; i < L; ++i) {
+              const int64_t j = j0 + i;
+              const float st = step[j] + da * dss[i] + (fc.has_min ? db * dsm[i] : 0.0f);
+              const float of = off[j] + da * dos[i] + (fc.has_min ? db * dom[i] : 0.0f);
+              const double hjj = static_cast<double>(H[j * n + j]) + extra[j];
+              float y;
+              const float target = static_cast<float>(y0[i] + gl[i] / hjj);
+              cc[i] = static_cast<uint8_t>(round_to_grid(fc, st, of, target, &y));
+              const float d = y - y0[i];
+              dy[i] = d;
+              if (d == 0) continue;
+              dE += d * (d * hjj - 2.0 * gl[i]);
+              const float* h = H + j * n + j0;
+              for (int64_t k = i + 1; k < L; ++k) gl[k] = std::fma(-d, h[k], gl[k]);
+            }
+            if (dE < best) {
+              best = dE;
+              best_a = da;
+              best_b = db;
+              std::memcpy(best_cc, cc, static_cast<size_t>(L));
+            }
+          }
+        if (!(best < 0)) continue;
+        fc.set_sub(blk, sb, sc + best_a, m + best_b);
+        for (int64_t i = 0; i < L; ++i) {
+          codes[j0 + i] = best_cc[i];
+          fc.set_code(blk, static_cast<int>(j0 + i - b0), best_cc[i]);
+        }
+        block_grid(fc, blk, step + b0, off + b0, s.block_tmp.data());
+        // The exact change, from the decoder's grid after the move.
+        for (int64_t i = 0; i < L; ++i)
+          best_dy[i] = grid_value(fc, step[j0 + i], off[j0 + i], codes[j0 + i]) - y0[i];
+        double lin = 0;
+        for (int64_t i = 0; i < L; ++i) lin += static_cast<double>(best_dy[i]) * g[j0 + i];
+        const double quad = sub_form(best_dy, best_dy, j0, L);
+        for (int64_t i = 0; i < L; ++i)
+          if (best_dy[i] != 0) move(j0 + i, best_dy[i]);
+        err += quad - 2 * lin;
+        ++n_changed;
+      }
+    }
+    subs += n_changed;
+    return n_changed;
+  }
+
   // Re-fits each block's f16 header scales given its codes (the other blocks fixed).
   void refit_pass(ChunkScratch& s) {
     const int64_t S = fc.block;
@@ -458,7 +562,8 @@ void local_search(const FixedScaleCodec& fc, const Codec& codec, const float* W0
         if (c == 0) break;
       }
       const int64_t refit0 = rs.refit;
-      if (opt.refit_scales && fc.n_sub > 0) moved += rs.subscale_pass(s);
+      if (opt.refit_scales && fc.n_sub > 0)
+        moved += opt.joint_window > 0 ? rs.joint_pass(s, opt.joint_window) : rs.subscale_pass(s);
       if (opt.refit_scales && fc.d_offset >= 0) rs.refit_pass(s);
       if (moved == 0 && rs.refit == refit0) break;
     }
@@ -467,6 +572,82 @@ void local_search(const FixedScaleCodec& fc, const Codec& codec, const float* W0
     s.e_fb[static_cast<size_t>(r)] = rs.err - corr;
     st.codes_changed += rs.changed;
     st.scales_refit += rs.refit + rs.subs;
+  }
+}
+
+// The GPTQ/LDLQ column pass over rows r0 .. r0+nr of W into `out`; sets s.e_fb to each row's
+// tr((w-q)H(w-q)ᵀ) and (search) s.codes/gstep/goff. keep_scales: every block keeps the scale
+// bytes already in `out` (only its codes are re-chosen), else they are chosen by the codec's
+// refined search on the error-updated weights when the block starts.
+void column_pass(const FixedScaleCodec& fc, const Codec& codec, const float* W, int64_t r0,
+                 int64_t nr, int64_t cols, const HessianFactor& f, const float* imp,
+                 bool keep_scales, bool search, uint8_t* out, size_t row_bytes, ChunkScratch& s) {
+  const int64_t S = fc.block;
+  const float* Vn = f.vn();
+  const float* vd = f.vdiag().data();
+  s.w.assign(W + r0 * cols, W + (r0 + nr) * cols);
+  s.err.assign(static_cast<size_t>(nr * kBatch), 0.0f);
+  s.step.resize(static_cast<size_t>(S));
+  s.offset.resize(static_cast<size_t>(S));
+  s.block_tmp.resize(fc.block_bytes);
+  s.e_fb.assign(static_cast<size_t>(nr), 0.0);
+  QuantizeOptions qo;
+  if (search) {
+    s.codes.resize(static_cast<size_t>(nr * cols));
+    s.gstep.resize(static_cast<size_t>(nr * cols));
+    s.goff.resize(static_cast<size_t>(nr * cols));
+  }
+  for (int64_t c0 = 0; c0 < cols; c0 += kBatch) {
+    const int64_t c1 = std::min(cols, c0 + kBatch);
+    for (int64_t r = 0; r < nr; ++r) {
+      float* w = s.w.data() + r * cols;  // the targets (error-updated weights)
+      const float* w0 = W + (r0 + r) * cols;
+      float* e = s.err.data() + r * kBatch;
+      for (int64_t b0 = c0; b0 < c1; b0 += S) {
+        uint8_t* blk =
+            out + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(b0 / S) * fc.block_bytes;
+        if (!keep_scales) {
+          qo.imatrix = imp + b0;
+          codec.quantize(w + b0, blk, 1, S, qo);  // scales from the updated weights
+        }
+        block_grid(fc, blk, s.step.data(), s.offset.data(), s.block_tmp.data());
+        for (int64_t j = b0; j < b0 + S; ++j) {
+          float y;
+          const int code = round_to_grid(fc, s.step[static_cast<size_t>(j - b0)],
+                                         s.offset[static_cast<size_t>(j - b0)], w[j], &y);
+          fc.set_code(blk, static_cast<int>(j - b0), code);
+          if (search) {
+            const size_t at = static_cast<size_t>(r * cols + j);
+            s.codes[at] = static_cast<uint8_t>(code);
+            s.gstep[at] = s.step[static_cast<size_t>(j - b0)];
+            s.goff[at] = s.offset[static_cast<size_t>(j - b0)];
+          }
+          // LDLQ form of GPTQ's update: target_k = w0_k + Σ_{i<k} Δ_i Vn[i][k] with
+          // Δ = w0 - q, and the damped error is Σ_k (V_kk (target_k - q_k))².
+          const float delta = w0[j] - y;
+          const double ej = static_cast<double>(vd[j]) * (w[j] - y);
+          s.e_fb[static_cast<size_t>(r)] += ej * ej;
+          e[j - c0] = -delta;
+          const float* vj = Vn + j * cols;
+          for (int64_t k = j + 1; k < c1; ++k) w[k] = std::fma(delta, vj[k], w[k]);
+        }
+      }
+    }
+    if (c1 < cols)  // w[:, c1:] += Δ[:, c0:c1] Vn[c0:c1, c1:]
+      gemm_sub(nr, cols - c1, c1 - c0, s.err.data(), kBatch, Vn + c0 * cols + c1, cols,
+               s.w.data() + c1, cols);
+  }
+  // Σ e² is the damped weighted error; remove what damping and dead columns added.
+  s.dec.resize(static_cast<size_t>(nr * cols));
+  codec.dequantize(out, s.dec.data(), nr * cols);
+  const float* add = f.added().data();
+  for (int64_t r = 0; r < nr; ++r) {
+    double corr = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double d = static_cast<double>(W[(r0 + r) * cols + c]) - s.dec[r * cols + c];
+      corr += add[c] * d * d;
+    }
+    s.e_fb[static_cast<size_t>(r)] -= corr;
   }
 }
 
@@ -479,7 +660,6 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
   const Codec& codec = *find_codec(t);
   const int64_t S = fc.block;
   const size_t row_bytes = static_cast<size_t>(cols / S) * fc.block_bytes;
-  const float* Vn = f.vn();
   const float* vd = f.vdiag().data();
 
   std::vector<float> imp_buf(static_cast<size_t>(cols));
@@ -497,72 +677,29 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
     ChunkScratch s;
     for (int64_t task = tb; task < te; ++task) {
       const int64_t r0 = task * R, nr = std::min(R, rows - r0);
-      s.w.assign(W + r0 * cols, W + (r0 + nr) * cols);
-      s.err.assign(static_cast<size_t>(nr * kBatch), 0.0f);
-      s.step.resize(static_cast<size_t>(S));
-      s.offset.resize(static_cast<size_t>(S));
-      s.block_tmp.resize(fc.block_bytes);
       uint8_t* out = dst + static_cast<size_t>(r0) * row_bytes;
       ErrorFeedbackStats& st = per_task[static_cast<size_t>(task)];
-      s.e_fb.assign(static_cast<size_t>(nr), 0.0);
       QuantizeOptions qo;
-      if (search) {
-        s.codes.resize(static_cast<size_t>(nr * cols));
-        s.gstep.resize(static_cast<size_t>(nr * cols));
-        s.goff.resize(static_cast<size_t>(nr * cols));
-      }
-      for (int64_t c0 = 0; c0 < cols; c0 += kBatch) {
-        const int64_t c1 = std::min(cols, c0 + kBatch);
-        for (int64_t r = 0; r < nr; ++r) {
-          float* w = s.w.data() + r * cols;  // the targets (error-updated weights)
-          const float* w0 = W + (r0 + r) * cols;
-          float* e = s.err.data() + r * kBatch;
-          for (int64_t b0 = c0; b0 < c1; b0 += S) {
-            uint8_t* blk = out + static_cast<size_t>(r) * row_bytes +
-                           static_cast<size_t>(b0 / S) * fc.block_bytes;
-            qo.imatrix = imp + b0;
-            codec.quantize(w + b0, blk, 1, S, qo);  // scales from the updated weights
-            block_grid(fc, blk, s.step.data(), s.offset.data(), s.block_tmp.data());
-            for (int64_t j = b0; j < b0 + S; ++j) {
-              float y;
-              const int code = round_to_grid(fc, s.step[static_cast<size_t>(j - b0)],
-                                             s.offset[static_cast<size_t>(j - b0)], w[j], &y);
-              fc.set_code(blk, static_cast<int>(j - b0), code);
-              if (search) {
-                const size_t at = static_cast<size_t>(r * cols + j);
-                s.codes[at] = static_cast<uint8_t>(code);
-                s.gstep[at] = s.step[static_cast<size_t>(j - b0)];
-                s.goff[at] = s.offset[static_cast<size_t>(j - b0)];
-              }
-              // LDLQ form of GPTQ's update: target_k = w0_k + Σ_{i<k} Δ_i Vn[i][k] with
-              // Δ = w0 - q, and the damped error is Σ_k (V_kk (target_k - q_k))².
-              const float delta = w0[j] - y;
-              const double ej = static_cast<double>(vd[j]) * (w[j] - y);
-              s.e_fb[static_cast<size_t>(r)] += ej * ej;
-              e[j - c0] = -delta;
-              const float* vj = Vn + j * cols;
-              for (int64_t k = j + 1; k < c1; ++k) w[k] = std::fma(delta, vj[k], w[k]);
-            }
-          }
-        }
-        if (c1 < cols)  // w[:, c1:] += Δ[:, c0:c1] Vn[c0:c1, c1:]
-          gemm_sub(nr, cols - c1, c1 - c0, s.err.data(), kBatch, Vn + c0 * cols + c1, cols,
-                   s.w.data() + c1, cols);
-      }
-      // Σ e² is the damped weighted error; remove what damping and dead columns added.
-      s.dec.resize(static_cast<size_t>(nr * cols));
-      codec.dequantize(out, s.dec.data(), nr * cols);
-      const float* add = f.added().data();
-      for (int64_t r = 0; r < nr; ++r) {
-        double corr = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          const double d = static_cast<double>(W[(r0 + r) * cols + c]) - s.dec[r * cols + c];
-          corr += add[c] * d * d;
-        }
-        s.e_fb[static_cast<size_t>(r)] -= corr;
-        st.err_column_pass += s.e_fb[static_cast<size_t>(r)];
-      }
+      column_pass(fc, codec, W, r0, nr, cols, f, imp, false, search, out, row_bytes, s);
+      for (int64_t r = 0; r < nr; ++r) st.err_column_pass += s.e_fb[static_cast<size_t>(r)];
       if (search) local_search(fc, codec, W + r0 * cols, nr, cols, f, opt, out, row_bytes, s, st);
+      // Repeated passes: the column pass again with the scales the search left, then the
+      // search; a row keeps the new encoding only where its error is lower.
+      for (int pass = 1; search && pass < opt.column_passes; ++pass) {
+        s.prev_bytes.assign(out, out + static_cast<size_t>(nr) * row_bytes);
+        s.prev_e = s.e_fb;
+        column_pass(fc, codec, W, r0, nr, cols, f, imp, true, search, out, row_bytes, s);
+        local_search(fc, codec, W + r0 * cols, nr, cols, f, opt, out, row_bytes, s, st);
+        for (int64_t r = 0; r < nr; ++r) {
+          if (s.e_fb[static_cast<size_t>(r)] < s.prev_e[static_cast<size_t>(r)]) {
+            ++st.rows_repassed;
+            continue;
+          }
+          s.e_fb[static_cast<size_t>(r)] = s.prev_e[static_cast<size_t>(r)];
+          std::memcpy(out + static_cast<size_t>(r) * row_bytes,
+                      s.prev_bytes.data() + static_cast<size_t>(r) * row_bytes, row_bytes);
+        }
+      }
       for (int64_t r = 0; r < nr; ++r) st.err_feedback += s.e_fb[static_cast<size_t>(r)];
       if (!opt.keep_better_rows) {
         st.err_kept = st.err_feedback;
@@ -600,6 +737,7 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
     total.err_column_pass += p.err_column_pass;
     total.codes_changed += p.codes_changed;
     total.scales_refit += p.scales_refit;
+    total.rows_repassed += p.rows_repassed;
   }
   return total;
 }
@@ -623,12 +761,12 @@ double hessian_weighted_error(const float* W, const float* Q, int64_t rows, int6
 
 Result<const HessianFactor*> HessianFactorCache::get(const CovarianceView& view, uint32_t matrix,
                                                      double damp, ThreadPool& pool) {
-  const std::string key = view.name + "#" + std::to_string(matrix);
+  const std::string key = view.name + "#" + std::to_string(matrix) + "@" + std::to_string(damp);
   for (auto& e : entries_)
     if (e.first == key) return &e.second;
   auto f = HessianFactor::build(view.matrix(matrix), static_cast<int64_t>(view.n), damp, pool);
   if (!f) return make_error(view.name, ": ", f.error().message);
-  if (entries_.size() >= 2) entries_.erase(entries_.begin());
+  if (entries_.size() >= 3) entries_.erase(entries_.begin());
   entries_.emplace_back(key, std::move(*f));
   return &entries_.back().second;
 }

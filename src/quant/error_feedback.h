@@ -68,8 +68,9 @@ class HessianFactor {
   std::vector<float> vn_, vdiag_, diag_, raw_diag_, added_;
 };
 
-// The factors of the last two distinct inputs read through `view` (q/k/v and gate/up share one
-// input, and llama.cpp's tensor order keeps them adjacent), so each is factored once. The
+// The factors of the last three distinct (input, damping) pairs read through `view` (q/k/v and
+// gate/up share one input, and llama.cpp's tensor order keeps them adjacent; a mix may damp
+// q/k and v differently), so each is factored once. The
 // pointer stays valid until the next get() that has to build.
 class HessianFactorCache {
  public:
@@ -105,6 +106,13 @@ struct ErrorFeedbackOptions {
   int code_passes = 2;  // passes over the codes per round (stops early without a change)
   bool refit_scales = true;
   double search_damp = 1.0;
+  // Column passes (with a search only): pass 2.. repeats the column pass with every block's
+  // scale bytes as the previous search left them (codes re-chosen with error feedback), then
+  // the search; each row keeps the lower-error encoding, so more passes never raise the error.
+  int column_passes = 1;
+  // > 0: step (b) moves each sub-block's stored scale/min by up to this much jointly with its
+  // codes (re-chosen against the row's residual) instead of with the codes fixed.
+  int joint_window = 0;
 };
 
 struct ErrorFeedbackStats {
@@ -114,6 +122,7 @@ struct ErrorFeedbackStats {
   int64_t rows_refined = 0;    // rows where the refined encoding was kept
   double err_column_pass = 0;  // err_feedback before the local search (= it without one)
   int64_t codes_changed = 0, scales_refit = 0;  // accepted local-search steps
+  int64_t rows_repassed = 0;  // rows whose encoding a repeated column pass improved
 };
 
 // True when `t` has the fixed-scale helpers error feedback needs.

@@ -152,7 +152,8 @@ Status quantize_tensor_ef(const PlannedTensor& t, std::span<const uint8_t> data,
   for (uint32_t m = 0; m < view.n_mat; ++m) {
     const HessianFactor* f = nullptr;
     if (view.counts[m] > 0) {
-      QF_TRY(f, cache.get(view, m, opts.gptq_damp, pool));
+      const double damp = t.dst_type == Type::Q3_K ? opts.gptq_damp_q3_k : opts.gptq_damp;
+      QF_TRY(f, cache.get(view, m, damp, pool));
     }
     for (int64_t r0 = m * rows_per_mat; r0 < (m + 1) * rows_per_mat; r0 += chunk_rows) {
       const int64_t nr = std::min(chunk_rows, (m + 1) * rows_per_mat - r0), n = nr * n_per_row;
@@ -176,6 +177,8 @@ Status quantize_tensor_ef(const PlannedTensor& t, std::span<const uint8_t> data,
         eo.hessian = opts.gptq_search_rounds > 0 ? view.matrix(m) : nullptr;
         eo.search_rounds = opts.gptq_search_rounds;
         eo.search_damp = opts.gptq_search_damp;
+        eo.column_passes = opts.gptq_column_passes;
+        eo.joint_window = opts.gptq_joint_window;
         const ErrorFeedbackStats st =
             quantize_error_feedback(t.dst_type, x.data(), nr, n_per_row, *f, eo, out.data(), pool);
         tr.hessian_error += st.err_kept;

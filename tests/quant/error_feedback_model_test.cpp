@@ -3,6 +3,7 @@
 // file's types and size, and every error-feedback tensor has a lower Hessian-weighted error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
@@ -96,6 +97,41 @@ TEST(ErrorFeedbackModel, CoveredTensorsUseItSameBytesLowerHessianError) {
     const auto j = report_to_json(*rep);
     for (const auto& t : j["tensors"]) EXPECT_TRUE(t.contains("method")) << t["name"];
   }
+}
+
+// Q3_K tensors take their own damping (ModelQuantizeOptions::gptq_damp_q3_k), the others
+// gptq_damp: changing the first changes exactly the Q3_K tensors' bytes.
+TEST(ErrorFeedbackModel, Q3KTensorsUseTheirOwnDamping) {
+  EfFixture fx;
+  auto run = [&](double damp_q3_k, const char* name) {
+    ModelQuantizeOptions o;
+    o.mix = "Q3_K_M";
+    o.threads = 2;
+    o.overwrite = true;
+    o.covariance = fx.cov;
+    o.gptq_damp_q3_k = damp_q3_k;
+    GgufTensorSource src(fx.file);
+    auto rep = quantize_model(src, fx.dir.file(name), o);
+    EXPECT_TRUE(rep.ok()) << rep.error().message;
+    return std::move(GgufFile::open(fx.dir.file(name))).value();
+  };
+  const GgufFile a = run(1.0, "a.gguf"), b = run(0.3, "b.gguf");
+  int n_q3 = 0, n_other = 0;
+  for (size_t i = 0; i < a.tensors().size(); ++i) {
+    const auto& ta = a.tensors()[i];
+    if (!fx.cov->find(ta.name)) continue;
+    const auto da = a.tensor_data(ta), db = b.tensor_data(b.tensors()[i]);
+    const bool same = std::equal(da.begin(), da.end(), db.begin(), db.end());
+    if (ta.type == Type::Q3_K) {
+      EXPECT_FALSE(same) << ta.name;
+      ++n_q3;
+    } else {
+      EXPECT_TRUE(same) << ta.name;
+      ++n_other;
+    }
+  }
+  EXPECT_GT(n_q3, 0);
+  EXPECT_GT(n_other, 0);
 }
 
 TEST(ErrorFeedbackModel, MethodsAndShapeErrors) {
