@@ -115,6 +115,14 @@ struct ErrorFeedbackOptions {
   int joint_window = 0;
 };
 
+// The joint window the quantizer uses for tensors of type `t` given the configured `window`:
+// the joint sub-block moves were measured to lower KLD on Q2_K and Q3_K (docs/BENCHMARKS.md,
+// "Joint sub-block moves"); on the other types they cost ~40 % more time (Q4_K) for an
+// unmeasured gain, so those skip them.
+inline int joint_window_for(Type t, int window) {
+  return t == Type::Q2_K || t == Type::Q3_K ? window : 0;
+}
+
 struct ErrorFeedbackStats {
   double err_feedback = 0;     // sum over rows of tr((w-q)H(w-q)ᵀ), error-feedback encodings
   double err_refined = 0;      // the same for the refined search (only with keep_better_rows)

@@ -178,7 +178,7 @@ Status quantize_tensor_ef(const PlannedTensor& t, std::span<const uint8_t> data,
         eo.search_rounds = opts.gptq_search_rounds;
         eo.search_damp = opts.gptq_search_damp;
         eo.column_passes = opts.gptq_column_passes;
-        eo.joint_window = opts.gptq_joint_window;
+        eo.joint_window = joint_window_for(t.dst_type, opts.gptq_joint_window);
         const ErrorFeedbackStats st =
             quantize_error_feedback(t.dst_type, x.data(), nr, n_per_row, *f, eo, out.data(), pool);
         tr.hessian_error += st.err_kept;

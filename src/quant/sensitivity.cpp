@@ -110,7 +110,6 @@ Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, con
     }
     const float* H = j.view->matrix(m);
     const float* imx = j.imx ? j.imx + m * n : nullptr;
-    QF_TRY(const HessianFactor* f, cache.get(*j.view, m, opts.gptq_damp, pool));
     ts.signal += hessian_rows_error(W.data(), nullptr, nr, n, H, pool);
     for (size_t c = 0; c < codecs.size(); ++c) {
       const Type t = ts.costs[c].type;
@@ -123,6 +122,11 @@ Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, con
         eo.hessian = opts.gptq_search_rounds > 0 ? H : nullptr;
         eo.search_rounds = opts.gptq_search_rounds;
         eo.search_damp = opts.gptq_search_damp;
+        eo.column_passes = opts.gptq_column_passes;
+        eo.joint_window = joint_window_for(t, opts.gptq_joint_window);
+        // The writer's damping for this type (model_quantizer.cpp, quantize_tensor_ef).
+        const double damp = t == Type::Q3_K ? opts.gptq_damp_q3_k : opts.gptq_damp;
+        QF_TRY(const HessianFactor* f, cache.get(*j.view, m, damp, pool));
         ts.costs[c].error +=
             quantize_error_feedback(t, W.data(), nr, n, *f, eo, q.data(), pool).err_kept;
       } else {

@@ -82,6 +82,9 @@ struct SensitivityOptions {
   bool gptq_inv_chol_importance = false;  // as ModelQuantizeOptions
   int gptq_search_rounds = 1;             // as ModelQuantizeOptions (local search after GPTQ)
   double gptq_search_damp = 1.0;          // as ModelQuantizeOptions
+  double gptq_damp_q3_k = 0.3;            // as ModelQuantizeOptions (Q3_K candidates)
+  int gptq_column_passes = 1;             // as ModelQuantizeOptions
+  int gptq_joint_window = 2;              // as ModelQuantizeOptions
 };
 
 // Measures every quantizable tensor of `src` (recipe.h's is_quantizable) in llama.cpp's tensor

@@ -473,6 +473,9 @@ SensitivityOptions writer_sensitivity(const ModelQuantizeOptions& base, Sensitiv
   so.gptq_inv_chol_importance = base.gptq_inv_chol_importance;
   so.gptq_search_rounds = base.gptq_search_rounds;
   so.gptq_search_damp = base.gptq_search_damp;
+  so.gptq_damp_q3_k = base.gptq_damp_q3_k;
+  so.gptq_column_passes = base.gptq_column_passes;
+  so.gptq_joint_window = base.gptq_joint_window;
   return so;
 }
 
