@@ -256,10 +256,10 @@ struct RowSearch {
     return n_changed;
   }
 
-  // Change of the sub-block's decoded values when its stored scale (which = 0) or min
-  // (which = 1) goes up by one, codes fixed (the decoders are affine in each). At the top of
-  // the range, the change from one below is used (the same by affinity).
-  void unit_delta(ChunkScratch& s, const uint8_t* blk, int64_t b0, int sb, int which, float* out) {
+  // Decodes (into s.nstep / s.noff) block `blk` with sub-block sb's stored scale (which = 0) or
+  // min (which = 1) moved to a neighbouring value: one up, or one down at the top of the range.
+  // Returns the sign of the move (+1 / -1).
+  float decode_neighbour(ChunkScratch& s, const uint8_t* blk, int sb, int which) {
     int sc, m;
     fc.get_sub(blk, sb, &sc, &m);
     const int v = which == 0 ? sc : m, hi = which == 0 ? fc.sc_max : fc.m_max;
@@ -267,13 +267,21 @@ struct RowSearch {
     std::memcpy(s.trial.data(), blk, fc.block_bytes);
     fc.set_sub(s.trial.data(), sb, which == 0 ? nv : sc, which == 0 ? m : nv);
     block_grid(fc, s.trial.data(), s.nstep.data(), s.noff.data(), s.block_tmp.data());
+    return nv > v ? 1.0f : -1.0f;
+  }
+
+  // Change of the sub-block's decoded values when its stored scale (which = 0) or min
+  // (which = 1) goes up by one, codes fixed (the decoders are affine in each). At the top of
+  // the range, the change from one below is used (the same by affinity).
+  void unit_delta(ChunkScratch& s, const uint8_t* blk, int64_t b0, int sb, int which, float* out) {
+    const float sgn = decode_neighbour(s, blk, sb, which);
     const int64_t L = fc.sub_size, j0 = b0 + sb * L;
     for (int64_t i = 0; i < L; ++i) {
       const int64_t j = j0 + i, jb = j - b0;
       const float d = grid_value(fc, s.nstep[static_cast<size_t>(jb)],
                                  s.noff[static_cast<size_t>(jb)], codes[j]) -
                       grid_value(fc, step[j], off[j], codes[j]);
-      out[i] = nv > v ? d : -d;
+      out[i] = sgn * d;
     }
   }
 
@@ -362,15 +370,8 @@ struct RowSearch {
   // (which = 1): the grids are affine in each, so one decode at a neighbouring value gives them.
   void grid_slope(ChunkScratch& s, const uint8_t* blk, int64_t b0, int sb, int which, float* dst,
                   float* dof) {
-    int sc, m;
-    fc.get_sub(blk, sb, &sc, &m);
-    const int v = which == 0 ? sc : m, hi = which == 0 ? fc.sc_max : fc.m_max;
-    const int nv = v < hi ? v + 1 : v - 1;
-    std::memcpy(s.trial.data(), blk, fc.block_bytes);
-    fc.set_sub(s.trial.data(), sb, which == 0 ? nv : sc, which == 0 ? m : nv);
-    block_grid(fc, s.trial.data(), s.nstep.data(), s.noff.data(), s.block_tmp.data());
+    const float sgn = decode_neighbour(s, blk, sb, which);
     const int64_t L = fc.sub_size, j0 = b0 + sb * L;
-    const float sgn = nv > v ? 1.0f : -1.0f;
     for (int64_t i = 0; i < L; ++i) {
       const size_t jb = static_cast<size_t>(j0 + i - b0);
       dst[i] = sgn * (s.nstep[jb] - step[j0 + i]);

@@ -25,24 +25,13 @@ size_t count(const std::string& s, const std::string& what) {
   return n;
 }
 
-// An imatrix (diag of the synthetic covariances) for every blk matmul.
-void write_imatrix_for(const std::string& path, const test::SyntheticModel& m) {
-  Imatrix im;
-  im.chunk_count = 2;
-  im.datasets = {"synthetic"};
-  for (const auto& t : test::synthetic_tensors(m))
-    if (!test::synthetic_cov_name(t.name).empty())
-      im.entries.push_back({t.name, std::vector<float>(t.dims[0], 1.0f), 1, 2});
-  ASSERT_TRUE(write_imatrix_dat(path, im).ok());
-}
-
 TEST(QuantizeGptqCli, DefaultsToErrorFeedbackWithOneFallbackWarning) {
   test::TempDir dir;
   test::SyntheticModel m;
   m.n_layer = 1;
   ASSERT_TRUE(test::write_synthetic_gguf(dir.file("in.gguf"), m).ok());
   const std::string imx = dir.file("c.imatrix");
-  write_imatrix_for(imx, m);
+  ASSERT_TRUE(test::write_synthetic_imatrix(imx, m).ok());
   const std::string base = dir.file("in.gguf") + " " + dir.file("o.gguf") + " Q4_K_M --imatrix " +
                            imx + " --force --json -t 2";
   // No FILE.cov yet: refined, no warning; --method gptq is a one-line error.

@@ -7,7 +7,6 @@
 #include <fstream>
 
 #include "formats/covariance.h"
-#include "formats/imatrix.h"
 #include "pipeline/steps.h"
 #include "quant/synthetic_covariance.h"
 #include "quant/synthetic_gguf.h"
@@ -16,65 +15,52 @@
 namespace qforge {
 namespace {
 
-void write_imatrix_for(const std::string& path, const test::SyntheticModel& m) {
-  Imatrix im;
-  im.chunk_count = 2;
-  im.datasets = {"synthetic"};
-  for (const auto& t : test::synthetic_tensors(m))
-    if (!test::synthetic_cov_name(t.name).empty())
-      im.entries.push_back({t.name, std::vector<float>(t.dims[0], 1.0f), 1, 2});
-  ASSERT_TRUE(write_imatrix_dat(path, im).ok());
-}
+// A one-layer synthetic model and an imatrix for its matmuls (no covariances yet).
+class QuantizeStep : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model.n_layer = 1;
+    ASSERT_TRUE(test::write_synthetic_gguf(in, model).ok());
+    ASSERT_TRUE(test::write_synthetic_imatrix(imx, model).ok());
+    o.imatrix = imx;
+    o.threads = 2;
+    o.overwrite = true;
+  }
+  std::string cli_quantize(const std::string& name, const std::string& extra) {
+    const std::string out = dir.file(name);
+    EXPECT_EQ(
+        test::run_qforge("quantize " + in + " " + out + " Q4_K_M -t 2 --imatrix " + imx + extra)
+            .exit_code,
+        0);
+    return test::read_all(out);
+  }
 
-TEST(QuantizeStep, UsesTheCovariancesBesideTheImatrixAsQuantizeDoes) {
   test::TempDir dir;
-  test::SyntheticModel m;
-  m.n_layer = 1;
+  test::SyntheticModel model;
   const std::string in = dir.file("in.gguf");
-  ASSERT_TRUE(test::write_synthetic_gguf(in, m).ok());
   const std::string imx = dir.file("c.imatrix");
-  write_imatrix_for(imx, m);
   QuantizeStepOptions o;
-  o.imatrix = imx;
-  o.threads = 2;
-  o.overwrite = true;
+};
 
+TEST_F(QuantizeStep, UsesTheCovariancesBesideTheImatrixAsQuantizeDoes) {
   // Without FILE.cov: the refined search, as `quantize --method refined`.
   auto r = quantize_step(in, dir.file("step-refined.gguf"), "Q4_K_M", o);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  ASSERT_EQ(test::run_qforge("quantize " + in + " " + dir.file("cli-refined.gguf") +
-                             " Q4_K_M --method refined -t 2 --imatrix " + imx)
-                .exit_code,
-            0);
-  EXPECT_EQ(test::read_all(dir.file("step-refined.gguf")),
-            test::read_all(dir.file("cli-refined.gguf")));
+  const std::string step_refined = test::read_all(dir.file("step-refined.gguf"));
+  EXPECT_EQ(step_refined, cli_quantize("cli-refined.gguf", " --method refined"));
 
   // With FILE.cov: error feedback, byte-identical to the command's default.
-  ASSERT_TRUE(test::write_synthetic_covariance(covariance_path_for(imx), m).ok());
+  ASSERT_TRUE(test::write_synthetic_covariance(covariance_path_for(imx), model).ok());
   r = quantize_step(in, dir.file("step-gptq.gguf"), "Q4_K_M", o);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  ASSERT_EQ(test::run_qforge("quantize " + in + " " + dir.file("cli-gptq.gguf") +
-                             " Q4_K_M -t 2 --imatrix " + imx)
-                .exit_code,
-            0);
   const std::string step_gptq = test::read_all(dir.file("step-gptq.gguf"));
-  EXPECT_EQ(step_gptq, test::read_all(dir.file("cli-gptq.gguf")));
-  EXPECT_NE(step_gptq, test::read_all(dir.file("step-refined.gguf")));
-  EXPECT_EQ(std::filesystem::file_size(dir.file("step-gptq.gguf")),
-            std::filesystem::file_size(dir.file("step-refined.gguf")));
+  EXPECT_EQ(step_gptq, cli_quantize("cli-gptq.gguf", ""));
+  EXPECT_NE(step_gptq, step_refined);
+  EXPECT_EQ(step_gptq.size(), step_refined.size());
 }
 
-TEST(QuantizeStep, ACovarianceFileThatDoesNotParseIsAnErrorNamingIt) {
-  test::TempDir dir;
-  test::SyntheticModel m;
-  m.n_layer = 1;
-  const std::string in = dir.file("in.gguf");
-  ASSERT_TRUE(test::write_synthetic_gguf(in, m).ok());
-  const std::string imx = dir.file("c.imatrix");
-  write_imatrix_for(imx, m);
-  { std::ofstream(covariance_path_for(imx)) << "not a covariance file"; }
-  QuantizeStepOptions o;
-  o.imatrix = imx;
+TEST_F(QuantizeStep, ACovarianceFileThatDoesNotParseIsAnErrorNamingIt) {
+  std::ofstream(covariance_path_for(imx)) << "not a covariance file";
   auto r = quantize_step(in, dir.file("o.gguf"), "Q4_K_M", o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find(imx + ".cov"), std::string::npos) << r.error().message;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "formats/covariance.h"
+#include "formats/imatrix.h"
 #include "quant/synthetic_gguf.h"
 
 namespace qforge::test {
@@ -50,6 +51,18 @@ inline std::vector<float> synthetic_hessian(uint64_t n, uint32_t seed, uint64_t 
       H[i * n + j] = H[j * n + i] = static_cast<float>(s / static_cast<double>(n_tok));
     }
   return H;
+}
+
+// Writes an imatrix (all ones: 2 chunks) for every blk matmul of `m`, the weights that
+// write_synthetic_covariance covers.
+inline Status write_synthetic_imatrix(const std::string& path, const SyntheticModel& m) {
+  Imatrix im;
+  im.chunk_count = 2;
+  im.datasets = {"synthetic"};
+  for (const auto& t : synthetic_tensors(m))
+    if (!synthetic_cov_name(t.name).empty())
+      im.entries.push_back({t.name, std::vector<float>(t.dims[0], 1.0f), 1, 2});
+  return write_imatrix_dat(path, im);
 }
 
 // Writes a covariance file for every matmul of `m` except those named in `skip`.
