@@ -89,6 +89,14 @@ TEST(Sensitivity, ErrorFeedbackNeverExceedsTheRefinedHessianError) {
 
 TEST(Sensitivity, CoveredErrorsAreTheWrittenFilesErrors) {
   CovFixture fx;
+  // The table (every candidate type of every tensor) does not depend on the mix: measured once.
+  SensitivityOptions so;
+  so.threads = 1;
+  so.sample_rows = 0;
+  so.covariance = fx.cov;
+  GgufTensorSource src2(fx.file);
+  auto table = measure_sensitivity(src2, nullptr, so);
+  ASSERT_TRUE(table.ok()) << table.error().message;
   for (const char* mix : {"Q3_K_M", "Q5_K_M"}) {
     SCOPED_TRACE(mix);
     ModelQuantizeOptions o;
@@ -100,13 +108,6 @@ TEST(Sensitivity, CoveredErrorsAreTheWrittenFilesErrors) {
     GgufTensorSource src(fx.file);
     auto rep = quantize_model(src, fx.dir.file("out.gguf"), o);
     ASSERT_TRUE(rep.ok()) << rep.error().message;
-    SensitivityOptions so;
-    so.threads = 1;
-    so.sample_rows = 0;
-    so.covariance = fx.cov;
-    GgufTensorSource src2(fx.file);
-    auto table = measure_sensitivity(src2, nullptr, so);
-    ASSERT_TRUE(table.ok()) << table.error().message;
     int n_ef = 0;
     for (size_t i = 0; i < rep->plan.tensors.size(); ++i) {
       const auto& pt = rep->plan.tensors[i];
