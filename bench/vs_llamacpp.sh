@@ -11,7 +11,8 @@
 #   WORK_DIR       scratch folder (the 1.1 B model needs ~4 GB there)
 # Environment: THREADS (2), ROUNDS (3: alternating llama.cpp / qforge rounds, medians reported),
 #   CPUS (e.g. "2,3": both tools pinned with taskset), PP (512), TG (128), TG_BIG (64: tg tokens
-#   on the 1.1 B model), MODELS ("refmodel big"), QUANT ("1": also time the quantizers).
+#   on the 1.1 B model), MODELS ("refmodel big"), QUANT ("1": also time the quantizers),
+#   SPEED ("1": "0" skips the pp/tg rounds, e.g. to time only the quantizers).
 # Writes WORK_DIR/vs_llamacpp.md (the ratio tables) and WORK_DIR/raw.tsv (every measurement).
 set -euo pipefail
 if [[ $# -lt 3 ]]; then
@@ -30,6 +31,7 @@ TG=${TG:-128}
 TG_BIG=${TG_BIG:-64}
 MODELS=${MODELS:-"refmodel big"}
 QUANT=${QUANT:-1}
+SPEED=${SPEED:-1}
 Q=$B/qforge
 PIN=()
 [[ -n ${CPUS:-} ]] && PIN=(taskset -c "$CPUS")
@@ -73,7 +75,8 @@ BW=$("${PIN[@]}" "$B/bench/bandwidth_bench" --threads "$THREADS" --json | jq .re
 log "read bandwidth $(awk -v b="$BW" 'BEGIN{printf "%.2f GB/s", b/1e9}')"
 
 # ---- speed: alternating rounds --------------------------------------------------------------
-for r in $(seq 1 "$ROUNDS"); do
+[[ $SPEED == 1 ]] || ROUNDS_SPEED=0
+for r in $(seq 1 "${ROUNDS_SPEED:-$ROUNDS}"); do
   for m in $MODELS; do
     tg=$TG
     [[ $m == big ]] && tg=$TG_BIG
@@ -99,10 +102,11 @@ stream_bytes() {
 }
 
 median() { sort -g | awk '{a[NR]=$1} END{if(NR%2){print a[(NR+1)/2]}else{print (a[NR/2]+a[NR/2+1])/2}}'; }
-{
+(
   echo "$(date -u +%F) · $(uname -m), $(nproc) cores visible, pinned: ${CPUS:-no} · threads $THREADS"
   echo "· llama.cpp: $L · qforge: $Q · medians of $ROUNDS alternating rounds (-r 1 each)"
   echo "· read bandwidth ($THREADS threads): $(awk -v b="$BW" 'BEGIN{printf "%.2f GB/s", b/1e9}')"
+  [[ $SPEED == 1 ]] || exit 0
   echo
   echo "| model | type | pp$PP llama.cpp | pp$PP qforge | pp ratio | tg llama.cpp | tg qforge | tg ratio | qforge tg x bytes/token / bandwidth |"
   echo "|---|---|---|---|---|---|---|---|---|"
@@ -117,7 +121,7 @@ median() { sort -g | awk '{a[NR]=$1} END{if(NR%2){print a[(NR+1)/2]}else{print (
           m,t,lp,qp,qp/lp,lt,qt,qt/lt,qt*sb/bw}'
     done
   done
-} >"$W/vs_llamacpp.md"
+) >"$W/vs_llamacpp.md"
 
 # ---- quantize time (whole process) ----------------------------------------------------------
 if [[ $QUANT == 1 && -x $L/llama-quantize ]]; then

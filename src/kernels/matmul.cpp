@@ -50,6 +50,12 @@ GemmShape gemm_shape(Isa isa) {
 // ---- micro-kernels: c[t * ldc + i] (+)= sum_k wp[k * MR + i] * xp[k * NR + t] for i < m,
 // t < NR (the panel may have fewer valid rows m <= MR; tokens are exact).
 
+// The m valid rows of one token's accumulators into c (added to it when accumulating): the
+// partial-panel store every level shares.
+inline void store_panel_column(float* ct, const float* acc, int m, bool accumulate) {
+  for (int i = 0; i < m; ++i) ct[i] = accumulate ? ct[i] + acc[i] : acc[i];
+}
+
 template <int NR>
 void ukernel_generic(int64_t kc, const float* wp, const float* xp, float* c, int64_t ldc, int m,
                      bool accumulate) {
@@ -61,10 +67,7 @@ void ukernel_generic(int64_t kc, const float* wp, const float* xp, float* c, int
     for (int t = 0; t < NR; ++t)
       for (int i = 0; i < MR; ++i) acc[t][i] += w[i] * x[t];
   }
-  for (int t = 0; t < NR; ++t) {
-    float* ct = c + t * ldc;
-    for (int i = 0; i < m; ++i) ct[i] = accumulate ? ct[i] + acc[t][i] : acc[t][i];
-  }
+  for (int t = 0; t < NR; ++t) store_panel_column(c + t * ldc, acc[t], m, accumulate);
 }
 
 template <int NR>
@@ -98,10 +101,9 @@ void ukernel_avx2(int64_t kc, const float* wp, const float* xp, float* c, int64_
   }
   alignas(32) float tmp[16];
   for (int t = 0; t < NR; ++t) {
-    float* ct = c + t * ldc;
     _mm256_store_ps(tmp, a0[t]);
     _mm256_store_ps(tmp + 8, a1[t]);
-    for (int i = 0; i < m; ++i) ct[i] = accumulate ? ct[i] + tmp[i] : tmp[i];
+    store_panel_column(c + t * ldc, tmp, m, accumulate);
   }
 }
 

@@ -55,6 +55,25 @@ const VecOps& vec_ops();
 // this to compare each level with Isa::Generic.
 const VecOps& vec_ops(Isa isa);
 
+// Defines a level's table getter from the functions of VecOps's member names that the level's
+// file declares (in its anonymous namespace), in VecOps's order: the list is written once here.
+#define QFORGE_VEC_OPS_TABLE(getter)             \
+  const VecOps& getter() {                       \
+    static const VecOps ops{dot,                 \
+                            axpy,                \
+                            swiglu,              \
+                            exp_sub_sum,         \
+                            max_of,              \
+                            sum_exp_sub,         \
+                            rms_norm,            \
+                            qk_scores4,          \
+                            weighted_values,     \
+                            qk_scores4_f16,      \
+                            weighted_values_f16, \
+                            gram_6x16};          \
+    return ops;                                  \
+  }
+
 const VecOps& vec_ops_generic();  // vec_ops_generic.cpp
 const VecOps& vec_ops_avx2();     // vec_ops_avx2.cpp
 

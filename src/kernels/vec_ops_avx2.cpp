@@ -246,20 +246,6 @@ QF_AVX2 void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int6
 
 }  // namespace
 
-const VecOps& vec_ops_avx2() {
-  static const VecOps ops{dot,
-                          axpy,
-                          swiglu,
-                          exp_sub_sum,
-                          max_of,
-                          sum_exp_sub,
-                          rms_norm,
-                          qk_scores4,
-                          weighted_values,
-                          qk_scores4_f16,
-                          weighted_values_f16,
-                          gram_6x16};
-  return ops;
-}
+QFORGE_VEC_OPS_TABLE(vec_ops_avx2)
 
 }  // namespace qforge
