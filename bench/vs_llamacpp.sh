@@ -65,7 +65,7 @@ fi
 for m in $MODELS; do
   for t in Q8_0 Q4_K_M; do
     FILE[$m.$t]=$W/$m-$t.gguf
-    [[ -e ${FILE[$m.$t]} ]] || "$Q" --log-level error quantize --ggml-compatible \
+    [[ $SPEED != 1 || -e ${FILE[$m.$t]} ]] || "$Q" --log-level error quantize --ggml-compatible \
       "${FILE[$m.F16]}" "${FILE[$m.$t]}" "$t" --force >/dev/null
   done
 done
@@ -75,8 +75,9 @@ BW=$("${PIN[@]}" "$B/bench/bandwidth_bench" --threads "$THREADS" --json | jq .re
 log "read bandwidth $(awk -v b="$BW" 'BEGIN{printf "%.2f GB/s", b/1e9}')"
 
 # ---- speed: alternating rounds --------------------------------------------------------------
-[[ $SPEED == 1 ]] || ROUNDS_SPEED=0
-for r in $(seq 1 "${ROUNDS_SPEED:-$ROUNDS}"); do
+speed_rounds=$ROUNDS
+[[ $SPEED == 1 ]] || speed_rounds=0
+for r in $(seq 1 "$speed_rounds"); do
   for m in $MODELS; do
     tg=$TG
     [[ $m == big ]] && tg=$TG_BIG
@@ -102,11 +103,11 @@ stream_bytes() {
 }
 
 median() { sort -g | awk '{a[NR]=$1} END{if(NR%2){print a[(NR+1)/2]}else{print (a[NR/2]+a[NR/2+1])/2}}'; }
-(
+{
   echo "$(date -u +%F) · $(uname -m), $(nproc) cores visible, pinned: ${CPUS:-no} · threads $THREADS"
   echo "· llama.cpp: $L · qforge: $Q · medians of $ROUNDS alternating rounds (-r 1 each)"
   echo "· read bandwidth ($THREADS threads): $(awk -v b="$BW" 'BEGIN{printf "%.2f GB/s", b/1e9}')"
-  [[ $SPEED == 1 ]] || exit 0
+  if [[ $SPEED == 1 ]]; then
   echo
   echo "| model | type | pp$PP llama.cpp | pp$PP qforge | pp ratio | tg llama.cpp | tg qforge | tg ratio | qforge tg x bytes/token / bandwidth |"
   echo "|---|---|---|---|---|---|---|---|---|"
@@ -121,7 +122,8 @@ median() { sort -g | awk '{a[NR]=$1} END{if(NR%2){print a[(NR+1)/2]}else{print (
           m,t,lp,qp,qp/lp,lt,qt,qt/lt,qt*sb/bw}'
     done
   done
-) >"$W/vs_llamacpp.md"
+  fi
+} >"$W/vs_llamacpp.md"
 
 # ---- quantize time (whole process) ----------------------------------------------------------
 if [[ $QUANT == 1 && -x $L/llama-quantize ]]; then
