@@ -24,9 +24,11 @@ TEST(LadderReport, ManifestHtmlAndScreenshot) {
   test::TempDir tmp;
   const std::string out = tmp.file("out");
   const std::string src = test::source_dir();
+  // --no-bench: the default tg_ratio gate compares two timings of a model this small, which
+  // made the "Q8_0 passes" assertion below depend on the machine's load (seen: 0.647 < 0.66).
   auto r = test::run_qforge("ladder " + src + "/models/mini " + out +
                             " --mixes Q8_0,Q2_K --chunks 3 --ctx 128 --threads 2 --ram 8GiB"
-                            " --eval-text " +
+                            " --no-bench --eval-text " +
                             src + "/data/eval-sample.txt");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Report: " + out + "/report.html"), std::string::npos) << r.out;
