@@ -205,7 +205,7 @@ QF_AVX512 void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x)
   const __m512i shl_a = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
   const __m512i shr_b = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
   const __m512i idx[4] = {quarters16(0), quarters16(4), quarters16(8), quarters16(12)};
-  __m512 acc = _mm512_setzero_ps();
+  float sum = 0.0f;
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const __m256i sc16 =
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bw[i].scales)));
@@ -229,10 +229,13 @@ QF_AVX512 void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x)
       s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(b, _mm512_loadu_si512(y + 64)),
                                _mm512_permutexvar_epi16(idx[2 * h + 1], sc));
     }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(bx[i].d * _cvtsh_ss(bw[i].d)),
-                          _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
+    // The -32 offset need not share lanes with the 0..63 products it cancels, so single lanes
+    // can be large: reduce in int32 (exact) before going to float, or the float rounding is
+    // relative to 32 * sum|x| instead of the dot's own size.
+    const int32_t isum = _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
+    sum += bx[i].d * _cvtsh_ss(bw[i].d) * static_cast<float>(isum);
   }
-  *out = hsum512(acc);
+  *out = sum;
 }
 
 constexpr SimdVariant kVariants[] = {
