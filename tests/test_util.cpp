@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -12,15 +13,25 @@
 
 namespace qforge::test {
 
-std::string source_dir() { return QFORGE_SOURCE_DIR; }
-std::string data_dir() { return QFORGE_TEST_DATA_DIR; }
+std::string source_dir() {
+  return QFORGE_SOURCE_DIR;
+}
+std::string data_dir() {
+  return QFORGE_TEST_DATA_DIR;
+}
 std::string shared_dir() {
   if (const char* e = std::getenv("QFORGE_SHARED_DIR")) return e;
   return QFORGE_SHARED_DIR;
 }
-bool have_shared() { return std::filesystem::exists(shared_dir() + "/README.md"); }
-std::string shared_path(const std::string& rel) { return shared_dir() + "/" + rel; }
-std::string qforge_binary() { return QFORGE_BINARY; }
+bool have_shared() {
+  return std::filesystem::exists(shared_dir() + "/README.md");
+}
+std::string shared_path(const std::string& rel) {
+  return shared_dir() + "/" + rel;
+}
+std::string qforge_binary() {
+  return QFORGE_BINARY;
+}
 
 TempDir::TempDir() {
   static std::atomic<int> counter{0};
@@ -56,6 +67,27 @@ CommandResult run_shell(const std::string& cmd) {
   return r;
 }
 
-CommandResult run_qforge(const std::string& args) { return run_shell(qforge_binary() + " " + args); }
+CommandResult run_qforge(const std::string& args) {
+  return run_shell(qforge_binary() + " " + args);
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string shell_quote(const std::string& s) {
+  return "'" + s + "'";
+}
+
+int count_newlines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
 
 }  // namespace qforge::test

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace qforge::test {
 
@@ -52,6 +53,15 @@ CommandResult run_qforge(const std::string& args);
 CommandResult run_shell(const std::string& cmd);
 
 std::string read_all(const std::string& path);
+void write_text(const std::string& path, const std::string& text);
+
+// `s` in single quotes, for the argument strings of run_qforge/run_shell (test paths hold no
+// single quote).
+std::string shell_quote(const std::string& s);
+// Number of newline characters in `text` (a one-line error has exactly one).
+int count_newlines(const std::string& text);
+// Lines of `text`, without their newlines.
+std::vector<std::string> split_lines(const std::string& text);
 
 }  // namespace qforge::test
 

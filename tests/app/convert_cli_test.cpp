@@ -18,11 +18,9 @@
 namespace qforge {
 namespace {
 
-namespace fs = std::filesystem;
+using test::shell_quote;
 
-std::string q(const std::string& s) {
-  return "'" + s + "'";
-}
+namespace fs = std::filesystem;
 
 std::string manifest_path(const std::string& name) {
   return test::data_dir() + "/convert/" + name + ".tensors.json";
@@ -70,8 +68,8 @@ std::vector<std::string> stray_files(const fs::path& dir, const std::vector<std:
 TEST(ConvertCli, EmbeddedMiniMatchesReferenceManifestAndKvOrder) {
   test::TempDir out;
   const std::string o = out.file("mini.gguf");
-  auto r = test::run_qforge("convert " + q(test::source_dir() + "/models/mini") + " " + q(o) +
-                            " --outtype f16 --json");
+  auto r = test::run_qforge("convert " + shell_quote(test::source_dir() + "/models/mini") + " " +
+                            shell_quote(o) + " --outtype f16 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["file_bytes"], 10621920 + 96);  // + key_length / value_length (kExtraKvs)
@@ -100,8 +98,8 @@ TEST(ConvertCli, SharedModelsAreByteIdenticalToReferenceConversions) {
   for (const std::string m : {"mini", "tiny-qwen2", "tiny-spm"}) {
     SCOPED_TRACE(m);
     const std::string o = out.file(m + ".gguf");
-    auto r = test::run_qforge("convert " + q(test::shared_path("models/" + m)) + " " + q(o) +
-                              " --outtype f16");
+    auto r = test::run_qforge("convert " + shell_quote(test::shared_path("models/" + m)) + " " +
+                              shell_quote(o) + " --outtype f16");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const std::string ref = test::shared_path("reference/" + m + "-f16.gguf");
     if (m != "mini") {
@@ -130,30 +128,30 @@ TEST(ConvertCli, SharedModelsAreByteIdenticalToReferenceConversions) {
 TEST(ConvertCli, RefmodelShardsF16Bf16AndAuto) {
   QF_REQUIRE_SHARED("models/refmodel/model.safetensors.index.json");
   test::TempDir out;
-  const std::string in = q(test::shared_path("models/refmodel"));
+  const std::string in = shell_quote(test::shared_path("models/refmodel"));
   for (const std::string t : {"f16", "bf16"}) {
     const std::string o = out.file("ref-" + t + ".gguf");
-    auto r = test::run_qforge("convert " + in + " " + q(o) + " --outtype " + t);
+    auto r = test::run_qforge("convert " + in + " " + shell_quote(o) + " --outtype " + t);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(manifest_mismatches(o, "refmodel-" + t), std::vector<std::string>{}) << t;
   }
   // auto picks bf16 for a bf16 checkpoint: the same file as --outtype bf16.
   const std::string a = out.file("ref-auto.gguf");
-  auto r = test::run_qforge("convert " + in + " " + q(a) + " --outtype auto");
+  auto r = test::run_qforge("convert " + in + " " + shell_quote(a) + " --outtype auto");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(test::read_all(a) == test::read_all(out.file("ref-bf16.gguf")));
 }
 
 TEST(ConvertCli, QuantizeInOnePassEqualsConvertThenQuantize) {
   test::TempDir out;
-  const std::string mini = q(test::source_dir() + "/models/mini");
+  const std::string mini = shell_quote(test::source_dir() + "/models/mini");
   const std::string f16 = out.file("mini-f16.gguf"), two = out.file("two.gguf"),
                     one = out.file("one.gguf");
-  auto r = test::run_qforge("convert " + mini + " " + q(f16));
+  auto r = test::run_qforge("convert " + mini + " " + shell_quote(f16));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = test::run_qforge("quantize " + q(f16) + " " + q(two) + " Q4_K_M");
+  r = test::run_qforge("quantize " + shell_quote(f16) + " " + shell_quote(two) + " Q4_K_M");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = test::run_qforge("convert " + mini + " " + q(one) + " --quantize Q4_K_M --json");
+  r = test::run_qforge("convert " + mini + " " + shell_quote(one) + " --quantize Q4_K_M --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["intermediate_type"], "F16");
   auto a = GgufFile::open(one), b = GgufFile::open(two);
@@ -172,7 +170,7 @@ TEST(ConvertCli, QuantizeInOnePassEqualsConvertThenQuantize) {
                                      "two.gguf.sha256", "one.gguf", "one.gguf.sha256"}),
             std::vector<std::string>{});
   // Quantization flags without --quantize are refused.
-  r = test::run_qforge("convert " + mini + " " + q(out.file("x.gguf")) + " --pure");
+  r = test::run_qforge("convert " + mini + " " + shell_quote(out.file("x.gguf")) + " --pure");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.err, "qforge: error: convert: quantization options need --quantize MIX\n");
 }
@@ -182,8 +180,8 @@ TEST(ConvertCli, QuantizeInOnePassEqualsConvertThenQuantize) {
 TEST(ConvertCli, QuantizeGgmlCompatibleMatchesLlamaQuantize) {
   test::TempDir out;
   const std::string o = out.file("mini-Q4_K_M.gguf");
-  auto r = test::run_qforge("convert " + q(test::source_dir() + "/models/mini") + " " + q(o) +
-                            " --quantize Q4_K_M --ggml-compatible");
+  auto r = test::run_qforge("convert " + shell_quote(test::source_dir() + "/models/mini") + " " +
+                            shell_quote(o) + " --quantize Q4_K_M --ggml-compatible");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(manifest_mismatches(o, "mini-Q4_K_M", true), std::vector<std::string>{});
 }
@@ -269,7 +267,7 @@ TEST(ConvertCli, BrokenCheckpointsGiveOneLineErrorsAndNoOutput) {
     const std::string d = (in.path() / "model").string();
     c.make(d);
     const std::string o = out.file("out.gguf");
-    auto r = test::run_qforge("convert " + q(d) + " " + q(o));
+    auto r = test::run_qforge("convert " + shell_quote(d) + " " + shell_quote(o));
     EXPECT_NE(r.exit_code, 0);
     EXPECT_EQ(r.err, "qforge: error: " + c.expect(d) + "\n");
     EXPECT_EQ(r.out, "");
@@ -282,21 +280,23 @@ TEST(ConvertCli, OuttypeForceAndHelp) {
   const std::string d = (in.path() / "m").string();
   test::write_hf_checkpoint(d, test::HfSpec{});
   const std::string o = out.file("m.gguf");
-  auto r = test::run_qforge("convert " + q(d) + " " + q(o) + " --outtype q8");
+  auto r = test::run_qforge("convert " + shell_quote(d) + " " + shell_quote(o) + " --outtype q8");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.err, "qforge: error: convert: --outtype must be f32, f16, bf16 or auto, not 'q8'\n");
   EXPECT_FALSE(fs::exists(o));
 
-  r = test::run_qforge("convert " + q(d) + " " + q(o) + " --outtype f32 --json");
+  r = test::run_qforge("convert " + shell_quote(d) + " " + shell_quote(o) +
+                       " --outtype f32 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["file_type"], 0);
   const std::string first = test::read_all(o);
   // An existing output is not replaced without --force.
-  r = test::run_qforge("convert " + q(d) + " " + q(o) + " --outtype f16");
+  r = test::run_qforge("convert " + shell_quote(d) + " " + shell_quote(o) + " --outtype f16");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_TRUE(test::read_all(o) == first);
-  r = test::run_qforge("convert " + q(d) + " " + q(o) + " --outtype f16 --force");
+  r = test::run_qforge("convert " + shell_quote(d) + " " + shell_quote(o) +
+                       " --outtype f16 --force");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto f = GgufFile::open(o);
   ASSERT_TRUE(f.ok());

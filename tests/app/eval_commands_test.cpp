@@ -6,30 +6,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_expect.h"
 #include "engine/tiny_model_fixture.h"
 #include "test_util.h"
 
 namespace qforge {
 namespace {
 
+using test::expect_clean_error;
+using test::shell_quote;
+using test::write_text;
+
 using test::run_qforge;
-
-std::string q(const std::string& s) {
-  return "'" + s + "'";
-}
-
-void write_text(const std::string& path, const std::string& s) {
-  std::ofstream(path, std::ios::binary) << s;
-}
-
-// One line on stderr, naming `what`, non-zero exit, nothing on stdout.
-void expect_clean_error(const test::CommandResult& r, const std::string& what) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
-  EXPECT_EQ(r.out, "");
-  const std::string last = r.err.substr(r.err.rfind("qforge: error:"));
-  EXPECT_EQ(last.find('\n'), last.size() - 1) << r.err;
-}
 
 TEST(EvalCommands, BadModelsAreRefusedWithTheTensorNamed) {
   test::TempDir tmp;
@@ -45,27 +33,31 @@ TEST(EvalCommands, BadModelsAreRefusedWithTheTensorNamed) {
   ASSERT_EQ(test::write_tiny_model(tmp.file("arch.gguf"), arch), "");
   for (const char* cmd : {"perplexity", "generate", "bench"}) {
     SCOPED_TRACE(cmd);
-    const std::string extra = std::string(cmd) == "perplexity" ? " --file " + q(tmp.file("t.txt"))
+    const std::string extra = std::string(cmd) == "perplexity"
+                                  ? " --file " + shell_quote(tmp.file("t.txt"))
                               : std::string(cmd) == "generate" ? " -p hi"
                                                                : "";
-    expect_clean_error(run_qforge(std::string(cmd) + " " + q(tmp.file("missing.gguf")) + extra),
-                       "missing tensor 'blk.1.attn_v.weight'");
-    expect_clean_error(run_qforge(std::string(cmd) + " " + q(tmp.file("shape.gguf")) + extra),
-                       "tensor 'blk.0.ffn_down.weight' has shape [192, 64], expected [96, 64]");
-    expect_clean_error(run_qforge(std::string(cmd) + " " + q(tmp.file("arch.gguf")) + extra),
-                       "unsupported architecture 'falcon'");
+    expect_clean_error(
+        run_qforge(std::string(cmd) + " " + shell_quote(tmp.file("missing.gguf")) + extra),
+        "missing tensor 'blk.1.attn_v.weight'");
+    expect_clean_error(
+        run_qforge(std::string(cmd) + " " + shell_quote(tmp.file("shape.gguf")) + extra),
+        "tensor 'blk.0.ffn_down.weight' has shape [192, 64], expected [96, 64]");
+    expect_clean_error(
+        run_qforge(std::string(cmd) + " " + shell_quote(tmp.file("arch.gguf")) + extra),
+        "unsupported architecture 'falcon'");
   }
-  expect_clean_error(
-      run_qforge("perplexity " + q(tmp.file("nope.gguf")) + " --file " + q(tmp.file("t.txt"))),
-      "nope.gguf");
+  expect_clean_error(run_qforge("perplexity " + shell_quote(tmp.file("nope.gguf")) + " --file " +
+                                shell_quote(tmp.file("t.txt"))),
+                     "nope.gguf");
 }
 
 TEST(EvalCommands, ContextLargerThanTheModelsIsRefused) {
   test::TempDir tmp;
   ASSERT_EQ(test::write_tiny_model(tmp.file("m.gguf"), {}), "");  // context_length 256
   write_text(tmp.file("t.txt"), std::string(10000, 'a'));
-  expect_clean_error(run_qforge("perplexity " + q(tmp.file("m.gguf")) + " --file " +
-                                q(tmp.file("t.txt")) + " --ctx 512"),
+  expect_clean_error(run_qforge("perplexity " + shell_quote(tmp.file("m.gguf")) + " --file " +
+                                shell_quote(tmp.file("t.txt")) + " --ctx 512"),
                      "--ctx 512 exceeds the model's context length 256");
 }
 
@@ -73,18 +65,19 @@ TEST(EvalCommands, TextShorterThanTwoContextsIsRefused) {
   QF_REQUIRE_SHARED("reference/mini-f16.gguf");
   test::TempDir tmp;
   write_text(tmp.file("short.txt"), "The kernel is the core of the operating system.");
-  expect_clean_error(run_qforge("perplexity " + q(test::shared_path("reference/mini-f16.gguf")) +
-                                " --file " + q(tmp.file("short.txt")) + " --ctx 128"),
-                     "short.txt: ");
-  auto r = run_qforge("perplexity " + q(test::shared_path("reference/mini-f16.gguf")) + " --file " +
-                      q(tmp.file("short.txt")) + " --ctx 128");
+  expect_clean_error(
+      run_qforge("perplexity " + shell_quote(test::shared_path("reference/mini-f16.gguf")) +
+                 " --file " + shell_quote(tmp.file("short.txt")) + " --ctx 128"),
+      "short.txt: ");
+  auto r = run_qforge("perplexity " + shell_quote(test::shared_path("reference/mini-f16.gguf")) +
+                      " --file " + shell_quote(tmp.file("short.txt")) + " --ctx 128");
   EXPECT_NE(r.err.find("fewer than 2 x ctx = 256"), std::string::npos) << r.err;
 }
 
 TEST(EvalCommands, BenchReportsTheFiguresAsJson) {
   test::TempDir tmp;
   ASSERT_EQ(test::write_tiny_model(tmp.file("m.gguf"), {}), "");
-  auto r = run_qforge("bench " + q(tmp.file("m.gguf")) + " -p 32 -n 8 -r 1 -t 2 --json");
+  auto r = run_qforge("bench " + shell_quote(tmp.file("m.gguf")) + " -p 32 -n 8 -r 1 -t 2 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   for (const char* k : {"pp_tokens_per_second", "tg_tokens_per_second", "ttft_ms", "load_seconds",
@@ -102,8 +95,8 @@ TEST(EvalCommands, BenchReportsTheFiguresAsJson) {
 bool tokenizer_ready() {
   test::TempDir tmp;
   write_text(tmp.file("t.txt"), std::string(4000, 'x'));
-  auto r = run_qforge("perplexity " + q(test::shared_path("reference/mini-f16.gguf")) + " --file " +
-                      q(tmp.file("t.txt")) + " --ctx 4");
+  auto r = run_qforge("perplexity " + shell_quote(test::shared_path("reference/mini-f16.gguf")) +
+                      " --file " + shell_quote(tmp.file("t.txt")) + " --ctx 4");
   return r.err.find(": 0 tokens") == std::string::npos;
 }
 
@@ -112,10 +105,11 @@ TEST(EvalCommands, PerplexityAndKldOfMiniOnAFewChunks) {
   QF_REQUIRE_SHARED("reference/mini-Q4_K_M.gguf");
   if (!tokenizer_ready()) GTEST_SKIP() << "tokenizer not available yet";
   test::TempDir tmp;
-  const std::string text = q(test::shared_path("data/eval.txt"));
+  const std::string text = shell_quote(test::shared_path("data/eval.txt"));
   const std::string base = tmp.file("mini.kld");
-  auto r = run_qforge("perplexity " + q(test::shared_path("reference/mini-f16.gguf")) + " --file " +
-                      text + " --chunks 4 -t 2 --json --kld-base " + q(base));
+  auto r =
+      run_qforge("perplexity " + shell_quote(test::shared_path("reference/mini-f16.gguf")) +
+                 " --file " + text + " --chunks 4 -t 2 --json --kld-base " + shell_quote(base));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["chunks"], 4);
@@ -127,8 +121,8 @@ TEST(EvalCommands, PerplexityAndKldOfMiniOnAFewChunks) {
   EXPECT_GT(j["tokens_per_second"].get<double>(), 0.0);
   const double ppl_base = j["ppl"].get<double>();
 
-  r = run_qforge("perplexity " + q(test::shared_path("reference/mini-Q4_K_M.gguf")) + " --file " +
-                 text + " -t 2 --json --kld " + q(base));
+  r = run_qforge("perplexity " + shell_quote(test::shared_path("reference/mini-Q4_K_M.gguf")) +
+                 " --file " + text + " -t 2 --json --kld " + shell_quote(base));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["chunks"], 4);
@@ -143,12 +137,13 @@ TEST(EvalCommands, PerplexityAndKldOfMiniOnAFewChunks) {
   EXPECT_GT(j["ppl"].get<double>(), ppl_base);
 
   // A base made with another context is refused.
-  r = run_qforge("perplexity " + q(test::shared_path("reference/mini-Q4_K_M.gguf")) + " --file " +
-                 text + " --ctx 256 --json --kld " + q(base));
+  r = run_qforge("perplexity " + shell_quote(test::shared_path("reference/mini-Q4_K_M.gguf")) +
+                 " --file " + text + " --ctx 256 --json --kld " + shell_quote(base));
   expect_clean_error(r, "KLD base was made with --ctx 512, this run uses 256");
   // ... and one made from another text.
-  r = run_qforge("perplexity " + q(test::shared_path("reference/mini-Q4_K_M.gguf")) + " --file " +
-                 q(test::shared_path("data/calibration.txt")) + " --json --kld " + q(base));
+  r = run_qforge("perplexity " + shell_quote(test::shared_path("reference/mini-Q4_K_M.gguf")) +
+                 " --file " + shell_quote(test::shared_path("data/calibration.txt")) +
+                 " --json --kld " + shell_quote(base));
   expect_clean_error(r, "another text");
 }
 
@@ -156,7 +151,7 @@ TEST(EvalCommands, PerplexityAndKldOfMiniOnAFewChunks) {
 TEST(EvalCommands, GreedyGenerationReproducesLlamaCpp) {
   QF_REQUIRE_SHARED("reference/refmodel-f16.gguf");
   if (!tokenizer_ready()) GTEST_SKIP() << "tokenizer not available yet";
-  auto r = run_qforge("generate " + q(test::shared_path("reference/refmodel-f16.gguf")) +
+  auto r = run_qforge("generate " + shell_quote(test::shared_path("reference/refmodel-f16.gguf")) +
                       " -p 'The kernel' -n 24 --temp 0 -t 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,

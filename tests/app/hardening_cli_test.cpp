@@ -18,25 +18,16 @@
 namespace qforge {
 namespace {
 
+using test::shell_quote;
+using test::split_lines;
+
 using test::run_qforge;
-
-std::string q(const std::string& s) {
-  return "'" + s + "'";
-}
-
-// Lines of a text (without their newlines).
-std::vector<std::string> lines(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
 
 // A usage error: exit 2, one short human line naming `what`, nothing on stdout.
 void expect_usage_error(const test::CommandResult& r, const std::string& what) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(r.out, "");
-  auto l = lines(r.err);
+  auto l = split_lines(r.err);
   ASSERT_EQ(l.size(), 1u) << r.err;
   EXPECT_EQ(l[0].rfind("qforge: error: ", 0), 0u) << r.err;
   EXPECT_NE(l[0].find(what), std::string::npos) << r.err;
@@ -47,7 +38,7 @@ void expect_usage_error(const test::CommandResult& r, const std::string& what) {
 nlohmann::json expect_json_error(const test::CommandResult& r, int exit_code) {
   EXPECT_EQ(r.exit_code, exit_code) << r.err;
   nlohmann::json last;
-  for (const auto& l : lines(r.err)) {
+  for (const auto& l : split_lines(r.err)) {
     auto j = nlohmann::json::parse(l, nullptr, false);
     EXPECT_FALSE(j.is_discarded()) << "not a JSON line: " << l;
     if (!j.is_discarded()) last = j;
@@ -69,7 +60,7 @@ TEST(HardeningCli, JsonLogFormatReportsEveryErrorAsOneJsonEvent) {
   expect_json_error(run_qforge("--log-format=json frobnicate"), 2);
   // A command's own failure: exit 1, event "error", the file named.
   test::TempDir tmp;
-  e = expect_json_error(run_qforge(j + "inspect " + q(tmp.file("missing.gguf"))), 1);
+  e = expect_json_error(run_qforge(j + "inspect " + shell_quote(tmp.file("missing.gguf"))), 1);
   EXPECT_EQ(e["event"], "error");
   EXPECT_NE(e["msg"].get<std::string>().find("missing.gguf"), std::string::npos);
   // Human format: CLI11's two-line messages become one line, with the same exit code 2.
@@ -122,7 +113,7 @@ TEST(HardeningCli, ThreadCountIsBounded) {
 // Case 6: text cut inside a UTF-8 character, or an invalid prompt byte, gives valid JSON.
 TEST(HardeningCli, GenerateJsonIsValidForPartialAndInvalidUtf8) {
   QF_REQUIRE_SHARED("reference/mini-f16.gguf");
-  const std::string m = q(test::shared_path("reference/mini-f16.gguf"));
+  const std::string m = shell_quote(test::shared_path("reference/mini-f16.gguf"));
   // "\xff" is never valid UTF-8; "\xe6\x97" is the start of a character without its end.
   for (const char* bytes : {"\\377", "ab\\346\\227",
                             "\\346\\227\\245\\346\\234\\254\\350\\252"
@@ -168,18 +159,18 @@ class NanWeights : public ::testing::Test {
 TEST_F(NanWeights, VerifyValuesNamesTheTensorAndTheLoaderRefusesNanNorms) {
   QF_REQUIRE_SHARED("reference/mini-f16.gguf");
   const std::string ok = test::shared_path("reference/mini-f16.gguf");
-  auto r = run_qforge("verify --no-sidecar --values " + q(ok));
+  auto r = run_qforge("verify --no-sidecar --values " + shell_quote(ok));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("values finite"), std::string::npos) << r.out;
 
   const std::string norm = poisoned("blk.1.attn_norm.weight", 17, 0x7fc00000u);  // F32 NaN
-  r = run_qforge("verify --no-sidecar --values --json " + q(norm));
+  r = run_qforge("verify --no-sidecar --values --json " + shell_quote(norm));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("tensor 'blk.1.attn_norm.weight': element 17 is nan"), std::string::npos)
       << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["non_finite"][0]["tensor"], "blk.1.attn_norm.weight");
-  r = run_qforge("generate " + q(norm) + " -p hi -n 4 -t 2");
+  r = run_qforge("generate " + shell_quote(norm) + " -p hi -n 4 -t 2");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("blk.1.attn_norm.weight"), std::string::npos) << r.err;
 }
@@ -196,16 +187,16 @@ TEST_F(NanWeights, PerplexityAndGenerateRefuseNonFiniteLogits) {
   ASSERT_NE(wq, nullptr);
   ASSERT_EQ(wq->type, Type::F16);
   const std::string bad = poisoned("blk.0.attn_q.weight", 0, 0x7c00u);
-  auto r = run_qforge("verify --no-sidecar --values " + q(bad));
+  auto r = run_qforge("verify --no-sidecar --values " + shell_quote(bad));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("tensor 'blk.0.attn_q.weight': element 0 is inf"), std::string::npos)
       << r.err;
-  r = run_qforge("perplexity " + q(bad) + " --file " + q(test::shared_path("data/eval.txt")) +
-                 " --ctx 64 --chunks 2 -t 2");
+  r = run_qforge("perplexity " + shell_quote(bad) + " --file " +
+                 shell_quote(test::shared_path("data/eval.txt")) + " --ctx 64 --chunks 2 -t 2");
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.err.find("not finite"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("PPL"), std::string::npos) << r.out;
-  r = run_qforge("generate " + q(bad) + " -p 'The kernel' -n 8 -t 2 --json");
+  r = run_qforge("generate " + shell_quote(bad) + " -p 'The kernel' -n 8 -t 2 --json");
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.err.find("not finite"), std::string::npos) << r.err;
 }

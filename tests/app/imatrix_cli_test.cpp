@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_expect.h"
 #include "formats/covariance.h"
 #include "formats/imatrix.h"
 #include "test_util.h"
@@ -16,27 +17,16 @@
 namespace qforge {
 namespace {
 
+using test::expect_clean_error;
+using test::shell_quote;
+
 using test::run_qforge;
 
-std::string q(const std::string& s) {
-  return "'" + s + "'";
-}
-
-void expect_clean_error(const test::CommandResult& r, const std::string& what) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
-  EXPECT_EQ(r.out, "");
-  const size_t at = r.err.rfind("qforge: error:");
-  ASSERT_NE(at, std::string::npos) << r.err;
-  const std::string last = r.err.substr(at);
-  EXPECT_EQ(last.find('\n'), last.size() - 1) << r.err;
-}
-
 std::string mini() {
-  return q(test::shared_path("reference/mini-f16.gguf"));
+  return shell_quote(test::shared_path("reference/mini-f16.gguf"));
 }
 std::string eval_text() {
-  return q(test::shared_path("data/eval.txt"));
+  return shell_quote(test::shared_path("data/eval.txt"));
 }
 
 TEST(ImatrixCli, HelpListsTheOptions) {
@@ -53,7 +43,7 @@ TEST(ImatrixCli, WritesBothFilesAndTheyLoad) {
   test::TempDir tmp;
   const std::string out = tmp.file("mini.imatrix");
   auto r = run_qforge("--log-level error imatrix " + mini() + " --file " + eval_text() +
-                      " --ctx 64 --chunks 3 --threads 2 --json -o " + q(out));
+                      " --ctx 64 --chunks 3 --threads 2 --json -o " + shell_quote(out));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["entries"], 28);  // 4 layers x 7 matrices, no head
@@ -80,7 +70,7 @@ TEST(ImatrixCli, WritesBothFilesAndTheyLoad) {
   auto d = run_qforge("--log-level error imatrix " + mini() + " --file " + eval_text() +
                       " --ctx 64 --chunks 3 --threads 2 --format dat --covariance none --json"
                       " --compare " +
-                      q(out) + " -o " + q(dat));
+                      shell_quote(out) + " -o " + shell_quote(dat));
   ASSERT_EQ(d.exit_code, 0) << d.err;
   EXPECT_FALSE(std::filesystem::exists(covariance_path_for(dat)));
   const auto jd = nlohmann::json::parse(d.out);
@@ -94,12 +84,12 @@ TEST(ImatrixCli, WritesBothFilesAndTheyLoad) {
   // Existing outputs are kept without --force (FILE, or only FILE.cov).
   const auto before = test::read_all(out);
   expect_clean_error(run_qforge("imatrix " + mini() + " --file " + eval_text() +
-                                " --ctx 64 --chunks 1 -o " + q(out)),
+                                " --ctx 64 --chunks 1 -o " + shell_quote(out)),
                      "already exists (use --force");
   EXPECT_EQ(test::read_all(out), before);
   std::filesystem::remove(out);
   expect_clean_error(run_qforge("imatrix " + mini() + " --file " + eval_text() +
-                                " --ctx 64 --chunks 1 -o " + q(out)),
+                                " --ctx 64 --chunks 1 -o " + shell_quote(out)),
                      "mini.imatrix.cov: already exists");
   EXPECT_FALSE(std::filesystem::exists(out));
 }
@@ -109,7 +99,7 @@ TEST(ImatrixCli, JsonLogFormatKeepsStderrJsonLines) {
   QF_REQUIRE_SHARED("data/eval.txt");
   test::TempDir tmp;
   auto r = run_qforge("--log-format json imatrix " + mini() + " --file " + eval_text() +
-                      " --ctx 64 --chunks 2 --threads 2 -o " + q(tmp.file("j.imatrix")));
+                      " --ctx 64 --chunks 2 --threads 2 -o " + shell_quote(tmp.file("j.imatrix")));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream lines(r.err);
   std::string line;
@@ -129,19 +119,21 @@ TEST(ImatrixCli, BadInputsAreOneLineErrors) {
   QF_REQUIRE_SHARED("reference/mini-f16.gguf");
   test::TempDir tmp;
   const std::string out = tmp.file("x.imatrix");
-  expect_clean_error(
-      run_qforge("imatrix " + mini() + " --file " + q(tmp.file("nope.txt")) + " -o " + q(out)),
-      "nope.txt");
+  expect_clean_error(run_qforge("imatrix " + mini() + " --file " +
+                                shell_quote(tmp.file("nope.txt")) + " -o " + shell_quote(out)),
+                     "nope.txt");
   std::ofstream(tmp.file("short.txt")) << "just a few words";
+  expect_clean_error(run_qforge("imatrix " + mini() + " --file " +
+                                shell_quote(tmp.file("short.txt")) + " -o " + shell_quote(out)),
+                     "fewer than 2 x ctx");
   expect_clean_error(
-      run_qforge("imatrix " + mini() + " --file " + q(tmp.file("short.txt")) + " -o " + q(out)),
-      "fewer than 2 x ctx");
-  expect_clean_error(run_qforge("imatrix " + mini() + " --file " + q(tmp.file("short.txt")) +
-                                " --ctx 100000 -o " + q(out)),
-                     "exceeds the model's context length");
-  expect_clean_error(run_qforge("imatrix " + mini() + " --file " + q(tmp.file("short.txt")) +
-                                " --format bin -o " + q(out)),
-                     "--format");
+      run_qforge("imatrix " + mini() + " --file " + shell_quote(tmp.file("short.txt")) +
+                 " --ctx 100000 -o " + shell_quote(out)),
+      "exceeds the model's context length");
+  expect_clean_error(
+      run_qforge("imatrix " + mini() + " --file " + shell_quote(tmp.file("short.txt")) +
+                 " --format bin -o " + shell_quote(out)),
+      "--format");
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_FALSE(std::filesystem::exists(out + ".cov"));
 }

@@ -16,15 +16,10 @@
 namespace qforge {
 namespace {
 
+using test::shell_quote;
+using test::write_text;
+
 using test::run_qforge;
-
-std::string q(const std::string& s) {
-  return "'" + s + "'";
-}
-
-void write_text(const std::string& path, const std::string& s) {
-  std::ofstream(path, std::ios::binary) << s;
-}
 
 TEST(LogitsCommand, WritesEveryPositionAsTheEngineComputesIt) {
   test::TempDir tmp;
@@ -35,9 +30,9 @@ TEST(LogitsCommand, WritesEveryPositionAsTheEngineComputesIt) {
   ASSERT_EQ(test::write_tiny_model(tmp.file("m.gguf"), spec), "");
   const std::vector<int32_t> ids = {3, 17, 5, 63, 0, 9, 9, 41};
   write_text(tmp.file("ids.json"), nlohmann::json(ids).dump());
-  const auto r =
-      run_qforge("logits " + q(tmp.file("m.gguf")) + " --tokens-file " + q(tmp.file("ids.json")) +
-                 " --out " + q(tmp.file("l.f32")) + " --json -t 1 -b 3");
+  const auto r = run_qforge("logits " + shell_quote(tmp.file("m.gguf")) + " --tokens-file " +
+                            shell_quote(tmp.file("ids.json")) + " --out " +
+                            shell_quote(tmp.file("l.f32")) + " --json -t 1 -b 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["n_tokens"], 8);
@@ -76,8 +71,9 @@ TEST(LogitsCommand, BadTokenFilesAreOneLineErrors) {
   for (const auto& [text, what] : cases) {
     SCOPED_TRACE(text);
     write_text(tmp.file("ids.json"), text);
-    const auto r = run_qforge("logits " + q(tmp.file("m.gguf")) + " --tokens-file " +
-                              q(tmp.file("ids.json")) + " --out " + q(tmp.file("l.f32")));
+    const auto r =
+        run_qforge("logits " + shell_quote(tmp.file("m.gguf")) + " --tokens-file " +
+                   shell_quote(tmp.file("ids.json")) + " --out " + shell_quote(tmp.file("l.f32")));
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "");
@@ -85,8 +81,9 @@ TEST(LogitsCommand, BadTokenFilesAreOneLineErrors) {
   }
   // Longer than the model's context (256 positions).
   write_text(tmp.file("ids.json"), nlohmann::json(std::vector<int>(300, 1)).dump());
-  const auto r = run_qforge("logits " + q(tmp.file("m.gguf")) + " --tokens-file " +
-                            q(tmp.file("ids.json")) + " --out " + q(tmp.file("l.f32")));
+  const auto r =
+      run_qforge("logits " + shell_quote(tmp.file("m.gguf")) + " --tokens-file " +
+                 shell_quote(tmp.file("ids.json")) + " --out " + shell_quote(tmp.file("l.f32")));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("300 tokens exceed the model's context length 256"), std::string::npos)
       << r.err;

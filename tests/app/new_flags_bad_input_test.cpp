@@ -12,11 +12,9 @@
 namespace qforge {
 namespace {
 
-namespace fs = std::filesystem;
+using test::count_newlines;
 
-int lines(const std::string& s) {
-  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
-}
+namespace fs = std::filesystem;
 
 TEST(NewFlagsBadInput, EachIsOneLineAndLeavesNoOutput) {
   test::TempDir tmp;
@@ -42,7 +40,7 @@ TEST(NewFlagsBadInput, EachIsOneLineAndLeavesNoOutput) {
     SCOPED_TRACE(c.args);
     const auto r = test::run_qforge(c.args);
     EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
-    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_EQ(count_newlines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
     EXPECT_FALSE(fs::exists(out));
     EXPECT_FALSE(fs::exists(out + ".sha256"));

@@ -18,6 +18,8 @@
 namespace qforge {
 namespace {
 
+using test::count_newlines;
+
 namespace fs = std::filesystem;
 
 std::string make_input(const test::TempDir& dir) {
@@ -36,10 +38,6 @@ void expect_only(const test::TempDir& dir, std::initializer_list<std::string> ke
     for (const auto& k : keep) ok |= name == k || name == k + ".sha256";
     EXPECT_TRUE(ok) << "unexpected file " << e.path();
   }
-}
-
-int lines(const std::string& s) {
-  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
 }
 
 // Runs qforge showing only its error line (--log-level error).
@@ -65,13 +63,13 @@ TEST(QuantizeCli, WrongTypeNameListsTheValidOnes) {
   const std::string in = make_input(dir);
   auto r = quantize(in + " " + dir.file("o.gguf") + " Q4_K_Z");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_newlines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("unknown quantization type 'Q4_K_Z'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Q4_K_M"), std::string::npos);
   EXPECT_NE(r.err.find("Q8_0"), std::string::npos);
   auto t = quantize(in + " " + dir.file("o.gguf") + " Q8_0 --tensor-type attn_v=Q7_K");
   EXPECT_NE(t.exit_code, 0);
-  EXPECT_EQ(lines(t.err), 1) << t.err;
+  EXPECT_EQ(count_newlines(t.err), 1) << t.err;
   EXPECT_NE(t.err.find("unknown tensor type 'Q7_K'"), std::string::npos) << t.err;
   auto o = quantize(in + " " + dir.file("o.gguf") + " Q8_0 --output-tensor-type bogus");
   EXPECT_NE(o.exit_code, 0);
@@ -121,7 +119,7 @@ TEST(QuantizeCli, TruncatedInputIsACleanError) {
   }
   auto r = quantize(cut + " " + dir.file("o.gguf") + " Q8_0");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_newlines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("cut.gguf"), std::string::npos) << r.err;
   expect_only(dir, {"in.gguf", "cut.gguf"});
 }
@@ -133,13 +131,13 @@ TEST(QuantizeCli, BadOutputPathsAreCleanErrors) {
   // Output directory does not exist.
   auto r = quantize(in + " " + dir.file("nope/o.gguf") + " Q8_0");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_newlines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
   // Output path is a directory.
   fs::create_directory(dir.file("adir"));
   r = quantize(in + " " + dir.file("adir") + " Q8_0 --force");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_newlines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("is a directory"), std::string::npos) << r.err;
   EXPECT_TRUE(fs::is_empty(dir.file("adir")));
   // Existing output without --force: refused, untouched; with --force: replaced.
@@ -147,7 +145,7 @@ TEST(QuantizeCli, BadOutputPathsAreCleanErrors) {
   std::ofstream(out) << "precious";
   r = quantize(in + " " + out + " Q8_0");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_newlines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
   EXPECT_EQ(test::read_all(out), "precious");
   expect_only(dir, {"in.gguf", "o.gguf", "adir"});
@@ -167,7 +165,7 @@ TEST(QuantizeCli, DiskFullLeavesNoOutput) {
                            " --log-level error quantize " + in + " " + out +
                            " Q8_0) 2>&1 >/dev/null | cat >&2; exit ${PIPESTATUS[0]}'");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_newlines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("o.gguf"), std::string::npos) << r.err;
   expect_only(dir, {"in.gguf"});
 }
@@ -180,7 +178,7 @@ TEST(QuantizeCli, NonFiniteInputNamesTheTensor) {
   ASSERT_TRUE(test::write_synthetic_gguf(dir.file("nan.gguf"), m).ok());
   auto r = quantize(dir.file("nan.gguf") + " " + dir.file("o.gguf") + " Q8_0");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_newlines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("'blk.1.attn_v.weight': NaN or Inf"), std::string::npos) << r.err;
   expect_only(dir, {"nan.gguf"});
 }
@@ -192,7 +190,7 @@ TEST(QuantizeCli, ImatrixFileIsValidatedAndRecorded) {
   std::ofstream(dir.file("bad.dat"), std::ios::binary) << "garbage!";
   auto r = quantize(in + " " + dir.file("o.gguf") + " Q4_K_M --imatrix " + dir.file("bad.dat"));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_newlines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("bad.dat"), std::string::npos) << r.err;
   // A good one: entries for two matrices.
   Imatrix m;

@@ -14,22 +14,20 @@
 namespace qforge {
 namespace {
 
+using test::count_newlines;
+
 namespace fs = std::filesystem;
 
-std::string make_input(const test::TempDir& dir) {
+std::string make_synthetic_input(const test::TempDir& dir) {
   const std::string in = dir.file("in.gguf");
   test::SyntheticModel m;
   EXPECT_TRUE(test::write_synthetic_gguf(in, m).ok());
   return in;
 }
 
-int lines(const std::string& s) {
-  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
-}
-
 TEST(SizeTargetCli, BadCombinationsAreOneLineErrors) {
   test::TempDir dir;
-  const std::string in = make_input(dir), out = dir.file("out.gguf");
+  const std::string in = make_synthetic_input(dir), out = dir.file("out.gguf");
   struct Case {
     std::string args, needle;
     int code;
@@ -51,7 +49,7 @@ TEST(SizeTargetCli, BadCombinationsAreOneLineErrors) {
   for (const auto& c : cases) {
     auto r = test::run_qforge("--log-level error quantize " + c.args);
     EXPECT_EQ(r.exit_code, c.code) << c.args << "\n" << r.err;
-    EXPECT_EQ(lines(r.err), 1) << c.args << "\n" << r.err;
+    EXPECT_EQ(count_newlines(r.err), 1) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << "\n" << r.err;
     EXPECT_FALSE(fs::exists(out)) << c.args;
   }
@@ -59,7 +57,7 @@ TEST(SizeTargetCli, BadCombinationsAreOneLineErrors) {
 
 TEST(SizeTargetCli, TargetBpwAndPlanPreviewAgreeWithTheWrittenFile) {
   test::TempDir dir;
-  const std::string in = make_input(dir), out = dir.file("out.gguf");
+  const std::string in = make_synthetic_input(dir), out = dir.file("out.gguf");
   auto p = test::run_qforge("--log-level error plan " + in + " --target-size 600KB --json");
   ASSERT_EQ(p.exit_code, 0) << p.err;
   const auto pj = nlohmann::json::parse(p.out);

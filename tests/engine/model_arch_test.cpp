@@ -16,11 +16,7 @@
 namespace qforge {
 namespace {
 
-std::vector<int32_t> some_tokens(int n, int vocab, int salt = 0) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) t[static_cast<size_t>(i)] = (i * 37 + 11 + salt) % vocab;
-  return t;
-}
+using test::some_tokens;
 
 Model load_spec(const test::TempDir& tmp, const test::TinySpec& spec, const std::string& name) {
   const std::string path = tmp.file(name);

@@ -12,11 +12,7 @@
 namespace qforge {
 namespace {
 
-std::vector<int32_t> some_tokens(int n, int vocab) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) t[static_cast<size_t>(i)] = (i * 37 + 11) % vocab;
-  return t;
-}
+using test::some_tokens;
 
 // Max |fast - reference| over all logits, the fast path decoding in pieces of `piece`;
 // relative to the largest |logit| when `relative`.

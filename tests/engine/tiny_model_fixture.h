@@ -171,4 +171,11 @@ inline std::string write_tiny_model(const std::string& path, const TinySpec& s) 
   return d.ok() ? "" : d.error().message;
 }
 
+// `n` token ids spread over the vocabulary, a different sequence for each `salt`.
+inline std::vector<int32_t> some_tokens(int n, int vocab, int salt = 0) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) t[static_cast<size_t>(i)] = (i * 37 + 11 + salt) % vocab;
+  return t;
+}
+
 }  // namespace qforge::test

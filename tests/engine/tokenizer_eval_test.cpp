@@ -6,19 +6,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include "engine/open_tokenizer.h"
 #include "engine/tokenizer.h"
 #include "test_util.h"
 
 namespace qforge {
 namespace {
 
-Tokenizer open_tokenizer(const std::string& rel) {
-  auto f = GgufFile::open(test::shared_path(rel));
-  EXPECT_TRUE(f.ok()) << f.error().message;
-  auto t = Tokenizer::from_gguf(*f);
-  EXPECT_TRUE(t.ok()) << t.error().message;
-  return std::move(t).value();
-}
+using test::open_tokenizer;
 
 std::vector<int32_t> read_i32(const std::string& path) {
   const std::string raw = test::read_all(path);

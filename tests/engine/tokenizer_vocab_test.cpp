@@ -5,11 +5,14 @@
 
 #include <sstream>
 
+#include "engine/open_tokenizer.h"
 #include "engine/tokenizer.h"
 #include "test_util.h"
 
 namespace qforge {
 namespace {
+
+using test::open_tokenizer;
 
 struct VocabCase {
   std::string text;
@@ -42,14 +45,6 @@ std::vector<VocabCase> load_cases(const std::string& name) {
   }
   EXPECT_EQ(cases.size(), texts.size()) << name << ": .inp/.out mismatch";
   return cases;
-}
-
-Tokenizer open_tokenizer(const std::string& rel) {
-  auto f = GgufFile::open(test::shared_path(rel));
-  EXPECT_TRUE(f.ok()) << f.error().message;
-  auto t = Tokenizer::from_gguf(*f);
-  EXPECT_TRUE(t.ok()) << t.error().message;
-  return std::move(t).value();
 }
 
 void check_vocab(const std::string& name, bool spm) {

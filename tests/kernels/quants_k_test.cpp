@@ -15,10 +15,13 @@
 #include "formats/gguf.h"
 #include "kernels/codec.h"
 #include "kernels/quants_k.h"
+#include "kernels/relative_error.h"
 #include "test_util.h"
 
 namespace qforge {
 namespace {
+
+using test::rel_err;
 
 const Type kKTypes[] = {Type::Q2_K, Type::Q3_K, Type::Q4_K, Type::Q5_K, Type::Q6_K};
 
@@ -104,19 +107,6 @@ std::vector<float> dequantize(Type t, const std::vector<uint8_t>& q, size_t n) {
   std::vector<float> y(n);
   ref_codec(t).dequantize(q.data(), y.data(), static_cast<int64_t>(n));
   return y;
-}
-
-// sqrt(sum w (y-x)^2 / sum w x^2) in double; w per column (nullptr: 1).
-double rel_err(const std::vector<float>& x, const std::vector<float>& y, int64_t n_per_row,
-               const float* w) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double wi = w ? w[i % static_cast<size_t>(n_per_row)] : 1.0;
-    const double d = static_cast<double>(y[i]) - x[i];
-    num += wi * d * d;
-    den += wi * static_cast<double>(x[i]) * x[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
 bool all_finite(const std::vector<float>& v) {

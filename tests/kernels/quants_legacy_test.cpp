@@ -20,13 +20,16 @@
 #include "kernels/blocks.h"
 #include "kernels/codec.h"
 #include "kernels/quants_legacy.h"
+#include "kernels/relative_error.h"
 #include "test_util.h"
 
 namespace qforge {
 namespace {
 
-const Type kTypes[] = {Type::F16,  Type::BF16, Type::Q4_0,   Type::Q4_1,  Type::Q5_0,
-                       Type::Q5_1, Type::Q8_0, Type::IQ4_NL, Type::IQ4_XS};
+using test::rel_err;
+
+const Type kLegacyTypes[] = {Type::F16,  Type::BF16, Type::Q4_0,   Type::Q4_1,  Type::Q5_0,
+                             Type::Q5_1, Type::Q8_0, Type::IQ4_NL, Type::IQ4_XS};
 
 // The name ggml uses in the vectors file (lower case: "q4_0", "iq4_xs", "bf16").
 std::string vec_name(Type t) {
@@ -104,22 +107,9 @@ std::vector<float> decode(Type t, const std::vector<uint8_t>& q, size_t n) {
   return y;
 }
 
-// sqrt(sum w (y-x)^2 / sum w x^2) in double, w per column (nullptr: unit weights).
-double rel_err(const std::vector<float>& x, const std::vector<float>& y, int64_t n,
-               const float* w) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double wi = w ? w[i % static_cast<size_t>(n)] : 1.0;
-    const double d = static_cast<double>(y[i]) - x[i];
-    num += wi * d * d;
-    den += wi * static_cast<double>(x[i]) * x[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
 TEST_F(QuantVectors, DecodingIsBitExact) {
   for (const std::string& s : sets_) {
-    for (Type t : kTypes) {
+    for (Type t : kLegacyTypes) {
       const std::string base = s + "." + vec_name(t);
       const std::vector<uint8_t> q = bytes(base + ".q");
       const std::vector<float> want = floats(base + ".deq");
@@ -159,7 +149,7 @@ TEST_F(QuantVectors, GgmlCompatibleEncodingIsByteExact) {
     const std::vector<float> x = floats(s + ".input");
     const std::vector<float> im = floats(s + ".imatrix");
     const int64_t n = row_len(s);
-    for (Type t : kTypes) {
+    for (Type t : kLegacyTypes) {
       const std::string base = s + "." + vec_name(t) + ".q";
       expect_ggml_bytes(t, encode(t, x, n, nullptr, true), bytes(base), base);
       const std::string imx_name = s + ".imx." + vec_name(t) + ".q";
@@ -211,7 +201,7 @@ TEST_F(QuantVectors, RefinedErrorNeverWorseThanGgml) {
     const std::vector<float> x = floats(s + ".input");
     const std::vector<float> im = floats(s + ".imatrix");
     const int64_t n = row_len(s);
-    for (Type t : kTypes) {
+    for (Type t : kLegacyTypes) {
       const std::string name = vec_name(t);
       const double g = rel_err(x, floats(s + "." + name + ".deq"), n, nullptr);
       const double q = rel_err(x, decode(t, encode(t, x, n, nullptr, false), x.size()), n, nullptr);
@@ -250,7 +240,7 @@ TEST(LegacyCodecs, EdgeRowsStayFinite) {
   one_hot[5] = 1.0f;
   rows.push_back(one_hot);
   const std::vector<float> imatrix(n, 0.0f);  // all-zero importance: must not produce NaN
-  for (Type t : kTypes) {
+  for (Type t : kLegacyTypes) {
     for (const auto& x : rows) {
       for (int mode = 0; mode < 4; ++mode) {
         const bool ggml = mode & 1;
@@ -307,7 +297,7 @@ TEST(LegacyCodecs, VecDotMatchesDequantizedDot) {
     std::vector<float> w(n), x(n);
     for (auto& v : w) v = g(rng) * (trial + 1) * 0.1f;
     for (auto& v : x) v = g(rng) + (trial == 3 ? 2.0f : 0.0f);
-    for (Type t : kTypes) {
+    for (Type t : kLegacyTypes) {
       const Codec& c = codec(t);
       const std::vector<uint8_t> wq = encode(t, w, n, nullptr, false);
       const std::vector<float> wd = decode(t, wq, n);
@@ -363,7 +353,7 @@ TEST(LegacyCodecs, RefinedBeatsGgmlOnHeavyTails) {
   std::vector<float> x(n * rows), im(n);
   for (auto& v : x) v = st(rng) * 0.02f;
   for (auto& v : im) v = u(rng) * u(rng);
-  for (Type t : kTypes) {
+  for (Type t : kLegacyTypes) {
     for (const float* w :
          {static_cast<const float*>(nullptr), static_cast<const float*>(im.data())}) {
       const double g = rel_err(x, decode(t, encode(t, x, n, w, true), x.size()), n, w);

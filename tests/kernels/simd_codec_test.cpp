@@ -118,14 +118,14 @@ std::vector<uint8_t> random_activations(Type vdt, int64_t n, std::mt19937& rng) 
   return x;
 }
 
-struct Vectors {
+struct ReferenceVectors {
   std::optional<GgufFile> file;
   std::vector<std::string> sets;
 };
 
-const Vectors& vectors() {
-  static const Vectors v = [] {
-    Vectors r;
+const ReferenceVectors& vectors() {
+  static const ReferenceVectors v = [] {
+    ReferenceVectors r;
     const std::string path = test::shared_path("reference/quant-vectors.gguf");
     if (!std::filesystem::exists(path)) return r;
     auto f = GgufFile::open(path);
@@ -150,7 +150,7 @@ struct WeightRows {
 
 std::vector<WeightRows> weight_rows(Type t) {
   std::vector<WeightRows> out;
-  const Vectors& v = vectors();
+  const ReferenceVectors& v = vectors();
   if (v.file) {
     for (const auto& s : v.sets) {
       const auto* tq = v.file->find_tensor(s + "." + ggml_name(t) + ".q");

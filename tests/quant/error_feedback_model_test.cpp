@@ -10,6 +10,7 @@
 #include "formats/covariance.h"
 #include "formats/gguf.h"
 #include "kernels/codec.h"
+#include "quant/decode_tensor.h"
 #include "quant/error_feedback.h"
 #include "quant/model_quantizer.h"
 #include "quant/synthetic_covariance.h"
@@ -19,12 +20,7 @@
 namespace qforge {
 namespace {
 
-std::vector<float> decode(const GgufFile& f, const GgufTensorInfo& t) {
-  std::vector<float> out(t.n_elements());
-  find_codec(t.type)->dequantize(f.tensor_data(t).data(), out.data(),
-                                 static_cast<int64_t>(out.size()));
-  return out;
-}
+using test::decode;
 
 struct EfFixture {
   test::TempDir dir;

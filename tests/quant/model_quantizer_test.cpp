@@ -17,11 +17,14 @@
 #include "core/fp16.h"
 #include "core/log.h"
 #include "kernels/codec.h"
+#include "quant/decode_tensor.h"
 #include "quant/synthetic_gguf.h"
 #include "test_util.h"
 
 namespace qforge {
 namespace {
+
+using test::decode;
 
 namespace fs = std::filesystem;
 
@@ -34,14 +37,6 @@ bool have_codecs(std::initializer_list<Type> types) {
   do {                                                                          \
     if (!have_codecs({__VA_ARGS__})) GTEST_SKIP() << "codec not available yet"; \
   } while (0)
-
-std::vector<float> decode(const GgufFile& f, const GgufTensorInfo& t) {
-  std::vector<float> out(t.n_elements());
-  const Codec* c = find_codec(t.type);
-  EXPECT_NE(c, nullptr) << type_name(t.type);
-  if (c) c->dequantize(f.tensor_data(t).data(), out.data(), static_cast<int64_t>(out.size()));
-  return out;
-}
 
 double rel_rmse(const std::vector<float>& x, const std::vector<float>& y) {
   double e = 0, r = 0;

@@ -16,11 +16,11 @@
 namespace qforge {
 namespace {
 
-struct Fixture {
+struct ModelFile {
   test::TempDir dir;
   std::string path;
   std::shared_ptr<const GgufFile> file;
-  explicit Fixture(test::SyntheticModel m) {
+  explicit ModelFile(test::SyntheticModel m) {
     path = dir.file("model.gguf");
     EXPECT_TRUE(test::write_synthetic_gguf(path, m).ok());
     file = std::make_shared<const GgufFile>(*GgufFile::open(path));
@@ -40,7 +40,7 @@ test::SyntheticModel small_model(bool tied) {
 }
 
 TEST(SizeTarget, BudgetsNeverExceededAndWithinHalfAPercent) {
-  Fixture fx(small_model(false));
+  ModelFile fx(small_model(false));
   GgufTensorSource src(fx.file);
   ModelQuantizeOptions base;
   SensitivityOptions so;
@@ -81,7 +81,7 @@ TEST(SizeTarget, BudgetsNeverExceededAndWithinHalfAPercent) {
 }
 
 TEST(SizeTarget, WrittenFileHasThePlannedSizeAndTypes) {
-  Fixture fx(small_model(true));
+  ModelFile fx(small_model(true));
   GgufTensorSource src(fx.file);
   SensitivityOptions so;
   so.threads = 2;
