@@ -15,6 +15,14 @@ inline constexpr int kWidth = 8;
 using f32x8 = float __attribute__((vector_size(32)));
 using i32x8 = int32_t __attribute__((vector_size(32)));
 
+// Eight consecutive floats at p (any alignment) as one vector load. (A memcpy into an f32x8
+// lowered to two 16-byte stores and a 32-byte reload under GCC's generic tuning: a failed
+// store-to-load forwarding per vector, most of Q8_0's encoding time.)
+inline f32x8 load8(const float* p) {
+  using f32x8_unaligned = float __attribute__((vector_size(32), aligned(4), may_alias));
+  return *reinterpret_cast<const f32x8_unaligned*>(p);
+}
+
 inline f32x8 splat(float v) {
   return f32x8{v, v, v, v, v, v, v, v};
 }

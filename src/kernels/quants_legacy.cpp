@@ -214,25 +214,32 @@ void ggml_q5_0_ref(const float* x, block_q5_0& y) {
 
 // quantize_row_q8_0_ref.
 void ggml_q8_0_ref(const float* x, block_q8_0& y) {
+  using namespace lanes;
+  using i8x8 = int8_t __attribute__((vector_size(8)));
+  f32x8 v[kQ / kWidth];
+  f32x8 lane_max = splat(0.f);  // the max of |x| is exact in any order
+  for (int b = 0; b < kQ / kWidth; ++b) {
+    v[b] = load8(x + b * kWidth);
+    const f32x8 a = lanes::abs(v[b]);
+    lane_max = a > lane_max ? a : lane_max;
+  }
   float amax = 0.0f;
-  for (int j = 0; j < kQ; ++j) amax = std::max(amax, std::fabs(x[j]));
+  for (int k = 0; k < kWidth; ++k) amax = std::max(amax, lane_max[k]);
   const float d = amax / ((1 << 7) - 1);
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   y.d = f32_to_fp16(d);
   // trunc_i8(roundf(x*id)) per lane: clamping before rounding gives the same result (both are
   // monotonic and the bounds are integers), and then the rounding works on small values.
-  using namespace lanes;
-  for (int j0 = 0; j0 < kQ; j0 += kWidth) {
-    f32x8 v;
-    std::memcpy(&v, x + j0, sizeof v);
-    v = v * id;
-    v = v > splat(127.f) ? splat(127.f) : v;
-    v = v < splat(-128.f) ? splat(-128.f) : v;
-    v = v == v ? v : splat(0.f);                        // NaN -> 0
-    const i32x8 t = __builtin_convertvector(v, i32x8);  // toward zero, exact here
-    const i32x8 up = lanes::abs(v - to_float(t)) >= splat(0.5f);
-    const i32x8 q = t + (up & (v < splat(0.f) ? splat_i(-1) : splat_i(1)));
-    for (int k = 0; k < kWidth; ++k) y.qs[j0 + k] = static_cast<int8_t>(q[k]);
+  for (int b = 0; b < kQ / kWidth; ++b) {
+    f32x8 t8 = v[b] * id;
+    t8 = t8 > splat(127.f) ? splat(127.f) : t8;
+    t8 = t8 < splat(-128.f) ? splat(-128.f) : t8;
+    t8 = t8 == t8 ? t8 : splat(0.f);                     // NaN -> 0
+    const i32x8 t = __builtin_convertvector(t8, i32x8);  // toward zero, exact here
+    const i32x8 up = lanes::abs(t8 - to_float(t)) >= splat(0.5f);
+    const i32x8 q = t + (up & (t8 < splat(0.f) ? splat_i(-1) : splat_i(1)));
+    const i8x8 q8 = __builtin_convertvector(q, i8x8);  // in [-128, 127]: exact
+    std::memcpy(y.qs + b * kWidth, &q8, sizeof q8);
   }
 }
 
