@@ -3,13 +3,9 @@
 #include <chrono>
 #include <cmath>
 
-namespace qforge {
+#include "core/stopwatch.h"
 
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
+namespace qforge {
 
 Result<GenerateResult> generate(Context& ctx, const Tokenizer& tok, std::span<const int32_t> prompt,
                                 const GenerateOptions& opt) {

@@ -8,7 +8,9 @@
 #include "formats/pretokenizer_registry.h"
 
 namespace qforge {
-namespace {
+// Named, not anonymous: PreTokenizerState (declared in the header) holds these types, and a
+// type with internal linkage inside one with external linkage is refused in unity builds.
+namespace pretokenizer_detail {
 
 struct CodeDeleter {
   void operator()(pcre2_code* c) const { pcre2_code_free(c); }
@@ -17,7 +19,9 @@ struct MatchDataDeleter {
   void operator()(pcre2_match_data* m) const { pcre2_match_data_free(m); }
 };
 
-}  // namespace
+}  // namespace pretokenizer_detail
+using pretokenizer_detail::CodeDeleter;
+using pretokenizer_detail::MatchDataDeleter;
 
 struct PreTokenizerState {
   std::vector<std::string> patterns;

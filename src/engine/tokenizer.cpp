@@ -13,8 +13,12 @@
 namespace qforge {
 
 namespace {
-
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+}  // namespace
+
+// Named, not anonymous: TokenizerImpl (declared in the header) holds these types, and a type
+// with internal linkage inside one with external linkage is refused in unity builds.
+namespace tokenizer_detail {
 
 // A run of bytes being merged: symbols form a doubly linked list over the text; a merged-away
 // symbol has n == 0.
@@ -99,12 +103,19 @@ class IdMergeTable {
   int shift_ = 60;
 };
 
+}  // namespace tokenizer_detail
+using tokenizer_detail::Bigram;
+using tokenizer_detail::BpeLess;
+using tokenizer_detail::IdMergeTable;
+using tokenizer_detail::SpmLess;
+using tokenizer_detail::Symbol;
+
+namespace {
 std::string hex2(uint8_t b) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%02x", b);
   return buf;
 }
-
 }  // namespace
 
 class TokenizerImpl {

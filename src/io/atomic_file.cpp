@@ -17,6 +17,7 @@
 
 #include "core/fault.h"
 #include "core/interrupt.h"
+#include "io/dir_lock.h"
 
 namespace qforge {
 namespace {
@@ -92,20 +93,6 @@ Status preallocate(int fd, uint64_t bytes, const std::string& path) {
   if (e == EOPNOTSUPP || e == ENOSYS || e == EINVAL) return ok_status();
   return make_error(path, ": cannot reserve ", bytes, " bytes: ", std::strerror(e));
 }
-
-// The writers' lock: exclusive flock on the target's directory while a pair is renamed.
-struct DirLock {
-  int fd = -1;
-  explicit DirLock(const std::string& dir) {
-    fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0)
-      while (flock(fd, LOCK_EX) != 0 && errno == EINTR) {
-      }
-  }
-  ~DirLock() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 }  // namespace
 
@@ -305,7 +292,7 @@ Status AtomicFile::commit() {
 // Both renames under the directory lock, with interrupts held until both are done.
 Status AtomicFile::publish() {
   CommitSection hold;
-  DirLock lock(dir_of(path_));
+  const DirLock lock(dir_of(path_), DirLock::Mode::Exclusive);
   if (opts_.before_publish) {
     Status st = opts_.before_publish();
     if (!st.ok()) {
@@ -341,7 +328,7 @@ Status AtomicFile::publish() {
     ::close(side_fd_);
     side_fd_ = -1;
   }
-  if (lock.fd >= 0) fsync(lock.fd);
+  if (lock.fd() >= 0) fsync(lock.fd());  // the renames reach the disk
   fault_point("atomic.committed");
   return ok_status();
 }

@@ -1,7 +1,6 @@
 #include "io/opened_input.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include <tuple>
 
 #include "core/fault.h"
+#include "io/dir_lock.h"
 #include "io/sha256.h"
 
 namespace qforge {
@@ -40,21 +40,6 @@ const char* kind_of(mode_t m) {
   if (S_ISCHR(m) || S_ISBLK(m)) return "is a device, not a regular file (refused)";
   return "is not a regular file (refused)";
 }
-
-// The directory holding `path` (shared-locked while the file and its sidecar are opened: the
-// writers' exclusive lock covers the renames of a file and its sidecar).
-struct DirLock {
-  int fd = -1;
-  DirLock(const std::string& dir, int op) {
-    fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0)
-      while (flock(fd, op) != 0 && errno == EINTR) {
-      }
-  }
-  ~DirLock() {
-    if (fd >= 0) ::close(fd);  // releases the lock
-  }
-};
 
 Result<std::string> real_path_of(int fd, const std::string& path) {
   char buf[PATH_MAX];
@@ -96,8 +81,8 @@ Result<OpenedInput> OpenedInput::open(const std::string& path, const LoadPolicy&
   std::string dir = fs::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
   {
-    DirLock lock(dir, LOCK_SH);
-    const int at = lock.fd >= 0 && !base.empty() ? lock.fd : AT_FDCWD;
+    const DirLock lock(dir, DirLock::Mode::Shared);
+    const int at = lock.fd() >= 0 && !base.empty() ? lock.fd() : AT_FDCWD;
     const std::string rel = at == AT_FDCWD ? path : base;
     in.fd_ = ::openat(at, rel.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (in.fd_ < 0) return make_error(path, ": cannot open: ", std::strerror(errno));

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/process_memory.h"
+#include "core/stopwatch.h"
 #include "core/thread_pool.h"
 #include "engine/forward.h"
 #include "engine/tokenizer.h"
@@ -213,12 +214,6 @@ void from_json(const nlohmann::json& j, CriticalStepResult& r) {
 
 // ---- steps --------------------------------------------------------------------------------
 
-namespace {
-double since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
-
 Result<ConvertStepResult> convert_step(const std::string& hf_dir, const std::string& out,
                                        bool overwrite) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -241,7 +236,7 @@ Result<ConvertStepResult> convert_step(const std::string& hf_dir, const std::str
   r.output = out;
   r.architecture = src->config().arch;
   r.tensors = src->tensors().size();
-  r.seconds = since(t0);
+  r.seconds = seconds_since(t0);
   r.peak_rss_bytes = peak_rss_bytes();
   return r;
 }

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/process_memory.h"
+#include "core/stopwatch.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 #include "eval/text_eval.h"
@@ -53,10 +54,6 @@ Result<TargetStepResult> target_quantize_step(const std::string& in, const std::
 }
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 std::vector<double> ranks(const std::vector<double>& v) {
   std::vector<size_t> order(v.size());

@@ -8,6 +8,7 @@
 
 #include "core/checked.h"
 #include "core/log.h"
+#include "core/stopwatch.h"
 #include "core/thread_pool.h"
 #include "kernels/codec.h"
 #include "quant/error_feedback.h"
@@ -107,10 +108,6 @@ std::string dims_text(const std::vector<uint64_t>& dims) {
   std::string s;
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? "x" : "") + std::to_string(dims[i]);
   return s;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // Whether error feedback encodes tensor `s` (to `dst`): the method allows it, the type has

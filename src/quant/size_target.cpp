@@ -9,16 +9,13 @@
 
 #include "core/checked.h"
 #include "core/log.h"
+#include "core/stopwatch.h"
 
 namespace qforge {
 namespace {
 
 uint64_t padded(uint64_t bytes, uint32_t alignment) {
   return (bytes + alignment - 1) / alignment * alignment;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 struct Option {
