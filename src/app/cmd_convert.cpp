@@ -14,6 +14,7 @@
 #include "app/quantize_flags.h"
 #include "core/log.h"
 #include "core/process_memory.h"
+#include "core/stopwatch.h"
 #include "formats/gguf.h"
 #include "formats/hf_source.h"
 #include "formats/model_family.h"
@@ -76,8 +77,7 @@ void run_convert(const ConvertArgs& a, const QuantizeFlags* qflags) {
 
   if (!a.quantize.empty()) {
     QuantizeReport rep = unwrap(quantize_model(*src, a.output, qopts));
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs = seconds_since(t0);
     if (a.json) {
       nlohmann::json j = report_to_json(rep);
       j["converted_from"] = a.input;
@@ -114,7 +114,7 @@ void run_convert(const ConvertArgs& a, const QuantizeFlags* qflags) {
     progress.finish();
   }
   const std::string sha = unwrap(w.commit());
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = seconds_since(t0);
   log_info("convert.done", "wrote " + a.output,
            {{"output", a.output}, {"bytes", file_bytes}, {"seconds", secs}, {"sha256", sha}});
   if (a.json) {

@@ -14,6 +14,7 @@
 #include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "app/commands.h"
+#include "core/stopwatch.h"
 #include "io/atomic_file.h"
 #include "pipeline/evaluate.h"
 
@@ -97,7 +98,7 @@ void run_gate(GateArgs a) {
   unwrap(evaluate_variant(base, base, kld, eo, noop));
   unwrap(evaluate_variant(v, base, kld, eo, noop));
   const auto checks = evaluate_gates(spec, gate_measures(v, base));
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = seconds_since(t0);
   if (!a.junit.empty()) {
     AtomicFileOptions wo;
     wo.overwrite = true;

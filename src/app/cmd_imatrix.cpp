@@ -17,6 +17,7 @@
 #include "app/commands.h"
 #include "core/log.h"
 #include "core/process_memory.h"
+#include "core/stopwatch.h"
 #include "engine/forward.h"
 #include "engine/tokenizer.h"
 #include "eval/imatrix_collect.h"
@@ -169,8 +170,7 @@ void run_imatrix_cmd(const ImatrixArgs& a) {
   const auto t_start = std::chrono::steady_clock::now();
   opt.progress = [&](int64_t done, int64_t n, double ppl) {
     if (done == 1) {  // as llama-imatrix: the first pass's time and the ETA
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+      const double s = seconds_since(t_start);
       if (log_format() == LogFormat::Json)
         log_info("imatrix.eta", "first chunk done",
                  {{"seconds_per_pass", s}, {"eta_seconds", s * static_cast<double>(n - 1)}});

@@ -9,6 +9,7 @@
 #include "app/cli_checks.h"
 #include "app/cli_util.h"
 #include "core/log.h"
+#include "core/stopwatch.h"
 #include "io/atomic_file.h"
 #include "pipeline/memory_plan.h"
 
@@ -225,8 +226,7 @@ TargetResult plan_target(const TargetFlags& t, const std::string& model_path, Te
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<TensorSensitivity> table =
       unwrap(measure_sensitivity(src, opts.imatrix.get(), so).context(model_path + ": "));
-  const double sens_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double sens_s = seconds_since(t0);
   TargetResult r;
   if (t.measure || !t.calibration.empty()) {
     ProxyCalibrationOptions co;

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "core/stopwatch.h"
+
 namespace qforge {
 namespace {
 LogFormat g_format = LogFormat::Human;
@@ -91,7 +93,7 @@ void Progress::finish() {
 }
 
 void Progress::draw(bool final) {
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double secs = seconds_since(start_);
   double mbs = secs > 0 ? bytes_ / 1e6 / secs : 0.0;
   double frac = total_ ? static_cast<double>(done_) / total_ : 1.0;
   double eta = (frac > 0 && frac < 1) ? secs * (1 - frac) / frac : 0.0;

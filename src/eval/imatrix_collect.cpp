@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/stopwatch.h"
 #include "eval/perplexity.h"
 #include "kernels/vec_ops.h"
 
@@ -290,7 +291,7 @@ Result<ImatrixRunResult> run_imatrix(Context& ctx, std::span<const int32_t> toke
   ctx.set_observer(nullptr);
   r.chunks = n_chunks;
   r.tokens = n_chunks * n_ctx;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.seconds = seconds_since(t0);
   const double mean = nll / static_cast<double>(count);
   r.ppl = std::exp(mean);
   const double var = nll2 / static_cast<double>(count) - mean * mean;

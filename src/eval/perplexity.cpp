@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "core/stopwatch.h"
 #include "kernels/vec_ops.h"
 
 namespace qforge {
@@ -77,7 +78,7 @@ Result<PerplexityResult> compute_perplexity(Context& ctx, std::span<const int32_
     r.chunk_ppl.push_back(std::exp(nll / static_cast<double>(count)));
     if (opt.progress) opt.progress(c + 1, n_chunks, r.chunk_ppl.back());
   }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.seconds = seconds_since(t0);
   const double mean = nll / static_cast<double>(count);
   double var = nll2 / static_cast<double>(count) - mean * mean;
   r.nll_mean = mean;

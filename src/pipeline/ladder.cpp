@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "core/stopwatch.h"
 #include "io/load_policy.h"
 #include "pipeline/evaluate.h"
 #include "pipeline/isolated.h"
@@ -161,7 +162,7 @@ Result<LadderResult> run_ladder(const LadderOptions& o) {
     v.passes = all_passed(v.checks);
   }
   QF_CHECK(plan_ladder(res));
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.seconds = seconds_since(t0);
   return res;
 }
 
