@@ -22,7 +22,6 @@
 namespace qforge {
 namespace {
 
-constexpr size_t kBufSize = 1 << 20;
 constexpr uint64_t kSidecarReserve = 4096;  // one block for NAME.sha256
 constexpr uint64_t kSlack = 64 << 10;       // metadata, the sidecar, rounding
 
@@ -116,7 +115,7 @@ Result<AtomicFile> AtomicFile::create(const std::string& path, AtomicFileOptions
   f.opts_ = std::move(opts);
   QF_CHECK(open_temp(path, f.tmp_, f.fd_, f.slot_));
   if (fault_point("atomic.create")) return f.fail("cannot create temporary file", ENOSPC).error();
-  f.buf_.resize(kBufSize);
+  f.data_ = std::make_unique<WriteBehind>(f.fd_);
   return f;
 }
 
@@ -143,9 +142,7 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
     committed_ = o.committed_;
     written_ = o.written_;
     reserved_ = o.reserved_;
-    buf_ = std::move(o.buf_);
-    buf_used_ = o.buf_used_;
-    hash_ = std::move(o.hash_);
+    data_ = std::move(o.data_);
     o.fd_ = o.side_fd_ = -1;
     o.slot_ = o.side_slot_ = -1;
     o.committed_ = true;  // moved-from: nothing to clean up
@@ -154,6 +151,7 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& o) noexcept {
 }
 
 void AtomicFile::abort() {
+  data_.reset();  // the buffer in flight is written before its descriptor closes
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -208,34 +206,11 @@ Status AtomicFile::reserve(uint64_t bytes) {
   return ok_status();
 }
 
-Status AtomicFile::flush() {
-  size_t off = 0;
-  while (off < buf_used_) {
-    ssize_t n = ::write(fd_, buf_.data() + off, buf_used_ - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("write failed", errno);
-    }
-    off += static_cast<size_t>(n);
-  }
-  buf_used_ = 0;
-  return ok_status();
-}
-
 Status AtomicFile::write(const void* data, size_t n) {
   if (fd_ < 0) return make_error(path_, ": write after close");
   if (fault_point("atomic.write")) return fail("write failed", ENOSPC);
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  hash_.update(p, n);
   written_ += n;
-  while (n > 0) {
-    size_t take = std::min(n, buf_.size() - buf_used_);
-    std::memcpy(buf_.data() + buf_used_, p, take);
-    buf_used_ += take;
-    p += take;
-    n -= take;
-    if (buf_used_ == buf_.size()) QF_CHECK(flush());
-  }
+  if (const int e = data_->append(data, n); e != 0) return fail("write failed", e);
   return ok_status();
 }
 
@@ -278,12 +253,12 @@ Status AtomicFile::write_sidecar_temp() {
 
 Status AtomicFile::commit() {
   if (fd_ < 0) return make_error(path_, ": commit after close");
-  QF_CHECK(flush());
+  if (const int e = data_->finish(); e != 0) return fail("write failed", e);
   // Blocks reserved past the end are given back (the size itself never changed).
   if (reserved_ > written_ && ftruncate(fd_, static_cast<off_t>(written_)) != 0)
     return fail("truncate failed", errno);
   if (fsync(fd_) != 0) return fail("fsync failed", errno);
-  digest_ = hash_.hex_digest();
+  digest_ = data_->hex_digest();
   if (opts_.write_sidecar) QF_CHECK(write_sidecar_temp());
   if (fault_point("atomic.before_rename")) return fail("cannot rename temporary file", EIO);
   return publish();

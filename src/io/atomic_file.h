@@ -16,11 +16,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
-#include <vector>
 
 #include "core/result.h"
-#include "io/sha256.h"
+#include "io/write_behind.h"
 
 namespace qforge {
 
@@ -59,7 +59,6 @@ class AtomicFile {
   const std::string& sha256() const { return digest_; }
 
  private:
-  Status flush();
   Status open_sidecar_temp();
   Status write_sidecar_temp();
   Status publish();
@@ -70,9 +69,7 @@ class AtomicFile {
   int slot_ = -1, side_slot_ = -1;  // interrupt registry slots (core/interrupt.h)
   bool committed_ = false;
   uint64_t written_ = 0, reserved_ = 0;
-  std::vector<uint8_t> buf_;
-  size_t buf_used_ = 0;
-  Sha256 hash_;
+  std::unique_ptr<WriteBehind> data_;  // hashes and writes the data behind the caller
 };
 
 // Removes stale temp files of `target` (and of its sidecar) left by killed writers; returns how
