@@ -20,6 +20,7 @@ namespace {
 using x86::hsum128;
 using x86::k4_min_terms;
 using x86::k4_scales_mins;
+using x86::prefetch_ahead;
 using x86::scales4;
 
 inline float hsum(__m256 v) {
@@ -142,6 +143,7 @@ inline float dot_blocks_s8(int64_t n, const void* w, const void* x, WeightBytes 
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {
+    prefetch_ahead(bw + i, 4 * sizeof *bw);
     const __m128 d = scales4(bw + i, bx + i);
     const __m256i p0 = dot_s8s8(wb(bw[i]), load256(bx[i].qs));
     const __m256i p1 = dot_s8s8(wb(bw[i + 1]), load256(bx[i + 1].qs));
@@ -195,6 +197,7 @@ inline float dot_blocks_u8_min(int64_t n, const void* w, const void* x, WeightBy
   const __m256i ones = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps(), accm = acc;
   for (int64_t i = 0; i < nb; ++i) {
+    if (i % 4 == 0) prefetch_ahead(bw + i, 4 * sizeof *bw);
     const __m256i y = load256(bx[i].qs);
     const float dx = fp16(bx[i].d);
     const __m256i p = dot_u8s8(wb(bw[i]), y);
@@ -280,6 +283,7 @@ void vec_dot_q45_k(int64_t n, float* out, const void* w, const void* x) {
   __m256 acc = _mm256_setzero_ps();
   __m128 accm = _mm_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch_ahead(bw + i, sizeof *bw);
     const __m128i scm = k4_scales_mins(bw[i].scales);
     accm = _mm_fmadd_ps(_mm_set1_ps(bx[i].d * fp16(bw[i].dmin)),
                         _mm_cvtepi32_ps(k4_min_terms(scm, bx[i].bsums)), accm);
@@ -347,6 +351,7 @@ void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x) {
     pair[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPair16[k]));
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch_ahead(bw + i, sizeof *bw);
     const __m256i sc16 = _mm256_cvtepi8_epi16(load128(bw[i].scales));
     // 32 * sum_g scale[g] * bsums[g], as eight int32 partial sums.
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(bx[i].bsums), sc16), 5);
@@ -390,6 +395,7 @@ void vec_dot_q2_k(int64_t n, float* out, const void* w, const void* x) {
   __m256 acc = _mm256_setzero_ps();
   float acc_min = 0;
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch_ahead(bw + i, sizeof *bw);
     const uint8_t* sc = bw[i].scales;
     int8_t mins[16];
     for (int g = 0; g < 16; ++g) mins[g] = static_cast<int8_t>(sc[g] >> 4);
@@ -426,6 +432,7 @@ void vec_dot_q3_k(int64_t n, float* out, const void* w, const void* x) {
   const __m256i one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch_ahead(bw + i, sizeof *bw);
     int8_t sc[16];
     q3k_scales(bw[i].scales, sc);
     // value = low2 + 4*hbit - 4: the -4 goes through the activation sums.
@@ -457,6 +464,7 @@ void vec_dot_iq4_xs(int64_t n, float* out, const void* w, const void* x) {
       _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch_ahead(bw + i, sizeof *bw);
     __m256i sumi = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ++ib) {
       const int ls = ((bw[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |

@@ -128,6 +128,7 @@ QF_AVX512 void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x)
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {
+    x86::prefetch_ahead(bw + i, 4 * sizeof *bw);
     const __m128 d = x86::scales4(bw + i, bx + i);
     const __m512i p0 = dot_pair(bw + i, bx + i);
     const __m512i p1 = dot_pair(bw + i + 2, bx + i + 2);
@@ -167,6 +168,7 @@ QF_AVX512 void vec_dot_q4_k(int64_t n, float* out, const void* w, const void* x)
   __m512 acc = _mm512_setzero_ps();
   __m128 accm = _mm_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    x86::prefetch_ahead(bw + i, sizeof *bw);
     const __m128i scm = x86::k4_scales_mins(bw[i].scales);
     accm = _mm_fmadd_ps(_mm_set1_ps(bx[i].d * _cvtsh_ss(bw[i].dmin)),
                         _mm_cvtepi32_ps(x86::k4_min_terms(scm, bx[i].bsums)), accm);
@@ -207,6 +209,7 @@ QF_AVX512 void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x)
   const __m512i idx[4] = {quarters16(0), quarters16(4), quarters16(8), quarters16(12)};
   float sum = 0.0f;
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    x86::prefetch_ahead(bw + i, sizeof *bw);
     const __m256i sc16 =
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bw[i].scales)));
     const __m512i sc = _mm512_zextsi256_si512(sc16);
