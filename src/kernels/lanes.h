@@ -51,4 +51,33 @@ inline i32x8 clamp(i32x8 v, int lo, int hi) {
   return v < vl ? vl : v;
 }
 
+// sum a[k] * b[k] over n values, in 8 fixed lanes (lane l takes k = l mod 8) of separate
+// multiply and add (no contraction), the lanes summed pairwise at the end: vectorised by
+// construction (GCC did not vectorise the same loop written over an array of scalar
+// accumulators with std::fma, so a Cholesky factor ran one double per instruction) and
+// deterministic for a given n.
+inline double dot_lanes(const double* a, const double* b, int64_t n) {
+  using f64x4 = double __attribute__((vector_size(32)));
+  using f64x4u = double __attribute__((vector_size(32), aligned(8), may_alias));
+  f64x4 s0 = {}, s1 = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    s0 += *reinterpret_cast<const f64x4u*>(a + k) * *reinterpret_cast<const f64x4u*>(b + k);
+    s1 += *reinterpret_cast<const f64x4u*>(a + k + 4) * *reinterpret_cast<const f64x4u*>(b + k + 4);
+  }
+  double tail = 0;
+  for (; k < n; ++k) tail += a[k] * b[k];
+  const f64x4 s = s0 + s1;
+  return ((s[0] + s[1]) + (s[2] + s[3])) + tail;
+}
+inline double dot_lanes(const float* a, const float* b, int64_t n) {
+  f32x8 s = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) s += load8(a + k) * load8(b + k);
+  float tail = 0;
+  for (; k < n; ++k) tail += a[k] * b[k];
+  return static_cast<double>((((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) +
+                             tail);
+}
+
 }  // namespace qforge::lanes
