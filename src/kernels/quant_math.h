@@ -158,6 +158,11 @@ ScaleCandidate sweep_one_sign(const Levels& lv, const float* x, const float* w, 
   const int k = lv.count();
   double sxv = 0, svv = 0;
   events.clear();
+  // Most elements have no breakpoint in the window: `past` (a midpoint m with m / u certainly
+  // above t_hi, tested by a multiplication with a 1e-9 margin) ends their loop without the
+  // division; every breakpoint that may lie inside is still tested as m / u > t_hi, so the events
+  // are exactly those of the plain loop.
+  const double t_hi_margin = t_hi * (1 + 1e-9);
   for (int i = 0; i < n; ++i) {
     const double u = sign * static_cast<double>(x[i]);
     int j = lv.nearest(t_lo * u);
@@ -166,14 +171,20 @@ ScaleCandidate sweep_one_sign(const Levels& lv, const float* x, const float* w, 
     sxv += w[i] * u * v;
     svv += w[i] * v * v;
     if (u > 0) {
+      const double past = t_hi_margin * u;
       for (; j < k - 1; ++j) {
-        const double t = 0.5 * (lv.level(j) + lv.level(j + 1)) / u;
+        const double m = 0.5 * (lv.level(j) + lv.level(j + 1));
+        if (m > past) break;
+        const double t = m / u;
         if (t > t_hi) break;
         events.push_back({t, i});
       }
     } else if (u < 0) {
+      const double past = t_hi_margin * u;  // m / u > t_hi for every m below it (u < 0)
       for (; j > 0; --j) {
-        const double t = 0.5 * (lv.level(j - 1) + lv.level(j)) / u;
+        const double m = 0.5 * (lv.level(j - 1) + lv.level(j));
+        if (m < past) break;
+        const double t = m / u;
         if (t > t_hi) break;
         events.push_back({t, i});
       }

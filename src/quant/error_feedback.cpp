@@ -235,8 +235,11 @@ struct RowSearch {
   // e -= dy at element j: g -= dy H_s[j, :] (H symmetric).
   void move(int64_t j, float dy) {
     e[j] -= dy;
-    const float* h = H + j * n;
-    for (int64_t k = 0; k < n; ++k) g[k] = std::fma(-dy, h[k], g[k]);
+    // Locals: stores through g could alias the members, which made the loop reload n.
+    const int64_t len = n;
+    const float* __restrict h = H + j * len;
+    float* __restrict gr = g;
+    for (int64_t k = 0; k < len; ++k) gr[k] = std::fma(-dy, h[k], gr[k]);
     g[j] -= dy * extra[j];
   }
 
