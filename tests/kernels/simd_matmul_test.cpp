@@ -44,8 +44,10 @@ TEST(SimdMatmul, MatchesReferenceAtEveryIsa) {
   ThreadPool pool(2);
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.f, 1.f);
-  const Case cases[] = {{37, 256, 1}, {70, 512, 13}, {33, 1280, 29},
-                        {16, 256, 3}, {50, 256, 8},  {20, 512, 7}};
+  // 200 and 1100 columns (float types only): K blocks that are not a multiple of the
+  // packer's 16-wide tiles (1100 = 512 + 512 + 76).
+  const Case cases[] = {{37, 256, 1}, {70, 512, 13}, {33, 1280, 29}, {16, 256, 3},
+                        {50, 256, 8}, {20, 512, 7},  {19, 200, 9},   {21, 1100, 10}};
   for (Type t : types) {
     const int64_t bs = type_info(t).block_size;
     for (const Case& cs : cases) {
