@@ -191,11 +191,49 @@ QF_AVX512 void pack_panel_avx512(const float* wr, int64_t kc, int mr, float* dst
     for (int i = 0; i < mr; ++i) dst[k * mr + i] = wr[i * kc + k];
 }
 
-void pack_panel(Isa isa, const float* wr, int64_t kc, int mr, float* dst) {
-  if (isa == Isa::Avx512)
-    pack_panel_avx512(wr, kc, mr, dst);
-  else
+// AVX2: 8 x 8 tiles, the same steps within and then across the two 128-bit lanes.
+void pack_panel_avx2(const float* wr, int64_t kc, int mr, float* dst) {
+  if (mr % 8 != 0) {
     pack_panel_generic(wr, kc, mr, dst);
+    return;
+  }
+  const int64_t k8 = kc / 8 * 8;
+  for (int i0 = 0; i0 < mr; i0 += 8) {
+    for (int64_t k0 = 0; k0 < k8; k0 += 8) {
+      __m256 r[8], t[8], u[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(wr + (i0 + i) * kc + k0);
+      for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+      }
+      // u[4q + j], 128-bit lane L: rows 4q..4q+3 at column 4L + j.
+      for (int q = 0; q < 2; ++q) {
+        u[4 * q + 0] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
+        u[4 * q + 1] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
+        u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+        u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
+      }
+      for (int j = 0; j < 4; ++j) {
+        float* d = dst + (k0 + j) * mr + i0;
+        _mm256_storeu_ps(d, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20));           // column j
+        _mm256_storeu_ps(d + 4 * mr, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31));  // j + 4
+      }
+    }
+  }
+  for (int64_t k = k8; k < kc; ++k)
+    for (int i = 0; i < mr; ++i) dst[k * mr + i] = wr[i * kc + k];
+}
+
+void pack_panel(Isa isa, const float* wr, int64_t kc, int mr, float* dst) {
+  switch (isa) {
+    case Isa::Avx512:
+      return pack_panel_avx512(wr, kc, mr, dst);
+    case Isa::Avx2:
+      return pack_panel_avx2(wr, kc, mr, dst);
+    case Isa::Generic:
+      break;
+  }
+  pack_panel_generic(wr, kc, mr, dst);
 }
 
 using UKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, bool);
