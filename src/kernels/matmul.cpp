@@ -150,78 +150,74 @@ void pack_panel_generic(const float* wr, int64_t kc, int mr, float* dst) {
     for (int i = 0; i < mr; ++i) dst[k * mr + i] = wr[i * kc + k];
 }
 
-// AVX-512: 16 x 16 tiles transposed in registers (unpack, shuffle within 128-bit lanes, then
-// across lanes). The scalar loop above read its 32 rows with a stride of kc floats: about a
-// tenth of a 1.1 B pp512 went into it.
-QF_AVX512 void pack_panel_avx512(const float* wr, int64_t kc, int mr, float* dst) {
-  if (mr % 16 != 0) {
-    pack_panel_generic(wr, kc, mr, dst);
-    return;
-  }
-  const int64_t k16 = kc / 16 * 16;
-  for (int i0 = 0; i0 < mr; i0 += 16) {
-    for (int64_t k0 = 0; k0 < k16; k0 += 16) {
-      __m512 r[16], t[16], u[16];
-      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(wr + (i0 + i) * kc + k0);
-      for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-      }
-      // u[4q + j], 128-bit lane L: rows 4q..4q+3 at column 4L + j.
-      for (int q = 0; q < 4; ++q) {
-        u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
-        u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
-        u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-        u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
-      }
-      for (int j = 0; j < 4; ++j) {
-        const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-        const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
-        const __m512 w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        const __m512 w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-        float* d = dst + (k0 + j) * mr + i0;
-        _mm512_storeu_ps(d, _mm512_shuffle_f32x4(v0, w0, 0x88));            // column j
-        _mm512_storeu_ps(d + 4 * mr, _mm512_shuffle_f32x4(v1, w1, 0x88));   // j + 4
-        _mm512_storeu_ps(d + 8 * mr, _mm512_shuffle_f32x4(v0, w0, 0xdd));   // j + 8
-        _mm512_storeu_ps(d + 12 * mr, _mm512_shuffle_f32x4(v1, w1, 0xdd));  // j + 12
-      }
-    }
-  }
-  for (int64_t k = k16; k < kc; ++k)
+// W x W tiles of the panel transposed in registers (tile(src, src_stride, dst, dst_stride)
+// writes dst[k * dst_stride + i] = src[i * src_stride + k] for i, k < W); the rest scalar.
+// The scalar loop alone read its rows with a stride of kc floats: about a tenth of a 1.1 B
+// pp512 went into it.
+template <int W, void (*Tile)(const float*, int64_t, float*, int64_t)>
+inline void pack_panel_tiled(const float* wr, int64_t kc, int mr, float* dst) {
+  if (mr % W != 0) return pack_panel_generic(wr, kc, mr, dst);
+  const int64_t kw = kc / W * W;
+  for (int i0 = 0; i0 < mr; i0 += W)
+    for (int64_t k0 = 0; k0 < kw; k0 += W) Tile(wr + i0 * kc + k0, kc, dst + k0 * mr + i0, mr);
+  for (int64_t k = kw; k < kc; ++k)
     for (int i = 0; i < mr; ++i) dst[k * mr + i] = wr[i * kc + k];
 }
 
-// AVX2: 8 x 8 tiles, the same steps within and then across the two 128-bit lanes.
+// 16 x 16 (AVX-512): unpack and shuffle within 128-bit lanes, then two steps across lanes.
+QF_AVX512 inline void transpose16(const float* src, int64_t ss, float* dst, int64_t ds) {
+  __m512 r[16], t[16], u[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4q + j], 128-bit lane L: rows 4q..4q+3 at column 4L + j.
+  for (int q = 0; q < 4; ++q) {
+    u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
+    u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
+    u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+    u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+    float* d = dst + j * ds;
+    _mm512_storeu_ps(d, _mm512_shuffle_f32x4(v0, w0, 0x88));            // column j
+    _mm512_storeu_ps(d + 4 * ds, _mm512_shuffle_f32x4(v1, w1, 0x88));   // j + 4
+    _mm512_storeu_ps(d + 8 * ds, _mm512_shuffle_f32x4(v0, w0, 0xdd));   // j + 8
+    _mm512_storeu_ps(d + 12 * ds, _mm512_shuffle_f32x4(v1, w1, 0xdd));  // j + 12
+  }
+}
+
+// 8 x 8 (AVX2): the same steps within the two 128-bit lanes, then one across them.
+inline void transpose8(const float* src, int64_t ss, float* dst, int64_t ds) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int q = 0; q < 2; ++q) {
+    u[4 * q + 0] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
+    u[4 * q + 1] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
+    u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+    u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
+  }
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * ds, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20));  // column j
+    _mm256_storeu_ps(dst + (j + 4) * ds, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31));
+  }
+}
+
+// One function per level, so that the tiled loop and its tile inline into code of that level.
+QF_AVX512 void pack_panel_avx512(const float* wr, int64_t kc, int mr, float* dst) {
+  pack_panel_tiled<16, transpose16>(wr, kc, mr, dst);
+}
 void pack_panel_avx2(const float* wr, int64_t kc, int mr, float* dst) {
-  if (mr % 8 != 0) {
-    pack_panel_generic(wr, kc, mr, dst);
-    return;
-  }
-  const int64_t k8 = kc / 8 * 8;
-  for (int i0 = 0; i0 < mr; i0 += 8) {
-    for (int64_t k0 = 0; k0 < k8; k0 += 8) {
-      __m256 r[8], t[8], u[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(wr + (i0 + i) * kc + k0);
-      for (int i = 0; i < 4; ++i) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-      }
-      // u[4q + j], 128-bit lane L: rows 4q..4q+3 at column 4L + j.
-      for (int q = 0; q < 2; ++q) {
-        u[4 * q + 0] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
-        u[4 * q + 1] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
-        u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-        u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
-      }
-      for (int j = 0; j < 4; ++j) {
-        float* d = dst + (k0 + j) * mr + i0;
-        _mm256_storeu_ps(d, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20));           // column j
-        _mm256_storeu_ps(d + 4 * mr, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31));  // j + 4
-      }
-    }
-  }
-  for (int64_t k = k8; k < kc; ++k)
-    for (int i = 0; i < mr; ++i) dst[k * mr + i] = wr[i * kc + k];
+  pack_panel_tiled<8, transpose8>(wr, kc, mr, dst);
 }
 
 void pack_panel(Isa isa, const float* wr, int64_t kc, int mr, float* dst) {
