@@ -164,21 +164,30 @@ inline void pack_panel_tiled(const float* wr, int64_t kc, int mr, float* dst) {
     for (int i = 0; i < mr; ++i) dst[k * mr + i] = wr[i * kc + k];
 }
 
-// 16 x 16 (AVX-512): unpack and shuffle within 128-bit lanes, then two steps across lanes.
+// The steps both register transposes share, on N rows r[] of one vector width (W: 256 or 512):
+// unpack pairs of rows, then shuffle pairs of those, both within 128-bit lanes, so that u[4q + j]
+// holds, in its 128-bit lane L, rows 4q..4q+3 at column 4L + j. The levels differ only in how
+// they then gather the lanes.
+#define QF_TRANSPOSE_WITHIN_LANES(W, N, r, u)                                 \
+  do {                                                                        \
+    __m##W t_[N];                                                             \
+    for (int i = 0; i < (N) / 2; ++i) {                                       \
+      t_[2 * i] = _mm##W##_unpacklo_ps(r[2 * i], r[2 * i + 1]);               \
+      t_[2 * i + 1] = _mm##W##_unpackhi_ps(r[2 * i], r[2 * i + 1]);           \
+    }                                                                         \
+    for (int q = 0; q < (N) / 4; ++q) {                                       \
+      u[4 * q + 0] = _mm##W##_shuffle_ps(t_[4 * q + 0], t_[4 * q + 2], 0x44); \
+      u[4 * q + 1] = _mm##W##_shuffle_ps(t_[4 * q + 0], t_[4 * q + 2], 0xee); \
+      u[4 * q + 2] = _mm##W##_shuffle_ps(t_[4 * q + 1], t_[4 * q + 3], 0x44); \
+      u[4 * q + 3] = _mm##W##_shuffle_ps(t_[4 * q + 1], t_[4 * q + 3], 0xee); \
+    }                                                                         \
+  } while (0)
+
+// 16 x 16 (AVX-512): then two steps across the four lanes.
 QF_AVX512 inline void transpose16(const float* src, int64_t ss, float* dst, int64_t ds) {
-  __m512 r[16], t[16], u[16];
+  __m512 r[16], u[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // u[4q + j], 128-bit lane L: rows 4q..4q+3 at column 4L + j.
-  for (int q = 0; q < 4; ++q) {
-    u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
-    u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
-    u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-    u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
-  }
+  QF_TRANSPOSE_WITHIN_LANES(512, 16, r, u);
   for (int j = 0; j < 4; ++j) {
     const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
     const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
@@ -192,25 +201,17 @@ QF_AVX512 inline void transpose16(const float* src, int64_t ss, float* dst, int6
   }
 }
 
-// 8 x 8 (AVX2): the same steps within the two 128-bit lanes, then one across them.
+// 8 x 8 (AVX2): then one step across the two lanes.
 inline void transpose8(const float* src, int64_t ss, float* dst, int64_t ds) {
-  __m256 r[8], t[8], u[8];
+  __m256 r[8], u[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int q = 0; q < 2; ++q) {
-    u[4 * q + 0] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
-    u[4 * q + 1] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
-    u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-    u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
-  }
+  QF_TRANSPOSE_WITHIN_LANES(256, 8, r, u);
   for (int j = 0; j < 4; ++j) {
     _mm256_storeu_ps(dst + j * ds, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20));  // column j
     _mm256_storeu_ps(dst + (j + 4) * ds, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31));
   }
 }
+#undef QF_TRANSPOSE_WITHIN_LANES
 
 // One function per level, so that the tiled loop and its tile inline into code of that level.
 QF_AVX512 void pack_panel_avx512(const float* wr, int64_t kc, int mr, float* dst) {
