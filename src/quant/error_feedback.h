@@ -117,10 +117,11 @@ struct ErrorFeedbackOptions {
 
 // The joint window the quantizer uses for tensors of type `t` given the configured `window`:
 // the joint sub-block moves were measured to lower KLD on Q2_K and Q3_K (docs/BENCHMARKS.md,
-// "Joint sub-block moves"); on the other types they cost ~40 % more time (Q4_K) for an
-// unmeasured gain, so those skip them.
+// "Joint sub-block moves") and on Q4_K and Q6_K (1.4-1.7 % at Q4_K_M and Q6_K on a calibration
+// split, for about twice the time: "Joint moves on Q4_K and Q6_K"); Q5_K (0.2-0.5 % at Q5_K_M)
+// and IQ4_XS (not measured) skip them.
 inline int joint_window_for(Type t, int window) {
-  return t == Type::Q2_K || t == Type::Q3_K ? window : 0;
+  return t == Type::Q2_K || t == Type::Q3_K || t == Type::Q4_K || t == Type::Q6_K ? window : 0;
 }
 
 struct ErrorFeedbackStats {
