@@ -18,17 +18,9 @@
 #   quality.tsv).
 # Writes WORK_DIR/quality.md (tables) and WORK_DIR/quality.tsv (one row per file).
 set -euo pipefail
-if [[ $# -lt 3 ]]; then
-  echo "usage: $0 QFORGE LLAMA_BIN_DIR WORK_DIR [SHARED]" >&2
-  exit 2
-fi
-QF=$(realpath "$1")
-L=$2
-W=$3
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-S=$(realpath "${4:-$ROOT/../shared}")
+# shellcheck source=side_by_side_args.sh
+source "$(dirname "$0")/side_by_side_args.sh"
 MODELS=${MODELS:-"refmodel mini"}
-MIXES=${MIXES:-"Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
 TARGETS=${TARGETS-"Q3_K_M Q4_K_M Q5_K_M"}
 THREADS=${THREADS:-$(nproc)}
 QARGS=${QARGS:-}
