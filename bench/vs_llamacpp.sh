@@ -15,15 +15,10 @@
 #   SPEED ("1": "0" skips the pp/tg rounds, e.g. to time only the quantizers).
 # Writes WORK_DIR/vs_llamacpp.md (the ratio tables) and WORK_DIR/raw.tsv (every measurement).
 set -euo pipefail
-if [[ $# -lt 3 ]]; then
-  echo "usage: $0 BUILD_DIR LLAMA_BIN_DIR WORK_DIR [SHARED]" >&2
-  exit 2
-fi
-B=$(realpath "$1")
-L=$2
-W=$3
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-S=$(realpath "${4:-$ROOT/../shared}")
+FIRST_ARG=BUILD_DIR
+# shellcheck source=side_by_side_args.sh
+source "$(dirname "$0")/side_by_side_args.sh"
+B=$QF
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 PP=${PP:-512}
