@@ -103,6 +103,7 @@ void vec_dot_float(int64_t n, float* out, const void* w, const void* x) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    prefetch_ahead(a + i, 32 * sizeof *a);
     s0 = _mm256_fmadd_ps(A::load8(a + i), B::load8(b + i), s0);
     s1 = _mm256_fmadd_ps(A::load8(a + i + 8), B::load8(b + i + 8), s1);
     s2 = _mm256_fmadd_ps(A::load8(a + i + 16), B::load8(b + i + 16), s2);

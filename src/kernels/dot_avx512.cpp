@@ -61,7 +61,9 @@ QF_AVX512 float dot_float_f32(int64_t n, const void* w, const float* x) {
 #define lw(i) load16<Kind>(w, (i))
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
+  constexpr size_t kStepBytes = 64 * (Kind == 0 ? sizeof(float) : sizeof(uint16_t));
   for (; i + 64 <= n; i += 64) {
+    x86::prefetch_ahead(static_cast<const char*>(w) + i * (kStepBytes / 64), kStepBytes);
     s0 = _mm512_fmadd_ps(lw(i), _mm512_loadu_ps(x + i), s0);
     s1 = _mm512_fmadd_ps(lw(i + 16), _mm512_loadu_ps(x + i + 16), s1);
     s2 = _mm512_fmadd_ps(lw(i + 32), _mm512_loadu_ps(x + i + 32), s2);
