@@ -119,8 +119,10 @@ done
   awk -F'\t' 'NR>1 && $3!="qforge-curve"{k=$1 SUBSEP $2; if($3=="llama.cpp"){l[k]=$0} else {q[k SUBSEP $3]=$0; o[++n]=k SUBSEP $3}}
     END{for(i=1;i<=n;i++){split(o[i],p,SUBSEP); k=p[1] SUBSEP p[2]; split(l[k],a,"\t"); split(q[o[i]],b,"\t");
       mix=(p[3]=="qforge")?p[2]:p[2]" size, target";
-      printf "| %s | %s | %d | %d | %.6f | %.6f | %.3f | %.2f / %.2f | %.4f / %.4f | %.2f / %.2f | %.6f / %.6f |\n",
-        p[1],mix,a[4],b[4],a[7],b[7],b[7]/a[7],a[8],b[8],a[6],b[6],a[5],b[5],a[10],b[10]}}' "$TSV"
+      # qforge scoring off (QF_SCORE=0): its column says so instead of printing null as 0.
+      own=(a[10]=="null"||b[10]=="null")?"– / –":sprintf("%.6f / %.6f",a[10],b[10]);
+      printf "| %s | %s | %d | %d | %.6f | %.6f | %.3f | %.2f / %.2f | %.4f / %.4f | %.2f / %.2f | %s |\n",
+        p[1],mix,a[4],b[4],a[7],b[7],b[7]/a[7],a[8],b[8],a[6],b[6],a[5],b[5],own}}' "$TSV"
   if ((CURVE > 1)); then
     echo
     echo "Size-KLD curve (every file scored by llama-perplexity):"
