@@ -145,8 +145,9 @@ QF_AVX512 void ukernel_avx512(int64_t kc, const float* wp, const float* xp, floa
 // ---- weight panel packing: dst[k * mr + i] = wr[i * kc + k] (the panel's rows dequantized
 // row-major into wr, all mr of them: missing rows are zero).
 
-void pack_panel_generic(const float* wr, int64_t kc, int mr, float* dst) {
-  for (int64_t k = 0; k < kc; ++k)
+// Columns k0.. of the panel, one element at a time (the generic level, and the tails).
+void pack_panel_generic(const float* wr, int64_t kc, int mr, float* dst, int64_t k0 = 0) {
+  for (int64_t k = k0; k < kc; ++k)
     for (int i = 0; i < mr; ++i) dst[k * mr + i] = wr[i * kc + k];
 }
 
@@ -160,8 +161,7 @@ inline void pack_panel_tiled(const float* wr, int64_t kc, int mr, float* dst) {
   const int64_t kw = kc / W * W;
   for (int i0 = 0; i0 < mr; i0 += W)
     for (int64_t k0 = 0; k0 < kw; k0 += W) Tile(wr + i0 * kc + k0, kc, dst + k0 * mr + i0, mr);
-  for (int64_t k = kw; k < kc; ++k)
-    for (int i = 0; i < mr; ++i) dst[k * mr + i] = wr[i * kc + k];
+  pack_panel_generic(wr, kc, mr, dst, kw);
 }
 
 // The steps both register transposes share, on N rows r[] of one vector width (W: 256 or 512):

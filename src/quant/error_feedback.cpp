@@ -17,14 +17,9 @@ namespace {
 // matrix product. A multiple of every block size (32, 256).
 constexpr int64_t kBatch = 256;
 
-// sum a[k] * b[k]: in double for the Cholesky factor, in float for the short block sums of the
-// search (kernels/lanes.h).
-double dot(const double* a, const double* b, int64_t n) {
-  return lanes::dot_lanes(a, b, n);
-}
-double fdot(const float* a, const float* b, int64_t n) {
-  return lanes::dot_lanes(a, b, n);
-}
+// Dot products (double for the Cholesky factor, float for the short block sums of the search)
+// are lanes::dot_lanes: vectorised and deterministic for a given length.
+using lanes::dot_lanes;
 
 // Reverse Cholesky: A = V Vᵀ with V upper (row-major), computed from the last column:
 // V[i][j] = (A[i][j] - sum_{k>j} V[i][k] V[j][k]) / V[j][j] for i <= j. Returns false when a
@@ -47,7 +42,7 @@ bool reverse_cholesky(const std::vector<double>& A, int64_t n, std::vector<doubl
         for (int64_t i = b; i < e; ++i) {
           const double* vi = V.data() + i * n + j1;
           for (int64_t j = std::max(i, j0); j < j1; ++j)
-            S[static_cast<size_t>(i * w + j - j0)] = dot(vi, V.data() + j * n + j1, tail);
+            S[static_cast<size_t>(i * w + j - j0)] = dot_lanes(vi, V.data() + j * n + j1, tail);
         }
       };
       if (j1 * w * tail > 65536)
@@ -59,7 +54,7 @@ bool reverse_cholesky(const std::vector<double>& A, int64_t n, std::vector<doubl
       const double* vj = V.data() + j * n;
       const int64_t in_panel = j1 - j - 1;  // k in (j, j1)
       const double s = A[static_cast<size_t>(j * n + j)] - S[static_cast<size_t>(j * w + j - j0)] -
-                       dot(vj + j + 1, vj + j + 1, in_panel);
+                       dot_lanes(vj + j + 1, vj + j + 1, in_panel);
       if (!(s > 0) || !std::isfinite(s)) return false;
       const double djj = std::sqrt(s);
       V[static_cast<size_t>(j * n + j)] = djj;
@@ -67,7 +62,7 @@ bool reverse_cholesky(const std::vector<double>& A, int64_t n, std::vector<doubl
         for (int64_t i = b; i < e; ++i) {
           double* vi = V.data() + i * n;
           vi[j] = (A[static_cast<size_t>(i * n + j)] - S[static_cast<size_t>(i * w + j - j0)] -
-                   dot(vi + j + 1, vj + j + 1, in_panel)) /
+                   dot_lanes(vi + j + 1, vj + j + 1, in_panel)) /
                   djj;
         }
       };
@@ -310,8 +305,8 @@ struct RowSearch {
     double acc = 0;
     for (int64_t i = 0; i < L; ++i)
       if (u[i] != 0)
-        acc +=
-            u[i] * (fdot(H + (j0 + i) * n + j0, v, L) + static_cast<double>(extra[j0 + i]) * v[i]);
+        acc += u[i] *
+               (dot_lanes(H + (j0 + i) * n + j0, v, L) + static_cast<double>(extra[j0 + i]) * v[i]);
     return acc;
   }
 
@@ -494,7 +489,7 @@ struct RowSearch {
       double ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
       for (int64_t i = 0; i < S; ++i) {
         const float* h = H + (b0 + i) * n + b0;
-        double u = fdot(h, s.ba.data(), S), v = has_min ? fdot(h, s.bb.data(), S) : 0.0;
+        double u = dot_lanes(h, s.ba.data(), S), v = has_min ? dot_lanes(h, s.bb.data(), S) : 0.0;
         u += static_cast<double>(extra[b0 + i]) * s.ba[static_cast<size_t>(i)];
         v += static_cast<double>(extra[b0 + i]) * s.bb[static_cast<size_t>(i)];
         ga += s.ba[static_cast<size_t>(i)] * static_cast<double>(g[b0 + i]);
