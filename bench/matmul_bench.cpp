@@ -1,6 +1,7 @@
 // matmul throughput per weight type and ISA level on refmodel-sized matrices.
 //
-//   matmul_bench [--threads N] [--types F16,Q8_0,...] [--isa generic,avx2,avx512] [--quick]
+//   matmul_bench [--threads N] [--types F16,Q8_0,...] [--isa
+//   generic,avx2,avx512,avx512vnni,avx512bf16] [--quick]
 //
 // For every type and ISA it prints GFLOP/s (2 flops per multiply-add) of one-token calls (tg)
 // and 512-token calls (pp) on the shapes of refmodel (rows x cols: 512x512, 256x512, 1536x512,
@@ -101,11 +102,11 @@ int main(int argc, char** argv) {
     else if (a == "--quick")
       quick = true;
     else if (a == "--isa" && i + 1 < argc) {
-      for (auto& n : split(argv[++i]))
-        isas.push_back(n == "avx512" ? Isa::Avx512 : n == "avx2" ? Isa::Avx2 : Isa::Generic);
+      for (auto& n : split(argv[++i])) isas.push_back(parse_isa(n).value_or(Isa::Generic));
     } else {
       std::fprintf(stderr,
-                   "usage: matmul_bench [--threads N] [--types T,...] [--isa generic,avx2,avx512] "
+                   "usage: matmul_bench [--threads N] [--types T,...] [--isa "
+                   "generic,avx2,avx512,avx512vnni,avx512bf16] "
                    "[--quick]\n");
       return a == "--help" ? 0 : 2;
     }

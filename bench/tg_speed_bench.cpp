@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
       single_core = true;
     } else if (a == "--isa" && i + 1 < argc) {
       const std::string n = argv[++i];
-      isa = n == "avx512" ? Isa::Avx512 : n == "avx2" ? Isa::Avx2 : Isa::Generic;
+      isa = parse_isa(n).value_or(Isa::Generic);
       if (static_cast<int>(isa) > static_cast<int>(detected_isa())) isa = detected_isa();
     } else if (a == "--shape" && i + 1 < argc) {
       const auto v = split(argv[++i]);

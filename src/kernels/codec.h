@@ -3,7 +3,7 @@
 // table in core/types.h; callers iterate it instead of switching on types.
 //
 // Scalar reference implementations are the oracle: every SIMD variant is tested against them.
-// QFORGE_FORCE_ISA=generic|avx2|avx512 (see cpu.h) picks the variant set for tests/benchmarks.
+// QFORGE_FORCE_ISA (see cpu.h) picks the variant set for tests/benchmarks.
 #pragma once
 
 #include <array>

@@ -12,18 +12,28 @@ namespace qforge {
 Isa detected_isa() {
   static const Isa isa = [] {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-      return Isa::Avx512;
     // F16C through cpuid (leaf 1, ECX bit 29): not every compiler's __builtin_cpu_supports
     // knows the name.
     unsigned a = 0, b = 0, c = 0, d = 0;
     const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c))
+      return Isa::Generic;
+    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")))
       return Isa::Avx2;
-    return Isa::Generic;
+    if (!__builtin_cpu_supports("avx512vnni")) return Isa::Avx512;
+    // AVX512_BF16: cpuid leaf 7 sub-leaf 1, EAX bit 5 (GCC 12's __builtin_cpu_supports
+    // has "avx512bf16", older compilers do not).
+    const bool bf16 = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5)) != 0;
+    return bf16 ? Isa::Avx512Bf16 : Isa::Avx512Vnni;
   }();
   return isa;
+}
+
+std::optional<Isa> parse_isa(std::string_view name) {
+  for (int l = 0; l <= static_cast<int>(kHighestIsa); ++l)
+    if (isa_name(static_cast<Isa>(l)) == name) return static_cast<Isa>(l);
+  return std::nullopt;
 }
 
 Isa active_isa() {
@@ -31,27 +41,35 @@ Isa active_isa() {
     Isa best = detected_isa();
     const char* env = std::getenv("QFORGE_FORCE_ISA");
     if (!env || !*env) return best;
-    std::string s = env;
-    Isa want = best;
-    if (s == "generic") want = Isa::Generic;
-    else if (s == "avx2") want = Isa::Avx2;
-    else if (s == "avx512") want = Isa::Avx512;
-    else log_warn("cpu.force_isa", "unknown QFORGE_FORCE_ISA value ignored", {{"value", s}});
-    if (static_cast<int>(want) > static_cast<int>(best)) {
+    const std::string s = env;
+    const std::optional<Isa> parsed = parse_isa(s);
+    if (!parsed) {
+      log_warn("cpu.force_isa", "unknown QFORGE_FORCE_ISA value ignored",
+               {{"value", s}, {"known", "generic|avx2|avx512|avx512vnni|avx512bf16"}});
+      return best;
+    }
+    if (static_cast<int>(*parsed) > static_cast<int>(best)) {
       log_warn("cpu.force_isa", "forced ISA not supported by this CPU; using the best supported",
                {{"forced", s}, {"using", std::string(isa_name(best))}});
-      want = best;
+      return best;
     }
-    return want;
+    return *parsed;
   }();
   return isa;
 }
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
-    case Isa::Generic: return "generic";
-    case Isa::Avx2: return "avx2";
-    case Isa::Avx512: return "avx512";
+    case Isa::Generic:
+      return "generic";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
+    case Isa::Avx512Vnni:
+      return "avx512vnni";
+    case Isa::Avx512Bf16:
+      return "avx512bf16";
   }
   return "generic";
 }

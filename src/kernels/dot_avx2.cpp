@@ -129,6 +129,18 @@ void dequantize_bf16(const void* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = bf16_to_f32(a[i]);
 }
 
+// f32 -> f16 by vcvtps2ph with round-to-nearest-even: IEEE rounding of every finite value
+// (denormal results and overflow to infinity included), the same bytes as f32_to_fp16.
+void quantize_f16(const float* src, void* dst, int64_t nrows, int64_t n, const QuantizeOptions&) {
+  auto* d = static_cast<uint16_t*>(dst);
+  const int64_t total = nrows * n;
+  int64_t i = 0;
+  for (; i + 8 <= total; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < total; ++i) d[i] = f32_to_fp16(src[i]);
+}
+
 // ---- 32-blocks against Q8_0 activations ----
 
 // Lane k of a 4-float vector in all 8 lanes of a 256-bit one.
@@ -637,7 +649,11 @@ constexpr SimdVariant kVariants[] = {
     {Type::Q8_K, nullptr, Type::Q8_K, nullptr, quantize_q8_k},
     {Type::F32, nullptr, Type::F32, vec_dot_float<F32, F32>},
     {Type::F16, dequantize_f16, Type::F16, vec_dot_float<F16, F16>},
-    {Type::F16, dequantize_f16, Type::F32, vec_dot_float<F16, F32>},
+    {.type = Type::F16,
+     .dequantize = dequantize_f16,
+     .vec_dot_type = Type::F32,
+     .vec_dot = vec_dot_float<F16, F32>,
+     .convert = quantize_f16},
     {Type::BF16, dequantize_bf16, Type::BF16, vec_dot_float<BF16, BF16>},
     {Type::BF16, dequantize_bf16, Type::F32, vec_dot_float<BF16, F32>},
     {Type::Q8_0, dequantize_q8_0, Type::Q8_0, vec_dot_q8_0, quantize_q8_0},

@@ -1,11 +1,16 @@
-// AVX-512 variants (F, BW, VL, DQ and VNNI), each function compiled for that target by an
-// attribute; the dispatch point only registers them when the CPU has those extensions. Types
-// without a variant here fall back to the AVX2 ones (see find_simd_variant).
+// AVX-512 variants of three levels (cpu.h), each function compiled for its level by the
+// attribute of kernels/isa_target.h: avx512 (F/BW/VL/DQ) has the float dots and decoders,
+// avx512vnni the integer block dots (vpdpbusd / vpdpwssd), avx512bf16 the bf16 encoder. The
+// dispatch point registers a level's variants only when the CPU has it; types without a variant
+// at a level fall back to the level below (simd_variants.h).
 #include <immintrin.h>
+
+#include <bit>
 
 #include "core/fp16.h"
 #include "kernels/blocks.h"
 #include "kernels/dot_x86_shared.h"
+#include "kernels/isa_target.h"
 #include "kernels/simd_variants.h"
 
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsics as
@@ -13,19 +18,17 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#define QF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
-
 namespace qforge {
 namespace {
 
 // 16 weights of each float format as f32.
-QF_AVX512 inline __m512 load16_f32(const float* p) {
+QF_TARGET_AVX512 inline __m512 load16_f32(const float* p) {
   return _mm512_loadu_ps(p);
 }
-QF_AVX512 inline __m512 load16_f16(const uint16_t* p) {
+QF_TARGET_AVX512 inline __m512 load16_f16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
-QF_AVX512 inline __m512 load16_bf16(const uint16_t* p) {
+QF_TARGET_AVX512 inline __m512 load16_bf16(const uint16_t* p) {
   const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
@@ -38,7 +41,7 @@ inline float scalar_w(const uint16_t* p, int64_t i, bool bf) {
 }
 
 template <int Kind>  // 0: f32, 1: f16, 2: bf16
-QF_AVX512 inline __m512 load16(const void* w, int64_t i) {
+QF_TARGET_AVX512 inline __m512 load16(const void* w, int64_t i) {
   if constexpr (Kind == 0)
     return load16_f32(static_cast<const float*>(w) + i);
   else if constexpr (Kind == 1)
@@ -47,7 +50,7 @@ QF_AVX512 inline __m512 load16(const void* w, int64_t i) {
     return load16_bf16(static_cast<const uint16_t*>(w) + i);
 }
 
-QF_AVX512 inline float hsum512(__m512 v) {
+QF_TARGET_AVX512 inline float hsum512(__m512 v) {
   const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -57,7 +60,7 @@ QF_AVX512 inline float hsum512(__m512 v) {
 
 // sum w[i] * x[i] with 4 independent accumulators over 64 values per step.
 template <int Kind>  // 0: f32, 1: f16, 2: bf16 weights; activations f32
-QF_AVX512 float dot_float_f32(int64_t n, const void* w, const float* x) {
+QF_TARGET_AVX512 float dot_float_f32(int64_t n, const void* w, const float* x) {
 #define lw(i) load16<Kind>(w, (i))
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
@@ -81,39 +84,73 @@ QF_AVX512 float dot_float_f32(int64_t n, const void* w, const float* x) {
   return r;
 }
 
-QF_AVX512 void vec_dot_f32_f32(int64_t n, float* out, const void* w, const void* x) {
+QF_TARGET_AVX512 void vec_dot_f32_f32(int64_t n, float* out, const void* w, const void* x) {
   *out = dot_float_f32<0>(n, w, static_cast<const float*>(x));
 }
-QF_AVX512 void vec_dot_f16_f32(int64_t n, float* out, const void* w, const void* x) {
+QF_TARGET_AVX512 void vec_dot_f16_f32(int64_t n, float* out, const void* w, const void* x) {
   *out = dot_float_f32<1>(n, w, static_cast<const float*>(x));
 }
-QF_AVX512 void vec_dot_bf16_f32(int64_t n, float* out, const void* w, const void* x) {
+QF_TARGET_AVX512 void vec_dot_bf16_f32(int64_t n, float* out, const void* w, const void* x) {
   *out = dot_float_f32<2>(n, w, static_cast<const float*>(x));
 }
 
-QF_AVX512 void dequantize_f16(const void* src, float* dst, int64_t n) {
+QF_TARGET_AVX512 void dequantize_f16(const void* src, float* dst, int64_t n) {
   const auto* a = static_cast<const uint16_t*>(src);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16_f16(a + i));
   for (; i < n; ++i) dst[i] = fp16_to_f32(a[i]);
 }
 
+QF_TARGET_AVX512 void dequantize_bf16(const void* src, float* dst, int64_t n) {
+  const auto* a = static_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16_bf16(a + i));
+  for (; i < n; ++i) dst[i] = bf16_to_f32(a[i]);
+}
+
+// f32 -> bf16 by vcvtneps2bf16 (round to nearest even, NaN quieted as f32_to_bf16 does). The
+// instruction reads f32 denormals as zero where the reference rounds them, so lanes holding a
+// denormal take the reference's integer rounding: the bytes are identical to quantize_bf16's.
+QF_TARGET_AVX512_BF16 void quantize_bf16(const float* src, void* dst, int64_t nrows, int64_t n,
+                                         const QuantizeOptions&) {
+  auto* d = static_cast<uint16_t*>(dst);
+  const int64_t total = nrows * n;
+  const __m512i exponent = _mm512_set1_epi32(0x7f800000);
+  const __m512i mantissa = _mm512_set1_epi32(0x007fffff);
+  int64_t i = 0;
+  for (; i + 16 <= total; i += 16) {
+    const __m512 v = _mm512_loadu_ps(src + i);
+    __m256i h = std::bit_cast<__m256i>(_mm512_cvtneps_pbh(v));
+    const __m512i u = _mm512_castps_si512(v);
+    const __mmask16 denormal =
+        _mm512_testn_epi32_mask(u, exponent) & _mm512_test_epi32_mask(u, mantissa);
+    if (denormal) {
+      const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+      const __m512i r = _mm512_srli_epi32(
+          _mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+      h = _mm256_mask_mov_epi16(h, denormal, _mm512_cvtepi32_epi16(r));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), h);
+  }
+  for (; i < total; ++i) d[i] = f32_to_bf16(src[i]);
+}
+
 // Two Q8_0 blocks' quants in one register.
-QF_AVX512 inline __m512i load_pair(const int8_t* a, const int8_t* b) {
+QF_TARGET_AVX512_VNNI inline __m512i load_pair(const int8_t* a, const int8_t* b) {
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
   const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
 // 16 floats: lanes 0-7 = v[a], lanes 8-15 = v[b] (v: 4 floats).
-QF_AVX512 inline __m512 lanes_ab(__m128 v, int a, int b) {
+QF_TARGET_AVX512_VNNI inline __m512 lanes_ab(__m128 v, int a, int b) {
   const __m512i idx = _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
   return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(v));
 }
 
 // sum of the products of two Q8_0 blocks' quants per 4 bytes: |y| (unsigned) times w with
 // y's sign, via vpdpbusd (activations never hold -128).
-QF_AVX512 inline __m512i dot_pair(const block_q8_0* w, const block_q8_0* x) {
+QF_TARGET_AVX512_VNNI inline __m512i dot_pair(const block_q8_0* w, const block_q8_0* x) {
   const __m512i wq = load_pair(w[0].qs, w[1].qs);
   const __m512i yq = load_pair(x[0].qs, x[1].qs);
   const __mmask64 neg = _mm512_movepi8_mask(yq);
@@ -123,7 +160,7 @@ QF_AVX512 inline __m512i dot_pair(const block_q8_0* w, const block_q8_0* x) {
 
 // Q8_0 x Q8_0, four blocks per step (two per register); the eight scales of a step converted
 // by one vcvtph2ps.
-QF_AVX512 void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x) {
+QF_TARGET_AVX512_VNNI void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x) {
   const auto* bw = static_cast<const block_q8_0*>(w);
   const auto* bx = static_cast<const block_q8_0*>(x);
   const int64_t nb = n / 32;
@@ -147,12 +184,12 @@ QF_AVX512 void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* x)
 }
 
 // int16 lane indices for vpermw: lanes 0-15 take element a, lanes 16-31 element b.
-QF_AVX512 inline __m512i halves16(int a, int b) {
+QF_TARGET_AVX512_VNNI inline __m512i halves16(int a, int b) {
   return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16(static_cast<int16_t>(a)),
                                  _mm512_set1_epi16(static_cast<int16_t>(b)));
 }
 // int16 lane indices: each quarter of 8 lanes takes element a, a+1, a+2, a+3.
-QF_AVX512 inline __m512i quarters16(int a) {
+QF_TARGET_AVX512_VNNI inline __m512i quarters16(int a) {
   return _mm512_set_epi16(a + 3, a + 3, a + 3, a + 3, a + 3, a + 3, a + 3, a + 3, a + 2, a + 2,
                           a + 2, a + 2, a + 2, a + 2, a + 2, a + 2, a + 1, a + 1, a + 1, a + 1,
                           a + 1, a + 1, a + 1, a + 1, a, a, a, a, a, a, a, a);
@@ -161,7 +198,7 @@ QF_AVX512 inline __m512i quarters16(int a) {
 // Q4_K x Q8_K: 128 weights per step (the low nibbles of 64 bytes are sub-blocks 4h and 4h+2,
 // the high nibbles 4h+1 and 4h+3), byte products by vpmaddubsw, scaled and summed into int32
 // by vpdpwssd with the sub-block scales broadcast by vpermw.
-QF_AVX512 void vec_dot_q4_k(int64_t n, float* out, const void* w, const void* x) {
+QF_TARGET_AVX512_VNNI void vec_dot_q4_k(int64_t n, float* out, const void* w, const void* x) {
   const auto* bw = static_cast<const block_q4_K*>(w);
   const auto* bx = static_cast<const block_q8_K*>(x);
   const __m512i m4 = _mm512_set1_epi8(0x0f);
@@ -199,7 +236,7 @@ QF_AVX512 void vec_dot_q4_k(int64_t n, float* out, const void* w, const void* x)
 // Q6_K x Q8_K: 128 weights per step; the four 32-weight groups of a half are two registers
 // of two groups each (their high bits shifted per half by vpsllvw / vpsrlvw), quants 0..63
 // with the -32 through the block sums.
-QF_AVX512 void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x) {
+QF_TARGET_AVX512_VNNI void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x) {
   const auto* bw = static_cast<const block_q6_K*>(w);
   const auto* bx = static_cast<const block_q8_K*>(x);
   const __m512i m4 = _mm512_set1_epi8(0x0f);
@@ -243,24 +280,36 @@ QF_AVX512 void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x)
   *out = sum;
 }
 
-constexpr SimdVariant kVariants[] = {
+constexpr SimdVariant kAvx512Variants[] = {
     {Type::F32, nullptr, Type::F32, vec_dot_f32_f32},
     {Type::F16, dequantize_f16, Type::F32, vec_dot_f16_f32},
-    {Type::BF16, nullptr, Type::F32, vec_dot_bf16_f32},
+    {Type::BF16, dequantize_bf16, Type::F32, vec_dot_bf16_f32},
+};
+
+constexpr SimdVariant kVnniVariants[] = {
     {Type::Q8_0, nullptr, Type::Q8_0, vec_dot_q8_0},
     {Type::Q4_K, nullptr, Type::Q8_K, vec_dot_q4_k},
     {Type::Q6_K, nullptr, Type::Q8_K, vec_dot_q6_k},
 };
 
+constexpr SimdVariant kBf16Variants[] = {
+    {.type = Type::BF16,
+     .dequantize = nullptr,
+     .vec_dot_type = Type::F32,
+     .vec_dot = nullptr,
+     .convert = quantize_bf16},
+};
+
 }  // namespace
 
 std::span<const SimdVariant> simd_variants_avx512() {
-  static const bool vnni = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") != 0;
-  }();
-  if (!vnni) return {};  // AVX-512 without VNNI: the AVX2 variants serve
-  return kVariants;
+  return kAvx512Variants;
+}
+std::span<const SimdVariant> simd_variants_avx512_vnni() {
+  return kVnniVariants;
+}
+std::span<const SimdVariant> simd_variants_avx512_bf16() {
+  return kBf16Variants;
 }
 
 }  // namespace qforge

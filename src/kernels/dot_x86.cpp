@@ -1,14 +1,19 @@
 // The SIMD half of the one dispatch point: register_simd_codecs() swaps the variants of an ISA
 // level (and of the levels below it, for types the level has no variant of) into a copy of the
 // scalar reference table. A variant's vec_dot is taken only when it expects the activation
-// format that the reference codec declares, so both always agree on vec_dot_type. Quantizers
-// are never replaced (weight encoders search; only matmul uses the fast activation encoders).
+// format that the reference codec declares, so both always agree on vec_dot_type. Block-format
+// quantizers are never replaced (weight encoders search; only matmul uses the fast activation
+// encoders); the float formats' encoders are, by variants that give the same bytes.
 #include "kernels/simd_variants.h"
 
 namespace qforge {
 
 std::span<const SimdVariant> simd_variants(Isa isa) {
   switch (isa) {
+    case Isa::Avx512Bf16:
+      return simd_variants_avx512_bf16();
+    case Isa::Avx512Vnni:
+      return simd_variants_avx512_vnni();
     case Isa::Avx512:
       return simd_variants_avx512();
     case Isa::Avx2:
@@ -19,35 +24,40 @@ std::span<const SimdVariant> simd_variants(Isa isa) {
   return {};
 }
 
-const SimdVariant* find_simd_variant(Isa isa, Type t, Type vdt) {
+namespace {
+
+// The first non-null `field` of a variant of type t (and activation format vdt, when given) at
+// `isa` or the highest level below it that has one.
+template <class Fn>
+Fn best_of(Isa isa, Type t, Fn SimdVariant::*field, const Type* vdt = nullptr) {
   for (int level = static_cast<int>(isa); level > 0; --level)
     for (const auto& v : simd_variants(static_cast<Isa>(level)))
-      if (v.type == t && v.vec_dot_type == vdt) return &v;
+      if (v.type == t && (!vdt || v.vec_dot_type == *vdt) && v.*field) return v.*field;
   return nullptr;
 }
 
+}  // namespace
+
 QuantizeFn simd_activation_quantizer(Isa isa, Type vdt) {
-  for (int level = static_cast<int>(isa); level > 0; --level)
-    for (const auto& v : simd_variants(static_cast<Isa>(level)))
-      if (v.type == vdt && v.quantize_activations) return v.quantize_activations;
-  return nullptr;
+  return best_of(isa, vdt, &SimdVariant::quantize_activations);
+}
+DequantizeFn simd_dequantizer(Isa isa, Type t) {
+  return best_of(isa, t, &SimdVariant::dequantize);
+}
+QuantizeFn simd_converter(Isa isa, Type t) {
+  return best_of(isa, t, &SimdVariant::convert);
 }
 
 void register_simd_codecs(CodecTable& table, int isa_level) {
   const Isa isa = static_cast<Isa>(isa_level);
   for (Codec& c : table) {
     if (!c.dequantize) continue;  // no reference codec: nothing to accelerate
-    if (const SimdVariant* v = find_simd_variant(isa, c.type, c.vec_dot_type))
-      if (v->vec_dot && c.vec_dot) c.vec_dot = v->vec_dot;
-    // The decoder does not depend on the activation format: the best level that has one.
-    bool found = false;
-    for (int level = isa_level; level > 0 && !found; --level)
-      for (const auto& v : simd_variants(static_cast<Isa>(level)))
-        if (v.type == c.type && v.dequantize) {
-          c.dequantize = v.dequantize;
-          found = true;
-          break;
-        }
+    if (c.vec_dot)
+      if (VecDotFn dot = best_of(isa, c.type, &SimdVariant::vec_dot, &c.vec_dot_type))
+        c.vec_dot = dot;
+    // The decoder and a float format's encoder do not depend on the activation format.
+    if (DequantizeFn dq = simd_dequantizer(isa, c.type)) c.dequantize = dq;
+    if (QuantizeFn cv = simd_converter(isa, c.type)) c.quantize = cv;
   }
 }
 

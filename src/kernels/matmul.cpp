@@ -10,6 +10,7 @@
 
 #include "core/types.h"
 #include "kernels/cpu.h"
+#include "kernels/isa_target.h"
 #include "kernels/simd_variants.h"
 
 // Two paths (see matmul.h):
@@ -27,8 +28,6 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#define QF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
-
 namespace qforge {
 namespace {
 
@@ -43,6 +42,8 @@ struct GemmShape {
 GemmShape gemm_shape(Isa isa) {
   switch (isa) {
     case Isa::Avx512:
+    case Isa::Avx512Vnni:  // the float GEMM has no use for VNNI or BF16
+    case Isa::Avx512Bf16:
       return {32, 12};
     case Isa::Avx2:
       return {16, 6};
@@ -113,8 +114,8 @@ void ukernel_avx2(int64_t kc, const float* wp, const float* xp, float* c, int64_
 }
 
 template <int NR>
-QF_AVX512 void ukernel_avx512(int64_t kc, const float* wp, const float* xp, float* c, int64_t ldc,
-                              int m, bool accumulate) {
+QF_TARGET_AVX512 void ukernel_avx512(int64_t kc, const float* wp, const float* xp, float* c,
+                                     int64_t ldc, int m, bool accumulate) {
   __m512 a0[NR], a1[NR];
 #pragma GCC unroll 16
   for (int t = 0; t < NR; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
@@ -184,7 +185,7 @@ inline void pack_panel_tiled(const float* wr, int64_t kc, int mr, float* dst) {
   } while (0)
 
 // 16 x 16 (AVX-512): then two steps across the four lanes.
-QF_AVX512 inline void transpose16(const float* src, int64_t ss, float* dst, int64_t ds) {
+QF_TARGET_AVX512 inline void transpose16(const float* src, int64_t ss, float* dst, int64_t ds) {
   __m512 r[16], u[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
   QF_TRANSPOSE_WITHIN_LANES(512, 16, r, u);
@@ -214,7 +215,7 @@ inline void transpose8(const float* src, int64_t ss, float* dst, int64_t ds) {
 #undef QF_TRANSPOSE_WITHIN_LANES
 
 // One function per level, so that the tiled loop and its tile inline into code of that level.
-QF_AVX512 void pack_panel_avx512(const float* wr, int64_t kc, int mr, float* dst) {
+QF_TARGET_AVX512 void pack_panel_avx512(const float* wr, int64_t kc, int mr, float* dst) {
   pack_panel_tiled<16, transpose16>(wr, kc, mr, dst);
 }
 void pack_panel_avx2(const float* wr, int64_t kc, int mr, float* dst) {
@@ -224,6 +225,8 @@ void pack_panel_avx2(const float* wr, int64_t kc, int mr, float* dst) {
 void pack_panel(Isa isa, const float* wr, int64_t kc, int mr, float* dst) {
   switch (isa) {
     case Isa::Avx512:
+    case Isa::Avx512Vnni:
+    case Isa::Avx512Bf16:
       return pack_panel_avx512(wr, kc, mr, dst);
     case Isa::Avx2:
       return pack_panel_avx2(wr, kc, mr, dst);
@@ -250,6 +253,8 @@ QF_KERNEL_TABLE(ukernel_avx512)
 UKernel ukernel_for(Isa isa, int nr) {
   switch (isa) {
     case Isa::Avx512:
+    case Isa::Avx512Vnni:
+    case Isa::Avx512Bf16:
       return ukernel_avx512_for(nr);
     case Isa::Avx2:
       return ukernel_avx2_for(nr);

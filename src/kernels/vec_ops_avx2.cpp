@@ -7,14 +7,13 @@
 #include <cmath>
 #include <type_traits>
 
+#include "kernels/isa_target.h"
 #include "kernels/vec_ops.h"
-
-#define QF_AVX2 __attribute__((target("avx2,fma")))
 
 namespace qforge {
 namespace {
 
-QF_AVX2 inline float hsum(__m256 v) {
+QF_TARGET_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -24,7 +23,7 @@ QF_AVX2 inline float hsum(__m256 v) {
 // e^x for 8 lanes: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial (relative
 // error ~2e-7, like expf), 2^n through the exponent bits. Inputs are clamped to [-87.3, 88],
 // so e^-inf gives ~1e-38 instead of 0 (callers never pass masked positions).
-QF_AVX2 inline __m256 exp8(__m256 x) {
+QF_TARGET_AVX2 inline __m256 exp8(__m256 x) {
   x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.3f));
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -42,7 +41,7 @@ QF_AVX2 inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-QF_AVX2 float dot(const float* a, const float* b, int64_t n) {
+QF_TARGET_AVX2 float dot(const float* a, const float* b, int64_t n) {
   int64_t i = 0;
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   for (; i + 16 <= n; i += 16) {
@@ -56,7 +55,7 @@ QF_AVX2 float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-QF_AVX2 void axpy(float a, const float* x, float* y, int64_t n) {
+QF_TARGET_AVX2 void axpy(float a, const float* x, float* y, int64_t n) {
   int64_t i = 0;
   const __m256 va = _mm256_set1_ps(a);
   for (; i + 8 <= n; i += 8)
@@ -64,7 +63,7 @@ QF_AVX2 void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-QF_AVX2 void swiglu(float* g, const float* u, int64_t n) {
+QF_TARGET_AVX2 void swiglu(float* g, const float* u, int64_t n) {
   int64_t i = 0;
   const __m256 one = _mm256_set1_ps(1.0f);
   for (; i + 8 <= n; i += 8) {
@@ -76,7 +75,7 @@ QF_AVX2 void swiglu(float* g, const float* u, int64_t n) {
   for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-QF_AVX2 float exp_sub_sum(float* x, int64_t n, float m) {
+QF_TARGET_AVX2 float exp_sub_sum(float* x, int64_t n, float m) {
   int64_t i = 0;
   __m256 acc = _mm256_setzero_ps();
   const __m256 vm = _mm256_set1_ps(m);
@@ -90,7 +89,7 @@ QF_AVX2 float exp_sub_sum(float* x, int64_t n, float m) {
   return sum;
 }
 
-QF_AVX2 float max_of(const float* x, int64_t n) {
+QF_TARGET_AVX2 float max_of(const float* x, int64_t n) {
   int64_t i = 0;
   float m = -INFINITY;
   if (n >= 8) {
@@ -105,7 +104,7 @@ QF_AVX2 float max_of(const float* x, int64_t n) {
   return m;
 }
 
-QF_AVX2 double sum_exp_sub(const float* x, int64_t n, float m) {
+QF_TARGET_AVX2 double sum_exp_sub(const float* x, int64_t n, float m) {
   int64_t i = 0;
   double sum = 0;
   const __m256 vm = _mm256_set1_ps(m);
@@ -114,30 +113,30 @@ QF_AVX2 double sum_exp_sub(const float* x, int64_t n, float m) {
   return sum;
 }
 
-QF_AVX2 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
+QF_TARGET_AVX2 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
   const float ms = dot(x, x, n) / static_cast<float>(n);
   const float scale = 1.0f / std::sqrt(ms + eps);
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
 // Eight keys or values from a row of f32 or f16 (vcvtph2ps on load).
-QF_AVX2 inline __m256 load8(const float* p) {
+QF_TARGET_AVX2 inline __m256 load8(const float* p) {
   return _mm256_loadu_ps(p);
 }
-QF_AVX2 inline __m256 load8(const uint16_t* p) {
+QF_TARGET_AVX2 inline __m256 load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 inline float to_f32(float v) {
   return v;
 }
-QF_AVX2 inline float to_f32(uint16_t v) {
+QF_TARGET_AVX2 inline float to_f32(uint16_t v) {
   return _cvtsh_ss(v);
 }
 
 // 16 keys per step, the 4 x 2 accumulators in registers; keys of type T (float or f16 bits).
 template <class T>
-QF_AVX2 void qk_scores4_t(const float* const q[4], const T* kt, int64_t ks, int64_t hd,
-                          int64_t n_kv, float scale, float* out) {
+QF_TARGET_AVX2 void qk_scores4_t(const float* const q[4], const T* kt, int64_t ks, int64_t hd,
+                                 int64_t n_kv, float scale, float* out) {
   const __m256 vs = _mm256_set1_ps(scale);
   for (int64_t j = 0; j < n_kv; j += 16) {
     __m256 a[4][2];
@@ -161,7 +160,8 @@ QF_AVX2 void qk_scores4_t(const float* const q[4], const T* kt, int64_t ks, int6
 // Value rows of 8 * HD8 elements of type T, the accumulators in registers (the unroll pragmas
 // keep GCC from storing the accumulator array to the stack on every key).
 template <int HD8, class T>
-QF_AVX2 void weighted_values_n(const float* w, const T* v, int64_t n_kv, float inv, float* out) {
+QF_TARGET_AVX2 void weighted_values_n(const float* w, const T* v, int64_t n_kv, float inv,
+                                      float* out) {
   __m256 acc[HD8];
 #pragma GCC unroll 16
   for (int k = 0; k < HD8; ++k) acc[k] = _mm256_setzero_ps();
@@ -177,8 +177,8 @@ QF_AVX2 void weighted_values_n(const float* w, const T* v, int64_t n_kv, float i
 }
 
 template <class T>
-QF_AVX2 void weighted_values_t(const float* w, const T* v, int64_t n_kv, int64_t hd, float inv,
-                               float* out) {
+QF_TARGET_AVX2 void weighted_values_t(const float* w, const T* v, int64_t n_kv, int64_t hd,
+                                      float inv, float* out) {
   switch (hd) {
     case 128:
       return weighted_values_n<16>(w, v, n_kv, inv, out);
@@ -204,25 +204,26 @@ QF_AVX2 void weighted_values_t(const float* w, const T* v, int64_t n_kv, int64_t
   for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
 }
 
-QF_AVX2 void qk_scores4(const float* const q[4], const float* kt, int64_t ks, int64_t hd,
-                        int64_t n_kv, float scale, float* out) {
+QF_TARGET_AVX2 void qk_scores4(const float* const q[4], const float* kt, int64_t ks, int64_t hd,
+                               int64_t n_kv, float scale, float* out) {
   qk_scores4_t(q, kt, ks, hd, n_kv, scale, out);
 }
-QF_AVX2 void qk_scores4_f16(const float* const q[4], const uint16_t* kt, int64_t ks, int64_t hd,
-                            int64_t n_kv, float scale, float* out) {
+QF_TARGET_AVX2 void qk_scores4_f16(const float* const q[4], const uint16_t* kt, int64_t ks,
+                                   int64_t hd, int64_t n_kv, float scale, float* out) {
   qk_scores4_t(q, kt, ks, hd, n_kv, scale, out);
 }
-QF_AVX2 void weighted_values(const float* w, const float* v, int64_t n_kv, int64_t hd, float inv,
-                             float* out) {
+QF_TARGET_AVX2 void weighted_values(const float* w, const float* v, int64_t n_kv, int64_t hd,
+                                    float inv, float* out) {
   weighted_values_t(w, v, n_kv, hd, inv, out);
 }
-QF_AVX2 void weighted_values_f16(const float* w, const uint16_t* v, int64_t n_kv, int64_t hd,
-                                 float inv, float* out) {
+QF_TARGET_AVX2 void weighted_values_f16(const float* w, const uint16_t* v, int64_t n_kv, int64_t hd,
+                                        float inv, float* out) {
   weighted_values_t(w, v, n_kv, hd, inv, out);
 }
 
 // The 6 x 2 accumulators in registers over all n rows (unrolled by pragma, as above).
-QF_AVX2 void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int64_t j0, float* c) {
+QF_TARGET_AVX2 void gram_6x16(const float* x, int64_t n, int64_t cols, int64_t i0, int64_t j0,
+                              float* c) {
   __m256 acc[12];
 #pragma GCC unroll 12
   for (int k = 0; k < 12; ++k) acc[k] = _mm256_setzero_ps();

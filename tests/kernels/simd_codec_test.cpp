@@ -3,9 +3,11 @@
 //    (and to the scalar reference codec, when registered);
 //  * vec_dot: the exact dot of the decoded weights with the decoded activations, computed in
 //    double, within a tight relative tolerance (and the reference codec's vec_dot likewise);
-//  * activation encoders (Q8_0, Q8_K): bit-identical to the reference codec's encoder.
+//  * activation encoders (Q8_0, Q8_K) and float encoders (F16, BF16): bit-identical to the
+//    reference codec's encoder.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -288,13 +290,86 @@ TEST(SimdCodec, ActivationEncodersMatchReference) {
   if (!checked) GTEST_SKIP() << "no activation encoders at this CPU's levels";
 }
 
+TEST(SimdCodec, FloatConvertersAreByteIdentical) {
+  // Random magnitudes over the whole finite range plus the rounding edge cases: ties at the
+  // f16 / bf16 step, denormal inputs and results, signed zeros, overflow to infinity.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> mant(1.f, 2.f);
+  std::uniform_int_distribution<int> ex(-140, 127), bits(0, 0x7fffffff);
+  std::vector<float> x(4099);
+  for (size_t i = 0; i < x.size(); ++i) {
+    switch (i % 4) {
+      case 0:
+        x[i] = std::ldexp(mant(rng), ex(rng) % 20);
+        break;
+      case 1:
+        x[i] = std::ldexp(mant(rng), ex(rng));
+        break;
+      case 2: {  // any finite bit pattern
+        uint32_t u = static_cast<uint32_t>(bits(rng));
+        if ((u & 0x7f800000u) == 0x7f800000u) u &= 0xbfffffffu;
+        std::memcpy(&x[i], &u, 4);
+        break;
+      }
+      default:
+        x[i] = std::ldexp(1.f + (2 * (i % 8) + 1) * 0x1p-11f, ex(rng) % 30);
+        break;
+    }
+    if (i % 3 == 0) x[i] = -x[i];
+  }
+  const float edges[] = {
+      0.f,           -0.f,           65504.f,       65519.f,         65520.f,
+      -65520.f,      0x1p-24f,       0x1p-25f,      0x1.8p-25f,      0x1p-14f,
+      0x1p-126f,     0x1p-149f,      -0x1p-140f,    0x1.fffffep127f, 1.f + 0x1p-8f,
+      1.f + 0x3p-8f, 1.f + 0x1p-11f, 1.f + 0x3p-11f};
+  std::copy(std::begin(edges), std::end(edges), x.begin());
+  int checked = 0;
+  for (Isa isa : supported_levels()) {
+    for (const SimdVariant& v : simd_variants(isa)) {
+      if (!v.convert) continue;
+      const Codec& ref = reference_codecs()[static_cast<size_t>(v.type)];
+      const int64_t rows = 1, n = static_cast<int64_t>(x.size());
+      std::vector<uint8_t> got(*row_size(v.type, n)), want(got.size());
+      v.convert(x.data(), got.data(), rows, n, QuantizeOptions{});
+      ref.quantize(x.data(), want.data(), rows, n, QuantizeOptions{});
+      for (size_t i = 0; i < x.size(); ++i)
+        ASSERT_EQ(0, std::memcmp(got.data() + 2 * i, want.data() + 2 * i, 2))
+            << type_name(v.type) << " encoder at " << isa_name(isa) << " differs at value " << i
+            << " (" << x[i] << ")";
+      ++checked;
+    }
+  }
+  if (!checked) GTEST_SKIP() << "no float encoder variants at this CPU's levels";
+}
+
+TEST(SimdCodec, EveryLevelHasItsOwnKernels) {
+  // A level that registers nothing would be a name without code: each one above generic has
+  // variants, and each name round-trips through QFORGE_FORCE_ISA's parser.
+  for (int l = 0; l <= static_cast<int>(kHighestIsa); ++l) {
+    const Isa isa = static_cast<Isa>(l);
+    EXPECT_EQ(parse_isa(isa_name(isa)), isa);
+    if (isa != Isa::Generic) {
+      EXPECT_FALSE(simd_variants(isa).empty()) << isa_name(isa);
+    }
+  }
+  EXPECT_FALSE(parse_isa("avx512_vnni").has_value());
+  EXPECT_EQ(isa_at_most(Isa::Avx512Bf16, Isa::Avx512), Isa::Avx512);
+  EXPECT_EQ(isa_at_most(Isa::Avx2, Isa::Avx512), Isa::Avx2);
+}
+
 TEST(SimdCodec, RegisteredTableKeepsReferenceContracts) {
   for (Isa isa : supported_levels()) {
     CodecTable tab = reference_codecs();
     register_simd_codecs(tab, static_cast<int>(isa));
     for (size_t i = 0; i < tab.size(); ++i) {
       const Codec& r = reference_codecs()[i];
-      EXPECT_EQ(tab[i].quantize, r.quantize) << "quantizers are never replaced";
+      // Only the float formats' encoders are replaced, by their byte-identical variants.
+      const QuantizeFn cv = simd_converter(isa, r.type);
+      EXPECT_EQ(tab[i].quantize, r.quantize && cv ? cv : r.quantize)
+          << "block-format quantizers are never replaced";
+      if (cv) {
+        EXPECT_TRUE(r.type == Type::F16 || r.type == Type::BF16) << type_name(r.type);
+      }
       EXPECT_EQ(tab[i].vec_dot_type, r.vec_dot_type);
       EXPECT_EQ(tab[i].dequantize == nullptr, r.dequantize == nullptr);
       EXPECT_EQ(tab[i].vec_dot == nullptr, r.vec_dot == nullptr);
