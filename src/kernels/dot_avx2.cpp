@@ -12,6 +12,7 @@
 #include "core/fp16.h"
 #include "kernels/blocks.h"
 #include "kernels/dot_x86_shared.h"
+#include "kernels/simd_f32.h"
 #include "kernels/simd_variants.h"
 
 namespace qforge {
@@ -35,13 +36,6 @@ inline float fp16(uint16_t h) {
   return _cvtsh_ss(h);
 }
 
-inline __m256 load_f16x8(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-inline __m256 load_bf16x8(const uint16_t* p) {
-  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-}
 inline __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
@@ -76,58 +70,15 @@ inline __m256i dot_s8s8(__m256i w, __m256i y) {
   return dot_u8s8(_mm256_sign_epi8(y, y), _mm256_sign_epi8(w, y));
 }
 
-// ---- float formats ----
+// ---- float formats: the kernels of kernels/float_dot.inc at eight lanes ----
 
-// Float element formats: eight values to a vector, and one value.
-struct F32 {
-  using T = float;
-  static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-  static float load1(const float* p) { return *p; }
-};
-struct F16 {
-  using T = uint16_t;
-  static __m256 load8(const uint16_t* p) { return load_f16x8(p); }
-  static float load1(const uint16_t* p) { return fp16(*p); }
-};
-struct BF16 {
-  using T = uint16_t;
-  static __m256 load8(const uint16_t* p) { return load_bf16x8(p); }
-  static float load1(const uint16_t* p) { return bf16_to_f32(*p); }
-};
-
-// Dot of weights in format A with activations in format B, four accumulators.
-template <class A, class B>
-void vec_dot_float(int64_t n, float* out, const void* w, const void* x) {
-  const auto* a = static_cast<const typename A::T*>(w);
-  const auto* b = static_cast<const typename B::T*>(x);
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    prefetch_ahead(a + i, 32 * sizeof *a);
-    s0 = _mm256_fmadd_ps(A::load8(a + i), B::load8(b + i), s0);
-    s1 = _mm256_fmadd_ps(A::load8(a + i + 8), B::load8(b + i + 8), s1);
-    s2 = _mm256_fmadd_ps(A::load8(a + i + 16), B::load8(b + i + 16), s2);
-    s3 = _mm256_fmadd_ps(A::load8(a + i + 24), B::load8(b + i + 24), s3);
-  }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(A::load8(a + i), B::load8(b + i), s0);
-  float r = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < n; ++i) r += A::load1(a + i) * B::load1(b + i);
-  *out = r;
-}
-
-void dequantize_f16(const void* src, float* dst, int64_t n) {
-  const auto* a = static_cast<const uint16_t*>(src);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_f16x8(a + i));
-  for (; i < n; ++i) dst[i] = fp16(a[i]);
-}
-
-void dequantize_bf16(const void* src, float* dst, int64_t n) {
-  const auto* a = static_cast<const uint16_t*>(src);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_bf16x8(a + i));
-  for (; i < n; ++i) dst[i] = bf16_to_f32(a[i]);
-}
+using V = x86::F32x8;
+using x86::BF16;
+using x86::F16;
+using x86::F32;
+#define QF_LEVEL QF_TARGET_AVX2
+#include "kernels/float_dot.inc"
+#undef QF_LEVEL
 
 // f32 -> f16 by vcvtps2ph with round-to-nearest-even: IEEE rounding of every finite value
 // (denormal results and overflow to infinity included), the same bytes as f32_to_fp16.
@@ -648,14 +599,14 @@ void quantize_q8_k(const float* src, void* dst, int64_t nrows, int64_t n, const 
 constexpr SimdVariant kVariants[] = {
     {Type::Q8_K, nullptr, Type::Q8_K, nullptr, quantize_q8_k},
     {Type::F32, nullptr, Type::F32, vec_dot_float<F32, F32>},
-    {Type::F16, dequantize_f16, Type::F16, vec_dot_float<F16, F16>},
+    {Type::F16, dequantize_float<F16>, Type::F16, vec_dot_float<F16, F16>},
     {.type = Type::F16,
-     .dequantize = dequantize_f16,
+     .dequantize = dequantize_float<F16>,
      .vec_dot_type = Type::F32,
      .vec_dot = vec_dot_float<F16, F32>,
      .convert = quantize_f16},
-    {Type::BF16, dequantize_bf16, Type::BF16, vec_dot_float<BF16, BF16>},
-    {Type::BF16, dequantize_bf16, Type::F32, vec_dot_float<BF16, F32>},
+    {Type::BF16, dequantize_float<BF16>, Type::BF16, vec_dot_float<BF16, BF16>},
+    {Type::BF16, dequantize_float<BF16>, Type::F32, vec_dot_float<BF16, F32>},
     {Type::Q8_0, dequantize_q8_0, Type::Q8_0, vec_dot_q8_0, quantize_q8_0},
     {Type::Q4_0, nullptr, Type::Q8_0, vec_dot_q4_0},
     {Type::Q4_1, nullptr, Type::Q8_0, vec_dot_q4_1},

@@ -11,6 +11,7 @@
 #include "kernels/blocks.h"
 #include "kernels/dot_x86_shared.h"
 #include "kernels/isa_target.h"
+#include "kernels/simd_f32.h"
 #include "kernels/simd_variants.h"
 
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsics as
@@ -21,92 +22,15 @@
 namespace qforge {
 namespace {
 
-// 16 weights of each float format as f32.
-QF_TARGET_AVX512 inline __m512 load16_f32(const float* p) {
-  return _mm512_loadu_ps(p);
-}
-QF_TARGET_AVX512 inline __m512 load16_f16(const uint16_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-QF_TARGET_AVX512 inline __m512 load16_bf16(const uint16_t* p) {
-  const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
+// ---- float formats: the kernels of kernels/float_dot.inc at sixteen lanes ----
 
-inline float scalar_w(const float* p, int64_t i) {
-  return p[i];
-}
-inline float scalar_w(const uint16_t* p, int64_t i, bool bf) {
-  return bf ? bf16_to_f32(p[i]) : fp16_to_f32(p[i]);
-}
-
-template <int Kind>  // 0: f32, 1: f16, 2: bf16
-QF_TARGET_AVX512 inline __m512 load16(const void* w, int64_t i) {
-  if constexpr (Kind == 0)
-    return load16_f32(static_cast<const float*>(w) + i);
-  else if constexpr (Kind == 1)
-    return load16_f16(static_cast<const uint16_t*>(w) + i);
-  else
-    return load16_bf16(static_cast<const uint16_t*>(w) + i);
-}
-
-QF_TARGET_AVX512 inline float hsum512(__m512 v) {
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// sum w[i] * x[i] with 4 independent accumulators over 64 values per step.
-template <int Kind>  // 0: f32, 1: f16, 2: bf16 weights; activations f32
-QF_TARGET_AVX512 float dot_float_f32(int64_t n, const void* w, const float* x) {
-#define lw(i) load16<Kind>(w, (i))
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  int64_t i = 0;
-  constexpr size_t kStepBytes = 64 * (Kind == 0 ? sizeof(float) : sizeof(uint16_t));
-  for (; i + 64 <= n; i += 64) {
-    x86::prefetch_ahead(static_cast<const char*>(w) + i * (kStepBytes / 64), kStepBytes);
-    s0 = _mm512_fmadd_ps(lw(i), _mm512_loadu_ps(x + i), s0);
-    s1 = _mm512_fmadd_ps(lw(i + 16), _mm512_loadu_ps(x + i + 16), s1);
-    s2 = _mm512_fmadd_ps(lw(i + 32), _mm512_loadu_ps(x + i + 32), s2);
-    s3 = _mm512_fmadd_ps(lw(i + 48), _mm512_loadu_ps(x + i + 48), s3);
-  }
-  for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(lw(i), _mm512_loadu_ps(x + i), s0);
-#undef lw
-  float r = hsum512(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-  for (; i < n; ++i) {
-    if constexpr (Kind == 0)
-      r += scalar_w(static_cast<const float*>(w), i) * x[i];
-    else
-      r += scalar_w(static_cast<const uint16_t*>(w), i, Kind == 2) * x[i];
-  }
-  return r;
-}
-
-QF_TARGET_AVX512 void vec_dot_f32_f32(int64_t n, float* out, const void* w, const void* x) {
-  *out = dot_float_f32<0>(n, w, static_cast<const float*>(x));
-}
-QF_TARGET_AVX512 void vec_dot_f16_f32(int64_t n, float* out, const void* w, const void* x) {
-  *out = dot_float_f32<1>(n, w, static_cast<const float*>(x));
-}
-QF_TARGET_AVX512 void vec_dot_bf16_f32(int64_t n, float* out, const void* w, const void* x) {
-  *out = dot_float_f32<2>(n, w, static_cast<const float*>(x));
-}
-
-QF_TARGET_AVX512 void dequantize_f16(const void* src, float* dst, int64_t n) {
-  const auto* a = static_cast<const uint16_t*>(src);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16_f16(a + i));
-  for (; i < n; ++i) dst[i] = fp16_to_f32(a[i]);
-}
-
-QF_TARGET_AVX512 void dequantize_bf16(const void* src, float* dst, int64_t n) {
-  const auto* a = static_cast<const uint16_t*>(src);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load16_bf16(a + i));
-  for (; i < n; ++i) dst[i] = bf16_to_f32(a[i]);
-}
+using V = x86::F32x16;
+using x86::BF16;
+using x86::F16;
+using x86::F32;
+#define QF_LEVEL QF_TARGET_AVX512
+#include "kernels/float_dot.inc"
+#undef QF_LEVEL
 
 // f32 -> bf16 by vcvtneps2bf16 (round to nearest even, NaN quieted as f32_to_bf16 does). The
 // instruction reads f32 denormals as zero where the reference rounds them, so lanes holding a
@@ -174,7 +98,7 @@ QF_TARGET_AVX512_VNNI void vec_dot_q8_0(int64_t n, float* out, const void* w, co
     acc0 = _mm512_fmadd_ps(lanes_ab(d, 0, 1), _mm512_cvtepi32_ps(p0), acc0);
     acc1 = _mm512_fmadd_ps(lanes_ab(d, 2, 3), _mm512_cvtepi32_ps(p1), acc1);
   }
-  float r = hsum512(_mm512_add_ps(acc0, acc1));
+  float r = V::hsum(_mm512_add_ps(acc0, acc1));
   for (; i < nb; ++i) {
     int s = 0;
     for (int j = 0; j < 32; ++j) s += bw[i].qs[j] * bx[i].qs[j];
@@ -230,7 +154,7 @@ QF_TARGET_AVX512_VNNI void vec_dot_q4_k(int64_t n, float* out, const void* w, co
     acc = _mm512_fmadd_ps(_mm512_set1_ps(bx[i].d * _cvtsh_ss(bw[i].d)),
                           _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
   }
-  *out = hsum512(acc) - x86::hsum128(accm);
+  *out = V::hsum(acc) - x86::hsum128(accm);
 }
 
 // Q6_K x Q8_K: 128 weights per step; the four 32-weight groups of a half are two registers
@@ -281,9 +205,9 @@ QF_TARGET_AVX512_VNNI void vec_dot_q6_k(int64_t n, float* out, const void* w, co
 }
 
 constexpr SimdVariant kAvx512Variants[] = {
-    {Type::F32, nullptr, Type::F32, vec_dot_f32_f32},
-    {Type::F16, dequantize_f16, Type::F32, vec_dot_f16_f32},
-    {Type::BF16, dequantize_bf16, Type::F32, vec_dot_bf16_f32},
+    {Type::F32, nullptr, Type::F32, vec_dot_float<F32, F32>},
+    {Type::F16, dequantize_float<F16>, Type::F32, vec_dot_float<F16, F32>},
+    {Type::BF16, dequantize_float<BF16>, Type::F32, vec_dot_float<BF16, F32>},
 };
 
 constexpr SimdVariant kVnniVariants[] = {

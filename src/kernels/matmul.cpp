@@ -11,6 +11,7 @@
 #include "core/types.h"
 #include "kernels/cpu.h"
 #include "kernels/isa_target.h"
+#include "kernels/simd_f32.h"
 #include "kernels/simd_variants.h"
 
 // Two paths (see matmul.h):
@@ -76,72 +77,19 @@ void ukernel_generic(int64_t kc, const float* wp, const float* xp, float* c, int
   for (int t = 0; t < NR; ++t) store_panel_column(c + t * ldc, acc[t], m, accumulate);
 }
 
-template <int NR>
-void ukernel_avx2(int64_t kc, const float* wp, const float* xp, float* c, int64_t ldc, int m,
-                  bool accumulate) {
-  __m256 a0[NR], a1[NR];
-#pragma GCC unroll 16
-  for (int t = 0; t < NR; ++t) a0[t] = a1[t] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256 w0 = _mm256_load_ps(wp + k * 16);
-    const __m256 w1 = _mm256_load_ps(wp + k * 16 + 8);
-#pragma GCC unroll 16
-    for (int t = 0; t < NR; ++t) {
-      const __m256 b = _mm256_broadcast_ss(xp + k * NR + t);
-      a0[t] = _mm256_fmadd_ps(w0, b, a0[t]);
-      a1[t] = _mm256_fmadd_ps(w1, b, a1[t]);
-    }
-  }
-  if (m == 16) {
-#pragma GCC unroll 16
-    for (int t = 0; t < NR; ++t) {
-      float* ct = c + t * ldc;
-      if (accumulate) {
-        a0[t] = _mm256_add_ps(_mm256_loadu_ps(ct), a0[t]);
-        a1[t] = _mm256_add_ps(_mm256_loadu_ps(ct + 8), a1[t]);
-      }
-      _mm256_storeu_ps(ct, a0[t]);
-      _mm256_storeu_ps(ct + 8, a1[t]);
-    }
-    return;
-  }
-  alignas(32) float tmp[16];
-  for (int t = 0; t < NR; ++t) {
-    _mm256_store_ps(tmp, a0[t]);
-    _mm256_store_ps(tmp + 8, a1[t]);
-    store_panel_column(c + t * ldc, tmp, m, accumulate);
-  }
-}
+namespace avx2 {
+using V = x86::F32x8;
+#define QF_LEVEL QF_TARGET_AVX2
+#include "kernels/gemm_ukernel.inc"
+#undef QF_LEVEL
+}  // namespace avx2
 
-template <int NR>
-QF_TARGET_AVX512 void ukernel_avx512(int64_t kc, const float* wp, const float* xp, float* c,
-                                     int64_t ldc, int m, bool accumulate) {
-  __m512 a0[NR], a1[NR];
-#pragma GCC unroll 16
-  for (int t = 0; t < NR; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 w0 = _mm512_load_ps(wp + k * 32);
-    const __m512 w1 = _mm512_load_ps(wp + k * 32 + 16);
-#pragma GCC unroll 16
-    for (int t = 0; t < NR; ++t) {
-      const __m512 b = _mm512_set1_ps(xp[k * NR + t]);
-      a0[t] = _mm512_fmadd_ps(w0, b, a0[t]);
-      a1[t] = _mm512_fmadd_ps(w1, b, a1[t]);
-    }
-  }
-  const __mmask16 m0 = m >= 16 ? __mmask16(0xffff) : __mmask16((1u << m) - 1);
-  const __mmask16 m1 = m >= 32 ? __mmask16(0xffff) : m <= 16 ? 0 : __mmask16((1u << (m - 16)) - 1);
-#pragma GCC unroll 16
-  for (int t = 0; t < NR; ++t) {
-    float* ct = c + t * ldc;
-    if (accumulate) {
-      a0[t] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ct), a0[t]);
-      a1[t] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ct + 16), a1[t]);
-    }
-    _mm512_mask_storeu_ps(ct, m0, a0[t]);
-    _mm512_mask_storeu_ps(ct + 16, m1, a1[t]);
-  }
-}
+namespace avx512 {
+using V = x86::F32x16;
+#define QF_LEVEL QF_TARGET_AVX512
+#include "kernels/gemm_ukernel.inc"
+#undef QF_LEVEL
+}  // namespace avx512
 
 // ---- weight panel packing: dst[k * mr + i] = wr[i * kc + k] (the panel's rows dequantized
 // row-major into wr, all mr of them: missing rows are zero).
@@ -238,16 +186,16 @@ void pack_panel(Isa isa, const float* wr, int64_t kc, int mr, float* dst) {
 
 using UKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, bool);
 
-#define QF_KERNEL_TABLE(name)                                            \
-  UKernel name##_for(int nr) {                                           \
-    static constexpr UKernel k[] = {                                     \
-        nullptr, name<1>, name<2>, name<3>,  name<4>,  name<5>, name<6>, \
-        name<7>, name<8>, name<9>, name<10>, name<11>, name<12>};        \
-    return k[nr];                                                        \
+#define QF_KERNEL_TABLE(getter, kernel)                                                      \
+  UKernel getter(int nr) {                                                                   \
+    static constexpr UKernel k[] = {nullptr,    kernel<1>,  kernel<2>, kernel<3>, kernel<4>, \
+                                    kernel<5>,  kernel<6>,  kernel<7>, kernel<8>, kernel<9>, \
+                                    kernel<10>, kernel<11>, kernel<12>};                     \
+    return k[nr];                                                                            \
   }
-QF_KERNEL_TABLE(ukernel_generic)
-QF_KERNEL_TABLE(ukernel_avx2)
-QF_KERNEL_TABLE(ukernel_avx512)
+QF_KERNEL_TABLE(ukernel_generic_for, ukernel_generic)
+QF_KERNEL_TABLE(ukernel_avx2_for, avx2::ukernel)
+QF_KERNEL_TABLE(ukernel_avx512_for, avx512::ukernel)
 #undef QF_KERNEL_TABLE
 
 UKernel ukernel_for(Isa isa, int nr) {
