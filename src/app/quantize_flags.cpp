@@ -22,7 +22,8 @@ std::shared_ptr<QuantizeFlags> add_quantize_flags(CLI::App* cmd) {
                   "quantization error by how much each input column matters");
   cmd->add_option("--tensor-type", f->tensor_types,
                   "REGEX=TYPE: give tensors whose name matches REGEX this type (repeatable; the "
-                  "last match wins), e.g. --tensor-type 'attn_v=Q8_0'")
+                  "last match wins), e.g. --tensor-type 'attn_v=Q8_0'; with a size target these "
+                  "tensors keep TYPE and the budget is allocated around them")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--output-tensor-type", f->output_tensor_type,

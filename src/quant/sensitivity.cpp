@@ -70,6 +70,23 @@ double hessian_rows_error(const float* W, const float* Q, int64_t nr, int64_t n,
   return total;
 }
 
+// sum_r sum_k added_k (w_rk - q_rk)^2: what the damped objective that error feedback minimises,
+// tr((W-Q)(H + diag(added))(W-Q)ᵀ), adds to the raw Hessian-weighted error. The table measures
+// that objective, not the raw one: at low bits error feedback pushes error into directions
+// where the calibration H is small, which the raw H scores as nearly free but which do not stay
+// small on other text, so the raw error over-rates the low types (docs/BENCHMARKS.md,
+// "Damped sensitivity").
+double damping_term(const float* W, const float* Y, int64_t nr, int64_t n,
+                    std::span<const float> added) {
+  double extra = 0;
+  for (int64_t r = 0; r < nr; ++r)
+    for (int64_t k = 0; k < n; ++k) {
+      const double d = static_cast<double>(W[r * n + k]) - Y[r * n + k];
+      extra += added[static_cast<size_t>(k)] * d * d;
+    }
+  return extra;
+}
+
 // What one tensor's measurement needs besides its data.
 struct CoveredJob {
   const CovarianceView* view = nullptr;
@@ -127,8 +144,11 @@ Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, con
         // The writer's damping for this type (model_quantizer.cpp, quantize_tensor_ef).
         const double damp = t == Type::Q3_K ? opts.gptq_damp_q3_k : opts.gptq_damp;
         QF_TRY(const HessianFactor* f, cache.get(*j.view, m, damp, pool));
-        ts.costs[c].error +=
+        const double raw =
             quantize_error_feedback(t, W.data(), nr, n, *f, eo, q.data(), pool).err_kept;
+        codecs[c]->dequantize(q.data(), Y.data(), nr * n);
+        ts.costs[c].hessian_error += raw;
+        ts.costs[c].error += raw + damping_term(W.data(), Y.data(), nr, n, f->added());
       } else {
         QuantizeOptions qo;
         qo.ggml_compatible = opts.ggml_compatible;
@@ -136,7 +156,10 @@ Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, con
         qo.imatrix = imx;
         codecs[c]->quantize(W.data(), q.data(), nr, n, qo);
         codecs[c]->dequantize(q.data(), Y.data(), nr * n);
-        ts.costs[c].error += hessian_rows_error(W.data(), Y.data(), nr, n, H, pool);
+        QF_TRY(const HessianFactor* f, cache.get(*j.view, m, opts.gptq_damp, pool));
+        const double raw = hessian_rows_error(W.data(), Y.data(), nr, n, H, pool);
+        ts.costs[c].hessian_error += raw;
+        ts.costs[c].error += raw + damping_term(W.data(), Y.data(), nr, n, f->added());
       }
     }
   }
@@ -147,7 +170,10 @@ Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, con
 void finish_tensor(TensorSensitivity& ts, int64_t n_sampled) {
   const double scale = static_cast<double>(ts.n_rows) / static_cast<double>(n_sampled);
   ts.signal *= scale;
-  for (auto& c : ts.costs) c.error *= scale;
+  for (auto& c : ts.costs) {
+    c.error *= scale;
+    c.hessian_error *= scale;
+  }
   std::sort(ts.costs.begin(), ts.costs.end(),
             [](const TypeCost& x, const TypeCost& y) { return x.bytes < y.bytes; });
 }
@@ -354,8 +380,10 @@ nlohmann::json sensitivity_to_json(const std::vector<TensorSensitivity>& table) 
   for (const auto& t : table) {
     nlohmann::json costs = nlohmann::json::array();
     for (const auto& c : t.costs)
-      costs.push_back(
-          {{"type", std::string(type_name(c.type))}, {"bytes", c.bytes}, {"error", c.error}});
+      costs.push_back({{"type", std::string(type_name(c.type))},
+                       {"bytes", c.bytes},
+                       {"error", c.error},
+                       {"hessian_error", c.hessian_error}});
     arr.push_back({{"name", t.name},
                    {"kind", t.kind},
                    {"layer", t.layer},

@@ -13,9 +13,15 @@
 // measures what the writer does (model_quantizer.h): a tensor the covariance file covers is
 // encoded with error feedback (quant/error_feedback.h, same damping, scale importance and
 // per-row guard) wherever the candidate type supports it, with the refined search (imatrix
-// weights) elsewhere, and every candidate's error is the Hessian-weighted
-// tr((W - Q) H (W - Q)ᵀ) of the sampled rows under the tensor's own H = E[x xᵀ] (`hessian`
-// set; `signal` is tr(W H Wᵀ)). Error feedback is row-independent given H, so the sampled rows
+// weights) elsewhere, and every candidate's error is the damped Hessian-weighted error
+// tr((W - Q)(H + diag(added))(W - Q)ᵀ) of the sampled rows, H = E[x xᵀ] the tensor's own and
+// `added` what HessianFactor adds to its diagonal at the writer's damping (`hessian` set;
+// `signal` is the raw tr(W H Wᵀ)). Damped, because at low bits error feedback moves error into
+// directions where the calibration H is small: the raw H scores that error as nearly free, but
+// it does not stay small on other text, and a table of raw errors over-rates the low types (at
+// refmodel's Q5_K_M size the allocation was 1.01x the fixed mix's KLD with raw errors, 0.92x
+// with damped ones; docs/BENCHMARKS.md, "Damped sensitivity"). The raw error is kept beside it
+// (TypeCost::hessian_error). Error feedback is row-independent given H, so the sampled rows
 // give the same per-row errors as the whole matrix; H is factored once per distinct input
 // (q/k/v share one). Tensors the file does not cover (token_embd) keep the diagonal measure.
 //
@@ -53,7 +59,13 @@ Type fit_candidate(Type t, uint64_t row);
 struct TypeCost {
   Type type = Type::F16;
   uint64_t bytes = 0;  // exact tensor bytes in this type
-  double error = 0;    // weighted squared error over the whole tensor (sampled rows scaled up)
+  // The allocation's error measure over the whole tensor (sampled rows scaled up): the
+  // imatrix-weighted squared error, or for a covered tensor the damped objective that error
+  // feedback minimises, tr((W-Q)(H + diag(added))(W-Q)ᵀ) (see above).
+  double error = 0;
+  // Covered tensors: the raw tr((W-Q)H(W-Q)ᵀ) alone, what the writer reports as hessian_error
+  // (0 for tensors without a covariance).
+  double hessian_error = 0;
 };
 
 struct TensorSensitivity {

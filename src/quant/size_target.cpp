@@ -476,6 +476,38 @@ SensitivityOptions writer_sensitivity(const ModelQuantizeOptions& base, Sensitiv
   return so;
 }
 
+namespace {
+
+// The tensors whose type the user fixed (--tensor-type, --output-tensor-type,
+// --token-embedding-type: the recipe's explicit choices) keep only that candidate, so the
+// allocation spends the rest of the budget around them instead of overriding them. A pinned
+// type that is not among the measured candidates is an error naming the tensor.
+Result<std::vector<TensorSensitivity>> pin_user_types(TensorSource& src,
+                                                      const ModelQuantizeOptions& base,
+                                                      std::vector<TensorSensitivity> table) {
+  const RecipeOptions& r = base.recipe;
+  if (r.tensor_types.empty() && !r.output_tensor_type && !r.token_embedding_type) return table;
+  ModelQuantizeOptions o = base;
+  o.tensor_type_map.clear();
+  QF_TRY(const QuantizePlan plan, plan_quantization(src, o));
+  std::map<std::string, Type, std::less<>> pinned;
+  for (const auto& t : plan.tensors)
+    if (t.overridden) pinned[t.name] = t.dst_type;
+  for (auto& ts : table) {
+    const auto it = pinned.find(ts.name);
+    if (it == pinned.end()) continue;
+    const auto c = std::find_if(ts.costs.begin(), ts.costs.end(),
+                                [&](const TypeCost& tc) { return tc.type == it->second; });
+    if (c == ts.costs.end())
+      return make_error("size target: tensor '", ts.name, "' is given ", type_name(it->second),
+                        " explicitly, which is not among the candidate types (--types)");
+    ts.costs = {*c};
+  }
+  return table;
+}
+
+}  // namespace
+
 Result<TargetPlan> plan_size_target(TensorSource& src, const ModelQuantizeOptions& base,
                                     uint64_t budget_bytes, const SensitivityOptions& sopts,
                                     const ProxyModel& model, std::vector<TensorSensitivity> table) {
@@ -488,6 +520,7 @@ Result<TargetPlan> plan_size_target(TensorSource& src, const ModelQuantizeOption
     tp.sensitivity_seconds = seconds_since(t0);
   }
   t0 = std::chrono::steady_clock::now();
+  QF_TRY(table, pin_user_types(src, base, std::move(table)));
   AllocationInput in;
   in.budget_bytes = budget_bytes;
   in.tied_embeddings = !has_output_tensor(src);

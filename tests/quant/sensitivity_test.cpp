@@ -1,12 +1,16 @@
 // The sensitivity table with covariances (quant/sensitivity.h) measures what the writer does:
-// error feedback where the type has it, Hessian-weighted error tr((W-Q)H(W-Q)ᵀ). Checked against
-// an independent refined encoding (never worse) and against the written file's own error.
+// error feedback where the type has it; its raw Hessian-weighted error tr((W-Q)H(W-Q)ᵀ) is
+// checked against an independent refined encoding (never worse) and against the written file's
+// own error, and the allocation's measure against that error plus the damping term computed
+// from the written file.
 #include "quant/sensitivity.h"
 
 #include <gtest/gtest.h>
 
+#include "core/thread_pool.h"
 #include "formats/gguf.h"
 #include "kernels/codec.h"
+#include "quant/decode_tensor.h"
 #include "quant/error_feedback.h"
 #include "quant/model_quantizer.h"
 #include "quant/synthetic_covariance.h"
@@ -79,8 +83,9 @@ TEST(Sensitivity, ErrorFeedbackNeverExceedsTheRefinedHessianError) {
     for (const auto& c : ts.costs) {
       if (!error_feedback_supports(c.type)) continue;
       const double ref = refined_hessian_error(w, cols, c.type, view->matrix(0));
-      EXPECT_LE(c.error, ref * (1 + 1e-5)) << ts.name << " " << type_name(c.type);
-      EXPECT_GT(c.error, 0) << ts.name << " " << type_name(c.type);
+      EXPECT_LE(c.hessian_error, ref * (1 + 1e-5)) << ts.name << " " << type_name(c.type);
+      EXPECT_GT(c.hessian_error, 0) << ts.name << " " << type_name(c.type);
+      EXPECT_GT(c.error, c.hessian_error) << "the damped measure adds the damping term";
       ++n_checked;
     }
   }
@@ -120,7 +125,27 @@ TEST(Sensitivity, CoveredErrorsAreTheWrittenFilesErrors) {
       ASSERT_NE(c, it->costs.end()) << pt.name;
       EXPECT_EQ(c->bytes, pt.dst_bytes) << pt.name;
       const double e = rep->tensors[i].hessian_error;
-      EXPECT_NEAR(c->error, e, 1e-6 * e) << pt.name;
+      EXPECT_NEAR(c->hessian_error, e, 1e-6 * e) << pt.name;
+      // The damped measure: the raw error plus sum_k added_k (w - q)^2 of the written tensor,
+      // `added` from the writer's damping of this covariance.
+      const auto view = fx.cov->find(pt.name);
+      ASSERT_TRUE(view.has_value());
+      const int64_t n = static_cast<int64_t>(pt.dims[0]);
+      ThreadPool pool(1);
+      auto factor = HessianFactor::build(view->matrix(0), n, o.gptq_damp, pool);
+      ASSERT_TRUE(factor.ok());
+      const auto w = fx.weights(pt.name);
+      auto out = GgufFile::open(fx.dir.file("out.gguf"));
+      ASSERT_TRUE(out.ok());
+      const auto q = test::decode(*out, *out->find_tensor(pt.name));
+      ASSERT_EQ(q.size(), w.size());
+      double damping = 0;
+      for (size_t k = 0; k < w.size(); ++k) {
+        const double d = double(w[k]) - q[k];
+        damping += factor->added()[k % static_cast<size_t>(n)] * d * d;
+      }
+      EXPECT_GT(damping, 0);
+      EXPECT_NEAR(c->error, e + damping, 1e-5 * (e + damping)) << pt.name;
       ++n_ef;
     }
     EXPECT_EQ(n_ef, 6);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "formats/gguf.h"
 #include "kernels/codec.h"
@@ -113,6 +114,49 @@ TEST(SizeTarget, WrittenFileHasThePlannedSizeAndTypes) {
       EXPECT_EQ(t.type, it->second) << t.name;
     }
   }
+}
+
+TEST(SizeTarget, TypesTheUserGaveAreKeptAndTheRestAllocatedAroundThem) {
+  ModelFile fx(small_model(false));
+  GgufTensorSource src(fx.file);
+  SensitivityOptions so;
+  so.threads = 2;
+  auto table = measure_sensitivity(src, nullptr, so);
+  ASSERT_TRUE(table.ok()) << table.error().message;
+  ModelQuantizeOptions base;
+  base.recipe.output_tensor_type = Type::Q8_0;
+  base.recipe.tensor_types.push_back(*parse_tensor_type_override("attn_v=Q2_K"));
+  auto lo = plan_size_target(src, base, UINT64_MAX, so, default_proxy_model(), *table);
+  ASSERT_TRUE(lo.ok()) << lo.error().message;
+  const uint64_t budget = (lo->allocation.min_file_bytes + lo->allocation.max_file_bytes) / 2;
+  auto tp = plan_size_target(src, base, budget, so, default_proxy_model(), *table);
+  ASSERT_TRUE(tp.ok()) << tp.error().message;
+  EXPECT_LE(tp->plan.output_file_bytes, budget);
+  int n_pinned = 0, n_free_types = 0;
+  std::set<Type> free_types;
+  for (const auto& [name, type] : tp->options.tensor_type_map) {
+    if (name == "output.weight") {
+      EXPECT_EQ(type, Type::Q8_0);
+      ++n_pinned;
+    } else if (name.find("attn_v") != std::string::npos) {
+      EXPECT_EQ(type, Type::Q2_K) << name;  // kept although the budget would buy more
+      ++n_pinned;
+    } else {
+      free_types.insert(type);
+    }
+  }
+  n_free_types = static_cast<int>(free_types.size());
+  EXPECT_EQ(n_pinned, 3);      // output + two layers' attn_v
+  EXPECT_GE(n_free_types, 1);  // the others are allocated
+  // A pinned type the table did not measure cannot be priced: an error naming the tensor.
+  SensitivityOptions few = so;
+  few.types = {Type::Q4_K, Type::Q8_0};
+  auto small = measure_sensitivity(src, nullptr, few);
+  ASSERT_TRUE(small.ok());
+  auto bad = plan_size_target(src, base, budget, few, default_proxy_model(), *small);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("attn_v.weight' is given Q2_K"), std::string::npos)
+      << bad.error().message;
 }
 
 TensorSensitivity constructed(const std::string& name, double err_scale) {
