@@ -3,6 +3,7 @@
 #include <cpuid.h>
 
 #include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include "core/log.h"
@@ -59,19 +60,12 @@ Isa active_isa() {
 }
 
 std::string_view isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::Generic:
-      return "generic";
-    case Isa::Avx2:
-      return "avx2";
-    case Isa::Avx512:
-      return "avx512";
-    case Isa::Avx512Vnni:
-      return "avx512vnni";
-    case Isa::Avx512Bf16:
-      return "avx512bf16";
-  }
-  return "generic";
+  // Indexed by level; the names QFORGE_FORCE_ISA accepts.
+  static constexpr std::string_view kNames[] = {"generic", "avx2", "avx512", "avx512vnni",
+                                                "avx512bf16"};
+  static_assert(std::size(kNames) == static_cast<size_t>(kHighestIsa) + 1);
+  const int l = static_cast<int>(isa);
+  return l >= 0 && l <= static_cast<int>(kHighestIsa) ? kNames[l] : kNames[0];
 }
 
 }  // namespace qforge
