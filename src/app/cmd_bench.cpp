@@ -42,6 +42,8 @@ void run_bench_cmd(const BenchArgs& a) {
     j["pp_stddev"] = r.pp_stddev;
     j["tg_tokens_per_second"] = r.tg_tokens_per_second;
     j["tg_stddev"] = r.tg_stddev;
+    j["pp_median_tokens_per_second"] = r.pp_median_tokens_per_second;
+    j["tg_median_tokens_per_second"] = r.tg_median_tokens_per_second;
     j["ttft_ms"] = r.ttft_ms;
     j["peak_rss_bytes"] = r.peak_rss_bytes;
     std::printf("%s\n", j.dump(1).c_str());

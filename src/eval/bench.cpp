@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <vector>
@@ -15,6 +16,12 @@ namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 void mean_sd(const std::vector<double>& v, double& mean, double& sd) {
@@ -81,6 +88,8 @@ Result<BenchResult> run_bench(const std::string& model_path, const BenchOptions&
   }
   mean_sd(pp, r.pp_tokens_per_second, r.pp_stddev);
   mean_sd(tg, r.tg_tokens_per_second, r.tg_stddev);
+  r.pp_median_tokens_per_second = median_of(pp);
+  r.tg_median_tokens_per_second = median_of(tg);
   // Time to first token: the prompt processed and the first token picked.
   ctx.clear();
   const double a = now_s();

@@ -33,6 +33,9 @@ struct BenchResult {
   double load_seconds = 0;
   double pp_tokens_per_second = 0, pp_stddev = 0;
   double tg_tokens_per_second = 0, tg_stddev = 0;
+  // Medians over the reps: what a gate compares (one disturbed rep moves the mean, as llama-bench
+  // reports it, but not the median).
+  double pp_median_tokens_per_second = 0, tg_median_tokens_per_second = 0;
   double ttft_ms = 0;
   uint64_t peak_rss_bytes = 0;
 };

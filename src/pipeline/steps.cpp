@@ -154,6 +154,8 @@ void to_json(nlohmann::json& j, const BenchResult& r) {
   QF_J(pp_stddev);
   QF_J(tg_tokens_per_second);
   QF_J(tg_stddev);
+  QF_J(pp_median_tokens_per_second);
+  QF_J(tg_median_tokens_per_second);
   QF_J(ttft_ms);
   QF_J(peak_rss_bytes);
 }
@@ -171,6 +173,8 @@ void from_json(const nlohmann::json& j, BenchResult& r) {
   QF_G(pp_stddev);
   QF_G(tg_tokens_per_second);
   QF_G(tg_stddev);
+  QF_G(pp_median_tokens_per_second);
+  QF_G(tg_median_tokens_per_second);
   QF_G(ttft_ms);
   QF_G(peak_rss_bytes);
 }

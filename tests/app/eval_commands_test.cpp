@@ -85,6 +85,11 @@ TEST(EvalCommands, BenchReportsTheFiguresAsJson) {
     EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_GT(j["pp_tokens_per_second"].get<double>(), 0);
   EXPECT_GT(j["tg_tokens_per_second"].get<double>(), 0);
+  // One rep: its median is its value, the mean too.
+  EXPECT_DOUBLE_EQ(j["tg_median_tokens_per_second"].get<double>(),
+                   j["tg_tokens_per_second"].get<double>());
+  EXPECT_DOUBLE_EQ(j["pp_median_tokens_per_second"].get<double>(),
+                   j["pp_tokens_per_second"].get<double>());
   EXPECT_GT(j["peak_rss_bytes"].get<double>(), 1e6);
   EXPECT_EQ(j["threads"].get<int>(), 2);
   EXPECT_NEAR(j["bits_per_weight"].get<double>(), 32.0, 1e-9);
