@@ -599,13 +599,11 @@ void quantize_q8_k(const float* src, void* dst, int64_t nrows, int64_t n, const 
 constexpr SimdVariant kVariants[] = {
     {Type::Q8_K, nullptr, Type::Q8_K, nullptr, quantize_q8_k},
     {Type::F32, nullptr, Type::F32, vec_dot_float<F32, F32>},
-    {Type::F16, dequantize_float<F16>, Type::F16, vec_dot_float<F16, F16>},
     {.type = Type::F16,
      .dequantize = dequantize_float<F16>,
      .vec_dot_type = Type::F32,
      .vec_dot = vec_dot_float<F16, F32>,
      .convert = quantize_f16},
-    {Type::BF16, dequantize_float<BF16>, Type::BF16, vec_dot_float<BF16, BF16>},
     {Type::BF16, dequantize_float<BF16>, Type::F32, vec_dot_float<BF16, F32>},
     {Type::Q8_0, dequantize_q8_0, Type::Q8_0, vec_dot_q8_0, quantize_q8_0},
     {Type::Q4_0, nullptr, Type::Q8_0, vec_dot_q4_0},
