@@ -27,25 +27,7 @@ void run_bench_cmd(const BenchArgs& a) {
   opt.kv_type = *parse_kv_type(a.kv_type);  // checked by the option
   const BenchResult r = unwrap(run_bench(a.model, opt));
   if (a.json) {
-    nlohmann::json j;
-    j["model"] = r.model;
-    j["file_bytes"] = r.file_bytes;
-    j["n_params"] = r.n_params;
-    j["bits_per_weight"] = r.bits_per_weight;
-    j["threads"] = r.threads;
-    j["kv_type"] = std::string(kv_type_name(r.kv_type));
-    j["n_prompt"] = r.n_prompt;
-    j["n_gen"] = r.n_gen;
-    j["reps"] = r.reps;
-    j["load_seconds"] = r.load_seconds;
-    j["pp_tokens_per_second"] = r.pp_tokens_per_second;
-    j["pp_stddev"] = r.pp_stddev;
-    j["tg_tokens_per_second"] = r.tg_tokens_per_second;
-    j["tg_stddev"] = r.tg_stddev;
-    j["pp_median_tokens_per_second"] = r.pp_median_tokens_per_second;
-    j["tg_median_tokens_per_second"] = r.tg_median_tokens_per_second;
-    j["ttft_ms"] = r.ttft_ms;
-    j["peak_rss_bytes"] = r.peak_rss_bytes;
+    const nlohmann::json j = r;
     std::printf("%s\n", j.dump(1).c_str());
     return;
   }

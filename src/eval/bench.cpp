@@ -101,4 +101,28 @@ Result<BenchResult> run_bench(const std::string& model_path, const BenchOptions&
   return r;
 }
 
+#define QF_BENCH_FIELDS(X)                                                                      \
+  X(model)                                                                                      \
+  X(file_bytes) X(n_params) X(bits_per_weight) X(threads) X(n_prompt) X(n_gen) X(reps)          \
+      X(load_seconds) X(pp_tokens_per_second) X(pp_stddev) X(tg_tokens_per_second) X(tg_stddev) \
+          X(pp_median_tokens_per_second) X(tg_median_tokens_per_second) X(ttft_ms)              \
+              X(peak_rss_bytes)
+
+void to_json(nlohmann::json& j, const BenchResult& r) {
+  j = nlohmann::json::object();
+#define QF_PUT(field) j[#field] = r.field;
+  QF_BENCH_FIELDS(QF_PUT)
+#undef QF_PUT
+  j["kv_type"] = std::string(kv_type_name(r.kv_type));
+}
+
+void from_json(const nlohmann::json& j, BenchResult& r) {
+#define QF_GET(field) r.field = j.value(#field, decltype(r.field){});
+  QF_BENCH_FIELDS(QF_GET)
+#undef QF_GET
+  r.kv_type = parse_kv_type(j.value("kv_type", std::string("f16"))).value_or(KvType::F16);
+}
+
+#undef QF_BENCH_FIELDS
+
 }  // namespace qforge

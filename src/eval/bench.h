@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "core/process_memory.h"  // peak_rss_bytes()
 #include "core/result.h"
 #include "engine/kv_cache.h"
@@ -41,5 +43,11 @@ struct BenchResult {
 };
 
 Result<BenchResult> run_bench(const std::string& model_path, const BenchOptions& opt);
+
+// The one field list of a BenchResult: `qforge bench --json` prints it, the pipeline's isolated
+// benchmark step sends it through its pipe (nlohmann ADL). Keys are the field names, kv_type
+// its name ("f16"); a key missing on reading keeps the field's default.
+void to_json(nlohmann::json& j, const BenchResult& r);
+void from_json(const nlohmann::json& j, BenchResult& r);
 
 }  // namespace qforge

@@ -139,45 +139,6 @@ void from_json(const nlohmann::json& j, QualityStepResult& r) {
   QF_G(ppl_ratio);
   QF_G(peak_rss_bytes);
 }
-void to_json(nlohmann::json& j, const BenchResult& r) {
-  j = nlohmann::json::object();
-  QF_J(model);
-  QF_J(file_bytes);
-  QF_J(n_params);
-  QF_J(bits_per_weight);
-  QF_J(threads);
-  QF_J(n_prompt);
-  QF_J(n_gen);
-  QF_J(reps);
-  QF_J(load_seconds);
-  QF_J(pp_tokens_per_second);
-  QF_J(pp_stddev);
-  QF_J(tg_tokens_per_second);
-  QF_J(tg_stddev);
-  QF_J(pp_median_tokens_per_second);
-  QF_J(tg_median_tokens_per_second);
-  QF_J(ttft_ms);
-  QF_J(peak_rss_bytes);
-}
-void from_json(const nlohmann::json& j, BenchResult& r) {
-  QF_G(model);
-  QF_G(file_bytes);
-  QF_G(n_params);
-  QF_G(bits_per_weight);
-  QF_G(threads);
-  QF_G(n_prompt);
-  QF_G(n_gen);
-  QF_G(reps);
-  QF_G(load_seconds);
-  QF_G(pp_tokens_per_second);
-  QF_G(pp_stddev);
-  QF_G(tg_tokens_per_second);
-  QF_G(tg_stddev);
-  QF_G(pp_median_tokens_per_second);
-  QF_G(tg_median_tokens_per_second);
-  QF_G(ttft_ms);
-  QF_G(peak_rss_bytes);
-}
 void to_json(nlohmann::json& j, const CriticalCase& r) {
   j = nlohmann::json::object();
   QF_J(prompt);

@@ -75,8 +75,6 @@ void to_json(nlohmann::json& j, const VerifyStepResult& r);
 void from_json(const nlohmann::json& j, VerifyStepResult& r);
 void to_json(nlohmann::json& j, const QualityStepResult& r);
 void from_json(const nlohmann::json& j, QualityStepResult& r);
-void to_json(nlohmann::json& j, const BenchResult& r);
-void from_json(const nlohmann::json& j, BenchResult& r);
 void to_json(nlohmann::json& j, const CriticalCase& r);
 void from_json(const nlohmann::json& j, CriticalCase& r);
 void to_json(nlohmann::json& j, const CriticalStepResult& r);
