@@ -656,15 +656,9 @@ void column_pass(const FixedScaleCodec& fc, const Codec& codec, const float* W, 
   // Σ e² is the damped weighted error; remove what damping and dead columns added.
   s.dec.resize(static_cast<size_t>(nr * cols));
   codec.dequantize(out, s.dec.data(), nr * cols);
-  const float* add = f.added().data();
-  for (int64_t r = 0; r < nr; ++r) {
-    double corr = 0;
-    for (int64_t c = 0; c < cols; ++c) {
-      const double d = static_cast<double>(W[(r0 + r) * cols + c]) - s.dec[r * cols + c];
-      corr += add[c] * d * d;
-    }
-    s.e_fb[static_cast<size_t>(r)] -= corr;
-  }
+  for (int64_t r = 0; r < nr; ++r)
+    s.e_fb[static_cast<size_t>(r)] -=
+        damping_error(W + (r0 + r) * cols, s.dec.data() + r * cols, 1, cols, f.added());
 }
 
 }  // namespace
@@ -756,6 +750,17 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
     total.rows_repassed += p.rows_repassed;
   }
   return total;
+}
+
+double damping_error(const float* W, const float* Q, int64_t rows, int64_t cols,
+                     std::span<const float> added) {
+  double extra = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const double d = static_cast<double>(W[r * cols + c]) - Q[r * cols + c];
+      extra += added[static_cast<size_t>(c)] * d * d;
+    }
+  return extra;
 }
 
 double hessian_weighted_error(const float* W, const float* Q, int64_t rows, int64_t cols,

@@ -143,6 +143,11 @@ ErrorFeedbackStats quantize_error_feedback(Type t, const float* W, int64_t rows,
                                            const HessianFactor& f, const ErrorFeedbackOptions& opt,
                                            uint8_t* dst, ThreadPool& pool);
 
+// sum_r sum_c added_c (W_rc - Q_rc)²: what the damped objective tr((W-Q)(H + diag(added))(W-Q)ᵀ)
+// adds to the raw Hessian-weighted error (added: HessianFactor::added(), length cols).
+double damping_error(const float* W, const float* Q, int64_t rows, int64_t cols,
+                     std::span<const float> added);
+
 // tr((W - Q) H (W - Q)ᵀ) in double, directly (for tests and reports): O(rows * cols²).
 double hessian_weighted_error(const float* W, const float* Q, int64_t rows, int64_t cols,
                               const float* H);

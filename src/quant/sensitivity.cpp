@@ -70,23 +70,6 @@ double hessian_rows_error(const float* W, const float* Q, int64_t nr, int64_t n,
   return total;
 }
 
-// sum_r sum_k added_k (w_rk - q_rk)^2: what the damped objective that error feedback minimises,
-// tr((W-Q)(H + diag(added))(W-Q)ᵀ), adds to the raw Hessian-weighted error. The table measures
-// that objective, not the raw one: at low bits error feedback pushes error into directions
-// where the calibration H is small, which the raw H scores as nearly free but which do not stay
-// small on other text, so the raw error over-rates the low types (docs/BENCHMARKS.md,
-// "Damped sensitivity").
-double damping_term(const float* W, const float* Y, int64_t nr, int64_t n,
-                    std::span<const float> added) {
-  double extra = 0;
-  for (int64_t r = 0; r < nr; ++r)
-    for (int64_t k = 0; k < n; ++k) {
-      const double d = static_cast<double>(W[r * n + k]) - Y[r * n + k];
-      extra += added[static_cast<size_t>(k)] * d * d;
-    }
-  return extra;
-}
-
 // What one tensor's measurement needs besides its data.
 struct CoveredJob {
   const CovarianceView* view = nullptr;
@@ -148,7 +131,7 @@ Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, con
             quantize_error_feedback(t, W.data(), nr, n, *f, eo, q.data(), pool).err_kept;
         codecs[c]->dequantize(q.data(), Y.data(), nr * n);
         ts.costs[c].hessian_error += raw;
-        ts.costs[c].error += raw + damping_term(W.data(), Y.data(), nr, n, f->added());
+        ts.costs[c].error += raw + damping_error(W.data(), Y.data(), nr, n, f->added());
       } else {
         QuantizeOptions qo;
         qo.ggml_compatible = opts.ggml_compatible;
@@ -159,7 +142,7 @@ Status measure_covered(const SourceTensor& s, std::span<const uint8_t> data, con
         QF_TRY(const HessianFactor* f, cache.get(*j.view, m, opts.gptq_damp, pool));
         const double raw = hessian_rows_error(W.data(), Y.data(), nr, n, H, pool);
         ts.costs[c].hessian_error += raw;
-        ts.costs[c].error += raw + damping_term(W.data(), Y.data(), nr, n, f->added());
+        ts.costs[c].error += raw + damping_error(W.data(), Y.data(), nr, n, f->added());
       }
     }
   }
