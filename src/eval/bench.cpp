@@ -101,12 +101,12 @@ Result<BenchResult> run_bench(const std::string& model_path, const BenchOptions&
   return r;
 }
 
-#define QF_BENCH_FIELDS(X)                                                                      \
-  X(model)                                                                                      \
-  X(file_bytes) X(n_params) X(bits_per_weight) X(threads) X(n_prompt) X(n_gen) X(reps)          \
-      X(load_seconds) X(pp_tokens_per_second) X(pp_stddev) X(tg_tokens_per_second) X(tg_stddev) \
-          X(pp_median_tokens_per_second) X(tg_median_tokens_per_second) X(ttft_ms)              \
-              X(peak_rss_bytes)
+// clang-format off
+#define QF_BENCH_FIELDS(X)                                                                       \
+  X(model) X(file_bytes) X(n_params) X(bits_per_weight) X(threads) X(n_prompt) X(n_gen) X(reps) \
+  X(load_seconds) X(pp_tokens_per_second) X(pp_stddev) X(tg_tokens_per_second) X(tg_stddev)     \
+  X(pp_median_tokens_per_second) X(tg_median_tokens_per_second) X(ttft_ms) X(peak_rss_bytes)
+// clang-format on
 
 void to_json(nlohmann::json& j, const BenchResult& r) {
   j = nlohmann::json::object();
