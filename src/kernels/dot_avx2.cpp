@@ -24,11 +24,9 @@ using x86::k4_scales_mins;
 using x86::prefetch_ahead;
 using x86::scales4;
 
+// Horizontal sum of eight lanes (the level's traits, simd_f32.h).
 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+  return x86::F32x8::hsum(v);
 }
 
 // Hardware half -> float (F16C): exact, like core/fp16.h's reference, and much cheaper.

@@ -8,16 +8,15 @@
 #include <type_traits>
 
 #include "kernels/isa_target.h"
+#include "kernels/simd_f32.h"
 #include "kernels/vec_ops.h"
 
 namespace qforge {
 namespace {
 
+using x86::F32x8;
 QF_TARGET_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+  return F32x8::hsum(v);
 }
 
 // e^x for 8 lanes: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial (relative
