@@ -10,7 +10,7 @@
 //   avx512bf16  + AVX512_BF16 (vcvtneps2bf16): the bf16 encoder
 // (every CPU with AVX512_BF16 also has VNNI: Cooper Lake, Sapphire Rapids, Zen 4 and later).
 // A kernel set without a variant at some level serves that level with its best lower one
-// (isa_at_most, kernels/simd_variants.h).
+// (kernels/simd_variants.h).
 #pragma once
 
 #include <optional>
@@ -26,10 +26,5 @@ Isa active_isa();
 std::string_view isa_name(Isa isa);
 // The level of a QFORGE_FORCE_ISA value (nullopt if it names none).
 std::optional<Isa> parse_isa(std::string_view name);
-
-// The lower of two levels: what a kernel family whose widest variant is `widest` runs at `isa`.
-constexpr Isa isa_at_most(Isa isa, Isa widest) {
-  return static_cast<int>(isa) < static_cast<int>(widest) ? isa : widest;
-}
 
 }  // namespace qforge

@@ -41,9 +41,6 @@ Fn best_of(Isa isa, Type t, Fn SimdVariant::*field, const Type* vdt = nullptr) {
 QuantizeFn simd_activation_quantizer(Isa isa, Type vdt) {
   return best_of(isa, vdt, &SimdVariant::quantize_activations);
 }
-DequantizeFn simd_dequantizer(Isa isa, Type t) {
-  return best_of(isa, t, &SimdVariant::dequantize);
-}
 QuantizeFn simd_converter(Isa isa, Type t) {
   return best_of(isa, t, &SimdVariant::convert);
 }
@@ -56,7 +53,7 @@ void register_simd_codecs(CodecTable& table, int isa_level) {
       if (VecDotFn dot = best_of(isa, c.type, &SimdVariant::vec_dot, &c.vec_dot_type))
         c.vec_dot = dot;
     // The decoder and a float format's encoder do not depend on the activation format.
-    if (DequantizeFn dq = simd_dequantizer(isa, c.type)) c.dequantize = dq;
+    if (DequantizeFn dq = best_of(isa, c.type, &SimdVariant::dequantize)) c.dequantize = dq;
     if (QuantizeFn cv = simd_converter(isa, c.type)) c.quantize = cv;
   }
 }

@@ -34,8 +34,7 @@ std::span<const SimdVariant> simd_variants_avx512_bf16();  // dot_avx512.cpp
 // The fastest activation encoder for vec_dot_type `vdt` at `isa` (nullptr: use the codec's).
 QuantizeFn simd_activation_quantizer(Isa isa, Type vdt);
 
-// The best level's decoder / exact float encoder for type t at `isa` (nullptr: none).
-DequantizeFn simd_dequantizer(Isa isa, Type t);
+// The best level's exact float encoder for type t at `isa` (nullptr: none).
 QuantizeFn simd_converter(Isa isa, Type t);
 
 }  // namespace qforge
