@@ -1,4 +1,5 @@
-// Bad values of this batch's options (--kv-type, --gptq-search, --calibration, a --proxy file):
+// Bad values of this batch's options (--kv-type, --gptq-search, --calibration, a --proxy file,
+// a type pinned under a size target that is not a candidate):
 // each is one line naming the option or the file, a non-zero exit, and no output file left behind.
 #include <gtest/gtest.h>
 
@@ -35,6 +36,10 @@ TEST(NewFlagsBadInput, EachIsOneLineAndLeavesNoOutput) {
        "missing.txt: cannot open", 1},
       {"quantize " + in + " " + out + " --target-size 100000 --proxy " + tmp.file("typo.json"),
        "typo.json: unknown key 'tensor_factor' in a proxy file", 1},
+      // A type pinned under a size target that the table did not price.
+      {"quantize " + in + " " + out + " --target-size 2MB --output-tensor-type Q5_0",
+       "tensor 'output.weight' is given Q5_0 explicitly, which is not among the candidate types",
+       1},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args);
