@@ -1,6 +1,7 @@
 // The pipeline's steps as library calls with typed results: convert, quantize, verify,
 // quality (perplexity + KLD), speed (bench) and critical prompts. Each result has one
-// to_json/from_json pair (nlohmann ADL), which is also how a result crosses the pipe from an
+// to_json/from_json pair (nlohmann ADL; the speed step's BenchResult has its pair beside it in
+// eval/bench.h, shared with `bench --json`), which is also how a result crosses the pipe from an
 // isolated child process (pipeline/isolated.h) back to the ladder: no step's human output is
 // ever parsed.
 #pragma once
